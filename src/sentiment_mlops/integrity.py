@@ -1,0 +1,75 @@
+"""sha256 manifests and atomic writes: the two guarantees every artifact on disk carries."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sentiment_mlops.errors import IntegrityError
+from sentiment_mlops.layout import MANIFEST_FILE as MANIFEST_NAME
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp creates 0600; artifacts are meant to be read by others
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, payload: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(payload, indent=2, sort_keys=False) + "\n").encode())
+
+
+def build_manifest(directory: Path, names: Iterable[str]) -> dict[str, str]:
+    """``{relative name: sha256}`` for the named files of ``directory``."""
+    return {name: sha256_file(directory / name) for name in sorted(names)}
+
+
+def verify_manifest(directory: Path, manifest: dict[str, str]) -> None:
+    """Raise ``IntegrityError`` naming the first file that is missing or altered."""
+    for name, expected in sorted(manifest.items()):
+        path = directory / name
+        if not path.is_file():
+            raise IntegrityError(f"artifact {name} is missing from {directory}")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise IntegrityError(
+                f"artifact {name} in {directory} has sha256 {actual[:12]}…, manifest expects {expected[:12]}…; "
+                "it was altered after training: retrain or restore it"
+            )
+
+
+def read_manifest(directory: Path) -> dict[str, str]:
+    path = directory / MANIFEST_NAME
+    if not path.is_file():
+        raise IntegrityError(f"{MANIFEST_NAME} is missing from {directory}; retrain to recreate it")
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise IntegrityError(f"{path} is not valid JSON: {exc}") from exc
+    files = payload.get("files") if isinstance(payload, dict) else None
+    if not isinstance(files, dict):
+        raise IntegrityError(f"{path} has no 'files' mapping")
+    return {str(k): str(v) for k, v in files.items()}

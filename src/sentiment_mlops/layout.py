@@ -1,0 +1,19 @@
+"""The names of the files a training run writes: the contract between training, registry and serving.
+
+The first three are the seed project's names; existing users load them directly, so they never change.
+"""
+
+from __future__ import annotations
+
+MODEL_FILE = "sentiment_model.pkl"
+VECTORIZER_FILE = "sentiment_model_vectorizer.pkl"
+METRICS_FILE = "metrics.json"
+CONFUSION_JSON = "confusion_matrix.json"
+CONFUSION_PNG = "confusion_matrix.png"
+PROFILE_FILE = "reference_profile.json"
+HELDOUT_FILE = "heldout.jsonl"
+MANIFEST_FILE = "manifest.json"
+SKOPS_FILE = "model.skops"
+# MLflow keeps the logged model under this name and the run's files under this artifact folder.
+MODEL_ARTIFACT = "model"
+RUN_ARTIFACTS = "training"

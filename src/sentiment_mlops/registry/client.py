@@ -1,0 +1,136 @@
+"""A thin wrapper over ``MlflowClient`` speaking this project's names (experiment, model, aliases)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from sentiment_mlops.errors import ModelNotFoundError, RegistryError
+from sentiment_mlops.layout import RUN_ARTIFACTS
+
+_QUIET_LOGGERS = ("mlflow", "alembic", "mlflow.store.db.utils", "mlflow.tracking.fluent")
+
+
+def quiet_mlflow() -> None:
+    """Silence MLflow's INFO chatter (database migrations, 'Created version'): the CLI prints its own."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One registered model version as this project describes it."""
+
+    version: str
+    run_id: str | None
+    created: datetime
+    aliases: list[str]
+    tags: dict[str, str] = field(default_factory=dict)
+    source: str | None = None
+
+    def metric(self, name: str) -> float | None:
+        value = self.tags.get(name)
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+
+
+class ModelRegistry:
+    """Registry operations on one registered model (``SentimentAnalysisModel`` by default)."""
+
+    def __init__(self, tracking_uri: str, model_name: str, experiment_name: str = "sentiment-analysis") -> None:
+        quiet_mlflow()
+        from mlflow.tracking import MlflowClient
+
+        self.tracking_uri = tracking_uri
+        self.model_name = model_name
+        self.experiment_name = experiment_name
+        try:
+            self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        except Exception as exc:  # MLflow raises several types for a bad URI
+            raise RegistryError(f"cannot open the MLflow store at {tracking_uri}: {exc}") from exc
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return fn(*args, **kwargs)
+        except MlflowException as exc:
+            code = getattr(exc, "error_code", "")
+            if code in {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}:
+                raise ModelNotFoundError(f"{what}: {exc.message}") from exc
+            raise RegistryError(f"{what} failed at {self.tracking_uri}: {exc.message}") from exc
+
+    def _info(self, mv: Any) -> VersionInfo:
+        return VersionInfo(
+            version=str(mv.version),
+            run_id=mv.run_id,
+            created=datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=timezone.utc),
+            aliases=sorted(getattr(mv, "aliases", []) or []),
+            tags=dict(mv.tags or {}),
+            source=mv.source,
+        )
+
+    def versions(self) -> list[VersionInfo]:
+        """All versions, newest first; empty when nothing is registered yet."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            found = self.client.search_model_versions(f"name='{self.model_name}'")
+        except MlflowException as exc:
+            if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+                return []
+            raise RegistryError(f"listing versions failed at {self.tracking_uri}: {exc.message}") from exc
+        infos = [self._info(self.client.get_model_version(self.model_name, mv.version)) for mv in found]
+        return sorted(infos, key=lambda v: int(v.version), reverse=True)
+
+    def version(self, version: str | int) -> VersionInfo:
+        mv = self._call(f"version {version} of {self.model_name}", self.client.get_model_version,
+                        self.model_name, str(version))
+        return self._info(mv)
+
+    def alias_version(self, alias: str) -> VersionInfo | None:
+        """The version behind ``alias``, or None when the alias is not set."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = self.client.get_model_version_by_alias(self.model_name, alias)
+        except MlflowException as exc:
+            if getattr(exc, "error_code", "") in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
+                return None
+            raise RegistryError(f"reading alias {alias!r} failed at {self.tracking_uri}: {exc.message}") from exc
+        return self._info(mv)
+
+    def set_alias(self, alias: str, version: str | int) -> None:
+        self._call(f"setting alias {alias!r}", self.client.set_registered_model_alias,
+                   self.model_name, alias, str(version))
+
+    def delete_alias(self, alias: str) -> None:
+        self._call(f"deleting alias {alias!r}", self.client.delete_registered_model_alias, self.model_name, alias)
+
+    def set_version_tag(self, version: str | int, key: str, value: str) -> None:
+        self._call(f"tagging version {version}", self.client.set_model_version_tag,
+                   self.model_name, str(version), key, value)
+
+    def download(self, version: str | int, destination: str) -> tuple[str, str]:
+        """Download the model and its run's artifacts; returns ``(model_dir, run_artifacts_dir)``."""
+        import mlflow.artifacts
+
+        info = self.version(version)
+        model_dir = self._call(f"downloading version {version}", mlflow.artifacts.download_artifacts,
+                               artifact_uri=f"models:/{self.model_name}/{info.version}",
+                               dst_path=os.path.join(destination, "model"), tracking_uri=self.tracking_uri,
+                               registry_uri=self.tracking_uri)
+        if info.run_id is None:
+            raise ModelNotFoundError(f"version {version} of {self.model_name} has no training run")
+        run_dir = self._call(f"downloading run {info.run_id}", mlflow.artifacts.download_artifacts,
+                             run_id=info.run_id, artifact_path=RUN_ARTIFACTS,
+                             dst_path=os.path.join(destination, "run"), tracking_uri=self.tracking_uri)
+        return model_dir, run_dir

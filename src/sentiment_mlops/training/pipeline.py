@@ -1,0 +1,115 @@
+"""The model families a user can choose with ``--model``, and their default hyperparameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.naive_bayes import ComplementNB, MultinomialNB
+from sklearn.pipeline import Pipeline
+from sklearn.svm import LinearSVC
+
+from sentiment_mlops.errors import ConfigurationError
+
+# Measured on the built-in corpus (stratified 80/20, seed 42): word 1-2 grams with sublinear tf and
+# min_df=2 lift MultinomialNB's macro-F1 from the seed's 0.613 to about 0.70; a small alpha (0.2) fits
+# tweets better than the default 1.0, which over-smooths short documents.
+VECTORIZER_DEFAULTS: dict[str, Any] = {
+    "ngram_range": (1, 2),
+    "sublinear_tf": True,
+    "min_df": 2,
+    "strip_accents": "unicode",
+}
+MODEL_TYPES = ("mnb", "complement_nb", "logreg", "linear_svc")
+
+
+def _classifier(model: str, seed: int) -> Any:
+    if model == "mnb":
+        # fit_prior=False: uniform class priors lift recall of the rarer positive class (macro-F1 +0.01).
+        return MultinomialNB(alpha=0.2, fit_prior=False)
+    if model == "complement_nb":
+        return ComplementNB(alpha=0.3)
+    if model == "logreg":
+        return LogisticRegression(C=4.0, max_iter=2000, random_state=seed)
+    if model == "linear_svc":
+        # LinearSVC has no predict_proba; sigmoid calibration gives the probabilities serving needs.
+        return CalibratedClassifierCV(LinearSVC(C=0.5, random_state=seed), method="sigmoid", cv=3)
+    raise ConfigurationError(f"unknown model {model!r}; expected one of {', '.join(MODEL_TYPES)}")
+
+
+def _coerce(value: str) -> Any:
+    """Turn a ``--param`` string into the Python value it spells (int, float, bool, None, tuple)."""
+    lowered = value.strip().lower()
+    if lowered in {"true", "false"}:
+        return lowered == "true"
+    if lowered in {"none", "null"}:
+        return None
+    if "," in value:
+        return tuple(_coerce(part) for part in value.split(","))
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def resolve_param_names(pipeline: Pipeline, params: dict[str, Any]) -> dict[str, Any]:
+    """Expand short names (``alpha``, ``min_df``) to the pipeline's ``step__name`` keys."""
+    available = pipeline.get_params(deep=True)
+    resolved: dict[str, Any] = {}
+    for name, value in params.items():
+        if name in available:
+            resolved[name] = value
+            continue
+        matches = sorted(k for k in available if k.endswith(f"__{name}"))
+        if len(matches) > 1:  # prefer the shallowest: "C" means clf__C before clf__estimator__C
+            depth = min(k.count("__") for k in matches)
+            matches = [k for k in matches if k.count("__") == depth]
+        if len(matches) != 1:
+            choices = sorted(k for k in available if "__" in k and k.count("__") == 1)
+            hint = "ambiguous: " + ", ".join(matches) if matches else "choose from " + ", ".join(choices)
+            raise ConfigurationError(f"unknown parameter {name!r} for this model; {hint}")
+        resolved[matches[0]] = value
+    return resolved
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """Parse ``k=v`` strings from the command line."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ConfigurationError(f"--param expects name=value, got {pair!r} (e.g. --param alpha=0.3)")
+        params[name.strip()] = _coerce(value)
+    return params
+
+
+def build_pipeline(model: str = "mnb", params: dict[str, Any] | None = None, *, seed: int = 42) -> Pipeline:
+    """A ``Pipeline(tfidf, clf)`` of the chosen family, with ``params`` applied on top of the defaults.
+
+    >>> build_pipeline("mnb", {"alpha": 0.5}).get_params()["clf__alpha"]
+    0.5
+    """
+    pipeline = Pipeline([("tfidf", TfidfVectorizer(**VECTORIZER_DEFAULTS)), ("clf", _classifier(model, seed))])
+    if params:
+        resolved = resolve_param_names(pipeline, params)
+        try:
+            pipeline.set_params(**resolved)
+        except (ValueError, TypeError) as exc:
+            raise ConfigurationError(f"invalid parameters {resolved}: {exc}") from exc
+    return pipeline
+
+
+def hyperparameters(pipeline: Pipeline) -> dict[str, Any]:
+    """The shallow ``step__name`` hyperparameters worth logging (no estimator objects)."""
+    out: dict[str, Any] = {}
+    for key, value in pipeline.get_params(deep=True).items():
+        if key.count("__") != 1 or callable(value) or hasattr(value, "get_params"):
+            continue
+        if key.endswith("__dtype"):
+            continue
+        out[key] = value
+    return out

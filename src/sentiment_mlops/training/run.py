@@ -1,0 +1,222 @@
+"""One training run end to end: split, fit (or search), evaluate, profile, write artifacts, track, register.
+
+The tracker is passed in (``registry.RunTracker`` in the CLI) so that training never imports the registry.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+
+from sentiment_mlops.data import Dataset
+from sentiment_mlops.errors import ConfigurationError
+from sentiment_mlops.integrity import atomic_write_json, build_manifest
+from sentiment_mlops.layout import MANIFEST_FILE, METRICS_FILE
+from sentiment_mlops.training.artifacts import write_artifacts
+from sentiment_mlops.training.evaluation import Evaluation, evaluate_predictions
+from sentiment_mlops.training.pipeline import MODEL_TYPES, build_pipeline, hyperparameters
+from sentiment_mlops.training.profile import reference_profile
+from sentiment_mlops.training.search import Trial, random_search
+
+
+class Tracker(Protocol):
+    """What a training run needs from an experiment tracker (implemented by ``registry.RunTracker``)."""
+
+    def run(self, run_name: str | None = None, *, nested: bool = False,
+            tags: Mapping[str, str] | None = None) -> AbstractContextManager[str]: ...
+    def log_params(self, params: Mapping[str, Any]) -> None: ...
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None: ...
+    def log_artifacts(self, directory: Path) -> None: ...
+    def log_model(self, pipeline: Any, example_texts: list[str]) -> str: ...
+    def model_digest(self, model_uri: str) -> dict[str, str]: ...
+    def register(self, model_uri: str, tags: Mapping[str, str]) -> str: ...
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What the user chose on the command line."""
+
+    model: str = "mnb"
+    params: dict[str, Any] = field(default_factory=dict)
+    test_size: float = 0.2
+    seed: int = 42
+    search_trials: int = 0
+    register: bool = True
+
+    def validate(self) -> None:
+        if self.model not in MODEL_TYPES:
+            raise ConfigurationError(f"unknown model {self.model!r}; expected one of {', '.join(MODEL_TYPES)}")
+        if not 0.05 <= self.test_size <= 0.5:
+            raise ConfigurationError(f"--test-size must be between 0.05 and 0.5, got {self.test_size}")
+        if self.search_trials < 0:
+            raise ConfigurationError(f"--search must be 0 or more trials, got {self.search_trials}")
+
+
+@dataclass
+class TrainResult:
+    """Everything a caller prints or checks after a run."""
+
+    pipeline: Pipeline
+    evaluation: Evaluation
+    train_size: int
+    test_size: int
+    hyperparameters: dict[str, Any]
+    trials: list[Trial]
+    artifacts_dir: Path
+    run_id: str | None = None
+    model_version: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Timer:
+    def __init__(self, on_step: Callable[[str, float], None] | None) -> None:
+        self.timings: dict[str, float] = {}
+        self.on_step = on_step
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.timings[name] = time.perf_counter() - start
+        if self.on_step is not None:
+            self.on_step(name, self.timings[name])
+
+
+@contextmanager
+def _no_run() -> Iterator[None]:
+    yield None
+
+
+def train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, tracker: Tracker | None = None,
+          on_step: Callable[[str, float], None] | None = None,
+          on_trial: Callable[[Trial], None] | None = None, commit: str | None = None) -> TrainResult:
+    """Train, evaluate on the held-out split, log and register; ``models_dir`` changes only on success."""
+    options.validate()
+    timer = _Timer(on_step)
+    with timer.step("split"):
+        x_train, x_test, y_train, y_test = train_test_split(
+            dataset.texts, dataset.labels, test_size=options.test_size, random_state=options.seed,
+            stratify=dataset.labels,
+        )
+    staging = Path(tempfile.mkdtemp(prefix=".train-", dir=models_dir.parent if models_dir.parent.exists() else None))
+    try:
+        run_ctx = tracker.run(run_name=f"train-{options.model}") if tracker else _no_run()
+        with run_ctx as run_id:
+            trials: list[Trial] = []
+            params = dict(options.params)
+            if options.search_trials:
+                with timer.step("search"):
+                    trials = _search(tracker, options, x_train, y_train, on_trial)
+                params = max(trials, key=lambda t: t.cv_macro_f1).params
+            with timer.step("fit"):
+                pipeline = build_pipeline(options.model, params, seed=options.seed).fit(x_train, y_train)
+                # stop_words_ holds every term min_df pruned (~10x the vocabulary); scikit-learn documents
+                # it as introspection-only and safe to drop, and it dominates pickle and skops sizes.
+                pipeline.named_steps["tfidf"].stop_words_ = None
+            with timer.step("evaluate"):
+                probabilities = pipeline.predict_proba(x_test)
+                predicted = pipeline.classes_[probabilities.argmax(axis=1)]
+                evaluation = evaluate_predictions(y_test, predicted, labels=sorted(set(dataset.labels)))
+                profile = reference_profile(pipeline, x_test, probabilities=probabilities)
+            hparams = hyperparameters(pipeline)
+            metadata = {
+                "model_type": options.model,
+                "dataset_size": len(dataset.texts),
+                "train_size": len(x_train),
+                "test_size": len(x_test),
+                "num_features": len(pipeline.named_steps["tfidf"].vocabulary_),
+                "data_source": dataset.summary.source,
+                "data_fingerprint": dataset.summary.fingerprint,
+                "seed": options.seed,
+                "run_id": run_id,
+                "model_version": None,
+                "git_commit": commit,
+            }
+            with timer.step("artifacts"):
+                paths = write_artifacts(staging, pipeline, evaluation, metadata=metadata, profile=profile,
+                                        heldout=(list(x_test), list(y_test)))
+            version = None
+            if tracker is not None:
+                with timer.step("mlflow"):
+                    version = _track(tracker, pipeline, evaluation, options, metadata, hparams, staging,
+                                     list(x_test), commit)
+            if version is not None:
+                _record_version(staging, version, paths.manifest)
+        with timer.step("publish"):
+            models_dir.mkdir(parents=True, exist_ok=True)
+            for item in sorted(staging.iterdir(), key=lambda p: p.name == MANIFEST_FILE):
+                item.replace(models_dir / item.name)  # manifest last: it vouches for the others
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return TrainResult(
+        pipeline=pipeline, evaluation=evaluation, train_size=len(x_train), test_size=len(x_test),
+        hyperparameters=hparams, trials=trials, artifacts_dir=models_dir, run_id=run_id,
+        model_version=version, timings=timer.timings,
+    )
+
+
+def _search(tracker: Tracker | None, options: TrainOptions, x_train: list[str], y_train: list[str],
+            on_trial: Callable[[Trial], None] | None) -> list[Trial]:
+    def log_trial(trial: Trial) -> None:
+        if tracker is not None:
+            with tracker.run(run_name=f"trial-{trial.number}", nested=True):
+                tracker.log_params(trial.params)
+                tracker.log_metrics({"cv_macro_f1": trial.cv_macro_f1, "cv_macro_f1_std": trial.cv_std})
+        if on_trial is not None:
+            on_trial(trial)
+
+    return random_search(options.model, x_train, y_train, trials=options.search_trials, seed=options.seed,
+                         base_params=options.params, on_trial=log_trial)
+
+
+def _track(tracker: Tracker, pipeline: Pipeline, evaluation: Evaluation, options: TrainOptions,
+           metadata: dict[str, Any], hparams: dict[str, Any], staging: Path, x_test: list[str],
+           commit: str | None) -> str | None:
+    tracker.log_params({
+        **{k: metadata[k] for k in ("dataset_size", "num_features", "model_type", "data_source",
+                                    "data_fingerprint", "seed")},
+        "test_size": options.test_size,
+        "search_trials": options.search_trials,
+        **hparams,
+    })
+    tracker.log_metrics(evaluation.flat_metrics())
+    model_uri = tracker.log_model(pipeline, x_test)
+    manifest_path = staging / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text())
+    manifest["registry_model"] = tracker.model_digest(model_uri)
+    atomic_write_json(manifest_path, manifest)
+    tracker.log_artifacts(staging)
+    if not options.register:
+        return None
+    tags = {
+        "macro_f1": f"{evaluation.macro_f1:.4f}",
+        "accuracy": f"{evaluation.accuracy:.4f}",
+        "data_fingerprint": metadata["data_fingerprint"],
+        "model_type": options.model,
+    }
+    if commit:
+        tags["git_commit"] = commit
+    return tracker.register(model_uri, tags)
+
+
+def _record_version(staging: Path, version: str, manifest: dict[str, str]) -> None:
+    """Write the registered version into the local metrics.json and re-seal the local manifest."""
+    metrics_path = staging / METRICS_FILE
+    metrics = json.loads(metrics_path.read_text())
+    metrics["model_version"] = version
+    atomic_write_json(metrics_path, metrics)
+    manifest_path = staging / MANIFEST_FILE
+    sealed = json.loads(manifest_path.read_text())
+    sealed["files"] = build_manifest(staging, manifest)
+    sealed["model_version"] = version
+    atomic_write_json(manifest_path, sealed)
