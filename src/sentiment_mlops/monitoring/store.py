@@ -16,8 +16,6 @@ comes back as a plain ``dict``.
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -29,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 
 from sentiment_mlops.errors import DataError, NotFoundError, StoreError
 from sentiment_mlops.monitoring.engine import create_store_engine, engine_url
+from sentiment_mlops.monitoring.prediction_rows import prediction_values
 from sentiment_mlops.monitoring.schema import (
     UTCDateTime,
     alerts,
@@ -42,20 +41,6 @@ from sentiment_mlops.monitoring.schema import (
 
 ALERT_STATUSES = ("firing", "resolved")
 _SCHEMA_LOCK_KEY = 0x5E17  # pg_advisory_xact_lock key: workers starting together create tables once
-
-
-def _prediction_row(row: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """A full predictions row: id, time, and the text's hash and length filled in when absent."""
-    fields = row_fields(predictions, row, what="prediction")
-    text_value = fields.get("text")
-    if fields.get("text_sha256") is None or fields.get("text_length") is None:
-        if text_value is None:
-            raise TypeError("a prediction without its text needs text_sha256 and text_length")
-        fields.setdefault("text_sha256", hashlib.sha256(text_value.encode("utf-8")).hexdigest())
-        fields.setdefault("text_length", len(text_value))
-    fields.setdefault("id", uuid.uuid4().hex)
-    fields.setdefault("created_at", now)
-    return {name: fields.get(name) for name in predictions.c.keys()}
 
 
 def _feedback_label(label: object) -> str:
@@ -164,7 +149,7 @@ class PredictionStore:
         if not rows:
             return []
         now = utcnow()
-        full_rows = [_prediction_row(row, now) for row in rows]
+        full_rows = [prediction_values(row, now) for row in rows]
         with self._transaction() as connection:
             connection.execute(predictions.insert(), full_rows)
         return [row["id"] for row in full_rows]

@@ -48,6 +48,9 @@ def test_a_prediction_without_text_keeps_only_hash_and_length(store):
         store.insert_predictions([prediction(text=None)])
     with pytest.raises(TypeError, match="unknown prediction field.*colour"):
         store.insert_predictions([prediction(colour="red")])
+    with pytest.raises(ValueError, match="no time zone"):
+        store.insert_predictions([prediction(created_at=datetime(2026, 1, 1))])
+    assert store.count_predictions() == 1
 
 
 def test_a_failing_batch_inserts_nothing(store):
