@@ -78,6 +78,10 @@ def test_recent_predictions_are_newest_first_and_filtered(store):
     # An aware time in another zone means the same instant.
     since_in_paris = (T0 + timedelta(minutes=3)).astimezone(timezone_plus(1))
     assert [r["id"] for r in store.recent_predictions(since=since_in_paris)] == ["p4", "p3"]
+    assert store.recent_predictions(limit=2, columns=["sentiment", "confidence"]) == [
+        {"sentiment": "positive", "confidence": 0.7}] * 2
+    with pytest.raises(TypeError, match="unknown prediction column.*label"):
+        store.recent_predictions(columns=["label"])
     assert store.count_predictions() == 5
     assert store.count_predictions(environment="production", model_version="2") == 2
     assert store.count_predictions(since=T0 + timedelta(minutes=4)) == 1
