@@ -35,7 +35,8 @@ def engine_url(url: str) -> URL:
 
 
 def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    # Reports and details come from numpy/scipy; NaN becomes null, which PostgreSQL's json accepts.
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 # orjson reads and writes the JSON columns several times faster than the json module.

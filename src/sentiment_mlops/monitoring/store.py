@@ -267,10 +267,10 @@ class PredictionStore:
         source = select(
             predictions.c.id, literal(label, String()), literal(now, UTCDateTime())
         ).where(predictions.c.id == prediction_id)
-        statement = self._insert(feedback).from_select(["prediction_id", "label", "created_at"], source)
-        statement = statement.on_conflict_do_update(
+        insert = self._insert(feedback).from_select(["prediction_id", "label", "created_at"], source)
+        statement = insert.on_conflict_do_update(
             index_elements=[feedback.c.prediction_id],
-            set_={"label": statement.excluded.label, "created_at": statement.excluded.created_at},
+            set_={"label": insert.excluded.label, "created_at": insert.excluded.created_at},
         ).returning(feedback.c.prediction_id)  # rowcount of INSERT … SELECT is not reliable on psycopg
         with self._transaction() as connection:
             written = connection.execute(statement).first()
@@ -313,7 +313,8 @@ class PredictionStore:
         values.pop("id", None)
         values.setdefault("created_at", utcnow())
         with self._transaction() as connection:
-            return int(connection.execute(deployment_events.insert().values(**values)).inserted_primary_key[0])
+            statement = deployment_events.insert().values(**values).returning(deployment_events.c.id)
+            return int(connection.execute(statement).scalar_one())
 
     def deployment_events(self, environment: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Deployment events oldest first; with ``limit``, the latest ``limit`` of them (still oldest first)."""
@@ -338,7 +339,7 @@ class PredictionStore:
         if values["status"] == "resolved":
             values.setdefault("resolved_at", values["created_at"])
         with self._transaction() as connection:
-            return int(connection.execute(alerts.insert().values(**values)).inserted_primary_key[0])
+            return int(connection.execute(alerts.insert().values(**values).returning(alerts.c.id)).scalar_one())
 
     def resolve_alert(self, alert_id: int) -> None:
         """Mark an alert resolved (keeping the first resolution time); ``NotFoundError`` for an unknown id."""

@@ -6,6 +6,7 @@ import hashlib
 import threading
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from sentiment_mlops.errors import ConfigurationError, DataError, NotFoundError, StoreError
@@ -156,12 +157,14 @@ def test_deployment_events_are_appended_in_order(store):
     first = store.record_deployment(environment="staging", action="promote", to_version="1", actor="ci")
     second = store.record_deployment(environment="production", action="promote", from_version=None,
                                      to_version="1", reason="gate passed", report={"accuracy": 0.71, "checks": [1]})
-    third = store.record_deployment(environment="production", action="rollback", from_version="2", to_version="1")
+    third = store.record_deployment(environment="production", action="rollback", from_version="2", to_version="1",
+                                    report={"p_value": np.float64(0.25), "counts": np.array([1, 2])})
     assert first < second < third
     events = store.deployment_events()
     assert [e["id"] for e in events] == [first, second, third]
     assert events[1]["report"] == {"accuracy": 0.71, "checks": [1]} and events[1]["reason"] == "gate passed"
     assert events[0]["actor"] == "ci" and events[0]["created_at"].tzinfo is not None
+    assert events[2]["report"] == {"p_value": 0.25, "counts": [1, 2]}  # numpy values from scipy reports
     assert [e["action"] for e in store.deployment_events("production")] == ["promote", "rollback"]
     assert [e["id"] for e in store.deployment_events(limit=2)] == [second, third]
     assert [e["id"] for e in store.deployment_events("staging", limit=5)] == [first]
