@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Result, String, func, literal, or_, select, text, update
+from sqlalchemy import ColumnElement, Connection, Result, String, func, literal, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError, StatementError
 
@@ -208,12 +208,9 @@ class PredictionStore:
         while True:
             query = base
             if last is not None:
-                query = query.where(
-                    or_(
-                        predictions.c.created_at > last[0],
-                        (predictions.c.created_at == last[0]) & (predictions.c.id > last[1]),
-                    )
-                )
+                # A row-value comparison, which both databases answer from the (created_at, id) index.
+                after = tuple_(literal(last[0], UTCDateTime()), literal(last[1], String()))
+                query = query.where(tuple_(predictions.c.created_at, predictions.c.id) > after)
             with self._transaction() as connection:
                 page = _dicts(connection.execute(query))
             yield from page
