@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -33,14 +34,16 @@ def _format_number(value: float | None) -> str:
 
 def print_drift_report(console: Console, report: DriftReport, *, title: str) -> None:
     """A readable table: one row per check, then the verdict and any skipped checks."""
-    table = Table(title=title, title_justify="left")
+    # No vertical rules: the table fits an 80-column terminal (and CI logs) without truncating a name.
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
     for column, justify in (("check", "left"), ("test", "left"), ("statistic", "right"), ("p-value", "right"),
                             ("threshold", "right"), ("drift", "left")):
         table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for check in report.checks:
-        threshold = f"p < {_format_number(check.threshold)}" if check.test != "jensen_shannon" \
-            else f"> {_format_number(check.threshold)}"
-        table.add_row(check.name, check.test, _format_number(check.statistic), _format_number(check.p_value),
+        threshold = (f"p<{check.threshold:g}" if check.test != "jensen_shannon"
+                     else f">{_format_number(check.threshold)}")
+        table.add_row(check.name, check.test, f"{check.statistic:.4g}", _format_number(check.p_value),
                       threshold, "[bold red]yes[/]" if check.drift else "[green]no[/]")
     for skipped in report.skipped:
         table.add_row(skipped.name, "-", "-", "-", "-", "[dim]skipped[/]")
