@@ -37,7 +37,7 @@ def print_drift_report(console: Console, report: DriftReport, *, title: str) -> 
     # No vertical rules: the table fits an 80-column terminal (and CI logs) without truncating a name.
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   collapse_padding=True)
-    for column, justify in (("check", "left"), ("test", "left"), ("statistic", "right"), ("p-value", "right"),
+    for column, justify in (("check", "left"), ("test", "left"), ("value", "right"), ("p-value", "right"),
                             ("threshold", "right"), ("drift", "left")):
         table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for check in report.checks:
