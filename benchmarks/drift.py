@@ -13,6 +13,7 @@ prediction store's cost, the same for any drift implementation).
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -65,12 +66,11 @@ def ours(profile: dict, url: str, rows: int) -> tuple[dict[str, float], object]:
         logged = store.recent_predictions(environment="production", model_version="1", limit=rows)
     window = window_from_rows(logged)
     timings["store read"] = time.perf_counter() - start
-    mark = time.perf_counter()
+    mark, cpu = time.perf_counter(), time.process_time()
     reference = Reference.from_profile(profile)
-    timings["reference arrays"] = time.perf_counter() - mark
-    mark = time.perf_counter()
     report = drift_report(reference, window.texts, window.predicted, window.confidences, model_version="1")
     timings["checks"] = time.perf_counter() - mark
+    timings["checks cpu"] = time.process_time() - cpu
     timings["total"] = time.perf_counter() - start
     return timings, report
 
@@ -89,7 +89,7 @@ def baseline(profile: dict, url: str, rows: int) -> tuple[dict[str, float], bool
         logged = store.recent_predictions(environment="production", model_version="1", limit=rows)
     texts = [r["text"] for r in logged]
     timings["store read"] = time.perf_counter() - start
-    mark = time.perf_counter()
+    mark, cpu = time.perf_counter(), time.process_time()
     per_text = profile["per_text"]
     labels = profile["labels"]
     alpha = 0.01 / 5
@@ -124,6 +124,7 @@ def baseline(profile: dict, url: str, rows: int) -> tuple[dict[str, float], bool
         null.append(jensenshannon(window, ref_terms - window, base=2))
     drifted |= distance > np.mean(null) + stats.norm.isf(alpha) * np.std(null, ddof=1)
     timings["checks"] = time.perf_counter() - mark
+    timings["checks cpu"] = time.process_time() - cpu
     timings["total"] = time.perf_counter() - start
     return timings, bool(drifted)
 
@@ -147,12 +148,15 @@ def main() -> None:
             print(f"baseline : {base_t['total']:.2f} s  "
                   + "  ".join(f"{k} {v:.2f} s" for k, v in base_t.items() if k != "total")
                   + f"  -> drift_detected={base_drift}")
-            print(f"checks speed-up: {base_t['checks'] / ours_t['checks']:.1f}x; "
+            print(f"checks speed-up: {base_t['checks'] / ours_t['checks']:.1f}x wall, "
+                  f"{base_t['checks cpu'] / ours_t['checks cpu']:.1f}x CPU; "
                   f"end to end: {base_t['total'] / ours_t['total']:.1f}x")
-        spent = ours_t["total"] - ours_t["store read"]
+        spent = ours_t["checks"]
         verdict = "within" if spent <= BUDGET_SECONDS else "OVER"
-        print(f"budget: drift over {args.rows:,} logged predictions (after the store read) took {spent:.2f} s, "
-              f"{verdict} the {BUDGET_SECONDS:.0f} s budget")
+        print(f"budget: drift over {args.rows:,} logged predictions (after the store read) took {spent:.2f} s "
+              f"({ours_t['checks cpu']:.2f} s CPU), {verdict} the {BUDGET_SECONDS:.0f} s budget")
+        if os.getloadavg()[0] > (os.cpu_count() or 1):
+            print(f"note: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; wall times are inflated")
 
 
 if __name__ == "__main__":
