@@ -5,8 +5,8 @@ current texts whose rate exceeds the reference's 95th percentile and asks, with 
 exact test, whether their share exceeds the reference's own share above it. A new topic usually reaches only
 part of the traffic; it then shows as an excess of high-OOV texts, which a tail count catches where a
 KS test or a test on the mean dilutes it over the whole window. On the built-in corpus (one topic left
-out of training, windows of 300 with 10% from that topic) the tail test detected 73-92% of windows
-against 5-28% for KS on the same rates (docs/monitoring-drift.md).
+out of training, windows of 300 with 10% from that topic) the tail test detected 68-90% of windows
+against 5-28% for KS on the same rates, for three of four topics (docs/monitoring-drift.md).
 """
 
 from __future__ import annotations
