@@ -4,8 +4,8 @@ Budget (DESIGN.md): <= 2 s for the report over 100k logged predictions on this 2
 The baseline is what one writes first: the same scipy tests and the same 500 resampled windows, but
 one dense ``scipy.spatial.distance.jensenshannon`` per window over term counts gathered text by text,
 and the window's texts tokenized with scikit-learn's ``CountVectorizer`` (plus its analyzer for OOV).
-The budget applies to the report over the rows once read (the store read is printed apart: it is the
-prediction store's cost, the same for any drift implementation).
+The budget applies end to end: reading the window from the store (only the columns the checks use)
+plus the checks, as ``sentiment-mlops monitor --window 100000`` does.
 
     python benchmarks/drift.py [--rows 100000]
 """
@@ -57,13 +57,14 @@ def _setup(rows: int, directory: Path) -> tuple[dict, str]:
 
 def ours(profile: dict, url: str, rows: int) -> tuple[dict[str, float], object]:
     from sentiment_mlops.monitoring.drift import Reference, drift_report
-    from sentiment_mlops.monitoring.drift.online import window_from_rows
+    from sentiment_mlops.monitoring.drift.online import WINDOW_COLUMNS, window_from_rows
     from sentiment_mlops.monitoring.store import PredictionStore
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
     with PredictionStore(url) as store:
-        logged = store.recent_predictions(environment="production", model_version="1", limit=rows)
+        logged = store.recent_predictions(environment="production", model_version="1", limit=rows,
+                                          columns=WINDOW_COLUMNS)
     window = window_from_rows(logged)
     timings["store read"] = time.perf_counter() - start
     mark, cpu = time.perf_counter(), time.process_time()
@@ -151,9 +152,9 @@ def main() -> None:
             print(f"checks speed-up: {base_t['checks'] / ours_t['checks']:.1f}x wall, "
                   f"{base_t['checks cpu'] / ours_t['checks cpu']:.1f}x CPU; "
                   f"end to end: {base_t['total'] / ours_t['total']:.1f}x")
-        spent = ours_t["checks"]
+        spent = ours_t["total"]
         verdict = "within" if spent <= BUDGET_SECONDS else "OVER"
-        print(f"budget: drift over {args.rows:,} logged predictions (after the store read) took {spent:.2f} s "
+        print(f"budget: drift over {args.rows:,} logged predictions (store read + checks) took {spent:.2f} s "
               f"({ours_t['checks cpu']:.2f} s CPU), {verdict} the {BUDGET_SECONDS:.0f} s budget")
         if os.getloadavg()[0] > (os.cpu_count() or 1):
             print(f"note: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; wall times are inflated")

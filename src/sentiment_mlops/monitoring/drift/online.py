@@ -22,7 +22,12 @@ class PredictionLog(Protocol):
     """The part of ``monitoring.store.PredictionStore`` this module reads."""
 
     def recent_predictions(self, *, environment: str | None = None, model_version: str | None = None,
-                           limit: int | None = 1000, since: Any = None) -> list[dict[str, Any]]: ...
+                           limit: int | None = 1000, since: Any = None,
+                           columns: Sequence[str] | None = None) -> list[dict[str, Any]]: ...
+
+
+# Only what the checks read: decoding timestamps and probability maps would double the read time.
+WINDOW_COLUMNS = ("text", "sentiment", "confidence", "text_length")
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,8 @@ def logged_drift_report(store: PredictionLog, profile: Mapping[str, Any] | Refer
     """
     if window < 1:
         raise DataError(f"--window must be at least 1 prediction, got {window}")
-    rows = store.recent_predictions(environment=environment, model_version=str(model_version), limit=window)
+    rows = store.recent_predictions(environment=environment, model_version=str(model_version), limit=window,
+                                    columns=WINDOW_COLUMNS)
     if not rows:
         raise DataError(
             f"no logged predictions of model version {model_version} in environment {environment!r}; "
