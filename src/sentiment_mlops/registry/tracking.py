@@ -13,6 +13,7 @@ from typing import Any
 from sentiment_mlops.errors import RegistryError
 from sentiment_mlops.layout import MODEL_ARTIFACT, RUN_ARTIFACTS
 from sentiment_mlops.registry.client import quiet_mlflow
+from sentiment_mlops.registry.vocabulary import vocabularies_as_arrays
 
 SKOPS_TRUSTED_TYPES = [
     "sklearn.calibration._CalibratedClassifier",
@@ -98,7 +99,7 @@ class RunTracker:
         signature = infer_signature(example, pipeline.predict(list(example)))
         # MLflow re-loads a freshly logged model to check the input example (seconds for a skops file)
         # unless deserialization is disallowed; serving verifies and smoke-tests every version it loads.
-        with _deserialization_disallowed():
+        with _deserialization_disallowed(), vocabularies_as_arrays(pipeline):
             info = self._log_skops(pipeline, signature, example)
         return str(info.model_uri)
 

@@ -24,7 +24,7 @@ from sentiment_mlops.integrity import atomic_write_json, build_manifest
 from sentiment_mlops.layout import MANIFEST_FILE, METRICS_FILE
 from sentiment_mlops.training.artifacts import write_artifacts
 from sentiment_mlops.training.evaluation import Evaluation, evaluate_predictions
-from sentiment_mlops.training.pipeline import MODEL_TYPES, build_pipeline, hyperparameters
+from sentiment_mlops.training.pipeline import MODEL_TYPES, build_pipeline, hyperparameters, num_features, vectorizers
 from sentiment_mlops.training.profile import reference_profile
 from sentiment_mlops.training.search import Trial, random_search
 
@@ -122,7 +122,8 @@ def train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, tracker:
                 pipeline = build_pipeline(options.model, params, seed=options.seed).fit(x_train, y_train)
                 # stop_words_ holds every term min_df pruned (~10x the vocabulary); scikit-learn documents
                 # it as introspection-only and safe to drop, and it dominates pickle and skops sizes.
-                pipeline.named_steps["tfidf"].stop_words_ = None
+                for vectorizer in vectorizers(pipeline):
+                    vectorizer.stop_words_ = None
             with timer.step("evaluate"):
                 probabilities = pipeline.predict_proba(x_test)
                 predicted = pipeline.classes_[probabilities.argmax(axis=1)]
@@ -134,7 +135,7 @@ def train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, tracker:
                 "dataset_size": len(dataset.texts),
                 "train_size": len(x_train),
                 "test_size": len(x_test),
-                "num_features": len(pipeline.named_steps["tfidf"].vocabulary_),
+                "num_features": num_features(pipeline),
                 "data_source": dataset.summary.source,
                 "data_fingerprint": dataset.summary.fingerprint,
                 "seed": options.seed,
