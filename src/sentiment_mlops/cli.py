@@ -102,6 +102,8 @@ def predict(
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: map the exception tree to exit codes, in this one place."""
+    _State.settings = None  # one invocation, one reading of the environment (tests call main repeatedly)
+    _State.debug = False
     try:
         code = app(args=argv, standalone_mode=False)
         if isinstance(code, int) and code:
