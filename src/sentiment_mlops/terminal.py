@@ -71,7 +71,8 @@ def train_command(settings: Settings, console: Console, *, data: str, text_colum
     target = models_dir or settings.models_dir
     started = time.perf_counter()
     # Opening MLflow (importing it, creating or checking the SQLite schema, importing skops) takes 4-6 s
-    # of pure Python: a second process does it on the other core while the corpus loads and the model fits.
+    # of pure Python: a second process does it on the other core while the corpus loads and the model fits
+    # (it imports at once, and opens the store once the data has loaded cleanly).
     with _start_tracker(settings) as tracker:
         with console.status(f"loading {data} …"):
             dataset = load_dataset(data, text_column=text_column, label_column=label_column)
@@ -81,6 +82,7 @@ def train_command(settings: Settings, console: Console, *, data: str, text_colum
             from sentiment_mlops.training.pipeline import build_pipeline
 
             build_pipeline(options.model, options.params, seed=seed)
+        tracker.open()
         from sentiment_mlops.registry.tracking import git_commit
 
         def on_trial(trial: Any) -> None:

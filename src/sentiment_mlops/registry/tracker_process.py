@@ -3,7 +3,8 @@
 Importing MLflow, creating or checking the SQLite schema and importing skops cost 4-6 s of pure
 Python; on a thread they would only contend for the GIL with training. ``TrackerProcess`` starts a
 spawned process at once, which gets MLflow ready while the parent loads data and fits, then serves the
-same calls as ``RunTracker`` over a pipe, one at a time and in order.
+same calls as ``RunTracker`` over a pipe, one at a time and in order. The store itself is opened only
+after ``open()`` (once the data is known to be good), so a failed load writes nothing.
 """
 
 from __future__ import annotations
@@ -22,11 +23,20 @@ _CALLS = frozenset({"start_run", "end_run", "log_params", "log_metrics", "log_ar
 _READY = "ready"
 
 
-def _reply_error(conn: Connection, exc: BaseException) -> None:
+def _send(conn: Connection, message: Any) -> bool:
+    """Send to the parent; False when it has already gone (it failed or exited), which ends the loop."""
+    try:
+        conn.send(message)
+    except OSError:
+        return False
+    return True
+
+
+def _reply_error(conn: Connection, exc: BaseException) -> bool:
     if not isinstance(exc, SentimentMLOpsError):
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         exc = RegistryError(f"MLflow failed: {first_line}")
-    conn.send(("error", exc))
+    return _send(conn, ("error", exc))
 
 
 def _warm_up() -> None:
@@ -37,17 +47,25 @@ def _warm_up() -> None:
 
 
 def serve(conn: Connection, tracking_uri: str, experiment_name: str, model_name: str) -> None:
-    """The child's loop: open the tracker, then answer ``(method, args, kwargs)`` until ``None``."""
-    from sentiment_mlops.registry.tracking import RunTracker
-
+    """The child's loop: import MLflow, open the store when asked, then answer calls until ``None``."""
     try:
-        tracker = RunTracker(tracking_uri, experiment_name, model_name)
+        from sentiment_mlops.registry.client import quiet_mlflow
+        from sentiment_mlops.registry.tracking import RunTracker
+
+        quiet_mlflow()
         _warm_up()
+        # The store is opened (created on first use) only once the parent has validated its data, so
+        # that bad data leaves no mlflow.db behind.
+        if conn.recv() is None:
+            return
+        tracker = RunTracker(tracking_uri, experiment_name, model_name)
+    except EOFError:
+        return
     except BaseException as exc:  # report any failure to the parent instead of dying silently
         _reply_error(conn, exc)
         return
-    conn.send((_READY, None))
-    while True:
+    alive = _send(conn, (_READY, None))
+    while alive:
         try:
             message = conn.recv()
         except EOFError:  # the parent went away
@@ -58,9 +76,11 @@ def serve(conn: Connection, tracking_uri: str, experiment_name: str, model_name:
         try:
             if method not in _CALLS:
                 raise RegistryError(f"unknown tracker call {method!r}")
-            conn.send(("ok", getattr(tracker, method)(*args, **kwargs)))
+            result = getattr(tracker, method)(*args, **kwargs)
         except BaseException as exc:
-            _reply_error(conn, exc)
+            alive = _reply_error(conn, exc)
+        else:
+            alive = _send(conn, ("ok", result))
     with contextlib.suppress(Exception):
         tracker.mlflow.end_run("FAILED")  # only does something if the parent vanished mid-run
     conn.close()
@@ -76,7 +96,14 @@ class TrackerProcess:
                                         name="sentiment-mlops-tracker", daemon=True)
         self._process.start()
         child.close()
-        self._ready = False
+        self._ready = self._opened = False
+
+    def open(self) -> None:
+        """Let the child open (or create) the MLflow store; returns at once."""
+        if not self._opened:
+            self._opened = True
+            with contextlib.suppress(OSError):  # a child that already failed reports why on _receive
+                self._conn.send(_READY)
 
     def _receive(self) -> Any:
         try:
@@ -91,6 +118,7 @@ class TrackerProcess:
     def wait_ready(self) -> None:
         """Block until MLflow is open in the child; raises the child's ``RegistryError`` if it could not."""
         if not self._ready:
+            self.open()
             self._receive()
             self._ready = True
 
@@ -132,10 +160,8 @@ class TrackerProcess:
 
     def close(self) -> None:
         """Ask the child to finish; it exits on its own (waiting for its teardown would cost a second)."""
-        if not self._ready and self._process.is_alive():
-            # Nothing was tracked (bad data, a bad --param): stop importing MLflow instead of finishing.
-            self._process.terminate()
-            self._process.join(timeout=5)
+        # Never terminate it, even when nothing was tracked (bad data): killed while creating a fresh
+        # SQLite store, it would leave a half-migrated schema that MLflow then refuses to open.
         with contextlib.suppress(OSError, ValueError):
             self._conn.send(None)
         self._conn.close()

@@ -117,7 +117,7 @@ def train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, tracker:
                                        seed=options.seed, base_params=options.params, on_trial=on_trial)
             params = max(trials, key=lambda t: t.cv_macro_f1).params
         with timer.step("fit"):
-            pipeline = build_pipeline(options.model, params, seed=options.seed).fit(x_train, y_train)
+            pipeline = _fit(build_pipeline(options.model, params, seed=options.seed), x_train, y_train)
             # stop_words_ holds every term min_df pruned (~10x the vocabulary); scikit-learn documents
             # it as introspection-only and safe to drop, and it dominates pickle and skops sizes.
             for vectorizer in vectorizers(pipeline):
@@ -169,6 +169,14 @@ def train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, tracker:
         hyperparameters=hparams, trials=trials, artifacts_dir=models_dir, run_id=run_id,
         model_version=version, timings=timer.timings,
     )
+
+
+def _fit(pipeline: Pipeline, texts: list[str], labels: list[str]) -> Pipeline:
+    try:
+        return pipeline.fit(texts, labels)
+    except ValueError as exc:  # e.g. min_df above the number of documents: a parameter the data cannot meet
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigurationError(f"training failed with these parameters: {first_line}") from exc
 
 
 def _log_trials(tracker: Tracker, trials: list[Trial]) -> None:
