@@ -125,7 +125,8 @@ def test_registered_version_is_tagged_and_loads_from_skops_with_signature(traine
 def test_models_lists_versions_with_metrics(in_workspace, capsys):
     code, out, _ = _cli(capsys, "models")
     assert code == 0
-    assert re.search(r"│ 1 +│ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d +│ mnb +│ 0\.\d{4} +│ 0\.\d{4} +│ [0-9a-f]{12} +│ - +│", out)
+    row = r"│ 1 +│ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d +│ mnb +│ 0\.\d{4} +│ 0\.\d{4} +│ [0-9a-f]{12} +│ - +│"
+    assert re.search(row, out)
 
 
 @pytest.mark.parametrize("source", [[], ["--model-uri", f"models:/{MODEL}/1"]], ids=["local", "registry"])
@@ -168,17 +169,27 @@ def test_bad_input_fails_with_one_line_and_writes_nothing(isolated, capsys, slic
     assert not (isolated / "mlflow.db").exists()
 
 
-def test_failing_run_registers_nothing_and_no_register_skips_registration(isolated, capsys, slice_csv):
+def test_failing_run_registers_nothing_then_search_logs_trials_without_registering(isolated, capsys, slice_csv):
     (isolated / "models").mkdir()
     (isolated / "models" / "keep.txt").write_text("untouched")
     code, _, err = _cli(capsys, "train", "--data", str(slice_csv), "--param", "min_df=100000")
     _assert_nothing_happened(isolated, code, err, "training failed with these parameters")
 
-    code, out, err = _cli(capsys, "train", "--data", str(slice_csv), "--no-register", "--models-dir", "other")
+    code, out, err = _cli(capsys, "train", "--data", str(slice_csv), "--search", "2", "--no-register",
+                          "--models-dir", "other")
     assert code == 0, err
     assert "registered: no (--no-register)" in out
-    assert json.loads((isolated / "other" / "metrics.json").read_text())["model_version"] is None
-    assert ModelRegistry(f"sqlite:///{isolated / 'mlflow.db'}", MODEL).versions() == []
-    client = MlflowClient(f"sqlite:///{isolated / 'mlflow.db'}")
+    assert re.search(r"trial +1/2: CV macro-F1 0\.\d{4} ± 0\.\d{4}", out) and "trial   2/2" in out
+    metrics = json.loads((isolated / "other" / "metrics.json").read_text())
+    assert metrics["model_version"] is None
+    uri = f"sqlite:///{isolated / 'mlflow.db'}"
+    assert ModelRegistry(uri, MODEL).versions() == []
+    client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("sentiment-analysis").experiment_id])
-    assert sorted(r.info.status for r in runs) == ["FINISHED"]  # the failed fit opened no run
+    parent = client.get_run(metrics["run_id"])
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == metrics["run_id"]]
+    assert len(runs) == 3 and len(trials) == 2  # the failed fit opened no run
+    assert all("cv_macro_f1" in t.data.metrics and "clf__alpha" in t.data.params for t in trials)
+    best = max(trials, key=lambda t: t.data.metrics["cv_macro_f1"])
+    assert float(parent.data.params["clf__alpha"]) == pytest.approx(float(best.data.params["clf__alpha"]))
+    assert parent.data.params["search_trials"] == "2" and "macro_f1" in parent.data.metrics
