@@ -160,8 +160,12 @@ class TrackerProcess:
 
     def close(self) -> None:
         """Ask the child to finish; it exits on its own (waiting for its teardown would cost a second)."""
-        # Never terminate it, even when nothing was tracked (bad data): killed while creating a fresh
-        # SQLite store, it would leave a half-migrated schema that MLflow then refuses to open.
+        if not self._opened:
+            # Bad data or options: the child is still importing and has not touched the store, so stop
+            # it rather than let it finish seconds of imports. Once opened it is never killed: stopped
+            # while creating a fresh SQLite store, it would leave a half-migrated schema behind.
+            self._process.terminate()
+            self._process.join(timeout=5)
         with contextlib.suppress(OSError, ValueError):
             self._conn.send(None)
         self._conn.close()
