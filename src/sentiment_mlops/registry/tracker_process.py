@@ -166,6 +166,11 @@ class TrackerProcess:
             # while creating a fresh SQLite store, it would leave a half-migrated schema behind.
             self._process.terminate()
             self._process.join(timeout=5)
+        elif not self._ready:
+            # Opened but the run failed before using it: let the store finish initialising, or the next
+            # command could find a fresh SQLite schema half-migrated by this child.
+            with contextlib.suppress(SentimentMLOpsError):
+                self._receive()
         with contextlib.suppress(OSError, ValueError):
             self._conn.send(None)
         self._conn.close()
