@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import click
 import typer
 from rich.console import Console
+from typer.exceptions import TyperException
 
 from sentiment_mlops.config import Settings
 from sentiment_mlops.errors import SentimentMLOpsError
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> Any:
     """Entry point: map the exception tree to exit codes, in this one place."""
     _State.settings = None  # one invocation, one reading of the environment (tests call main repeatedly)
     _State.debug = False
+    _State.skip_teardown = False
     try:
         code = app(args=argv, standalone_mode=False)
         if isinstance(code, int) and code:
@@ -119,8 +121,12 @@ def main(argv: list[str] | None = None) -> Any:
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(EXIT_FAILURE)
-    except click.ClickException as exc:
-        exc.show()
+    except (click.ClickException, TyperException) as exc:  # usage errors; typer vendors its own click
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            err_console.print(f"error: {exc}", highlight=False)
         sys.exit(exc.exit_code)
 
 
