@@ -44,7 +44,9 @@ def random_search(model: str, texts: Sequence[str], labels: Sequence[str], *, tr
     results: list[Trial] = []
     x, y = np.asarray(texts, dtype=object), np.asarray(labels)
     for number, sampled in enumerate(ParameterSampler(space, n_iter=trials, random_state=seed), start=1):
-        params = {**(base_params or {}), **sampled}
+        # scipy samples numpy scalars; plain Python values print, log and compare cleanly.
+        plain = {k: v.item() if isinstance(v, np.generic) else v for k, v in sampled.items()}
+        params = {**(base_params or {}), **plain}
         scores = cross_val_score(build_pipeline(model, params, seed=seed), x, y, cv=folds, scoring="f1_macro")
         trial = Trial(number=number, params=params, cv_macro_f1=float(scores.mean()), cv_std=float(scores.std()))
         results.append(trial)

@@ -16,6 +16,7 @@ def test_random_search_scores_each_trial_by_cross_validation(corpus_slice):
     assert [t.number for t in trials] == [1, 2] and seen == trials
     assert all(0.3 < t.cv_macro_f1 < 1 and t.cv_std >= 0 for t in trials)
     assert trials[0].params != trials[1].params
+    assert type(trials[0].params["clf__alpha"]) is float  # not np.float64: printed and logged as a number
 
 
 @pytest.mark.parametrize(("options", "message"), [
