@@ -124,8 +124,12 @@ class ModelRegistry:
         import mlflow.artifacts
 
         info = self.version(version)
+        # The version's own artifact location, not a models:/ URI: MLflow resolves those through the
+        # process-wide registry URI, which is not this registry's in a process that never set it.
+        location = self._call(f"locating version {version}", self.client.get_model_version_download_uri,
+                              self.model_name, info.version)
         model_dir = self._call(f"downloading version {version}", mlflow.artifacts.download_artifacts,
-                               artifact_uri=f"models:/{self.model_name}/{info.version}",
+                               artifact_uri=location,
                                dst_path=os.path.join(destination, "model"), tracking_uri=self.tracking_uri,
                                registry_uri=self.tracking_uri)
         if info.run_id is None:

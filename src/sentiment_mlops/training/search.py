@@ -17,10 +17,10 @@ SEARCH_SPACES: dict[str, dict[str, Any]] = {
             "tfidf__ngram_range": [(1, 1), (1, 2), (1, 3)], "tfidf__sublinear_tf": [True, False]},
     "complement_nb": {"clf__alpha": loguniform(0.01, 1.0), "tfidf__min_df": [1, 2, 3],
                       "tfidf__ngram_range": [(1, 1), (1, 2), (1, 3)]},
-    "logreg": {"clf__C": loguniform(0.3, 30.0), "tfidf__min_df": [1, 2],
-               "tfidf__ngram_range": [(1, 2), (1, 3)]},
-    "linear_svc": {"clf__estimator__C": loguniform(0.05, 3.0), "tfidf__min_df": [1, 2],
-                   "tfidf__ngram_range": [(1, 2), (1, 3)]},
+    "logreg": {"clf__C": loguniform(1.0, 30.0), "tfidf__word__min_df": [1, 2],
+               "tfidf__char__ngram_range": [(2, 4), (2, 5)]},
+    "linear_svc": {"clf__estimator__C": loguniform(0.05, 1.0), "tfidf__word__min_df": [1, 2],
+                   "tfidf__char__ngram_range": [(2, 4), (2, 5)]},
 }
 CV_FOLDS = 3
 
@@ -44,7 +44,9 @@ def random_search(model: str, texts: Sequence[str], labels: Sequence[str], *, tr
     results: list[Trial] = []
     x, y = np.asarray(texts, dtype=object), np.asarray(labels)
     for number, sampled in enumerate(ParameterSampler(space, n_iter=trials, random_state=seed), start=1):
-        params = {**(base_params or {}), **sampled}
+        # scipy samples numpy scalars; plain Python values print, log and compare cleanly.
+        plain = {k: v.item() if isinstance(v, np.generic) else v for k, v in sampled.items()}
+        params = {**(base_params or {}), **plain}
         scores = cross_val_score(build_pipeline(model, params, seed=seed), x, y, cv=folds, scoring="f1_macro")
         trial = Trial(number=number, params=params, cv_macro_f1=float(scores.mean()), cv_std=float(scores.std()))
         results.append(trial)
