@@ -23,6 +23,7 @@ from sentiment_mlops.errors import (
 from sentiment_mlops.serving.responses import OrjsonResponse
 
 logger = logging.getLogger(__name__)
+FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"
 
 # Most specific first: the first isinstance match decides.
 STATUS_BY_ERROR: tuple[tuple[type[SentimentMLOpsError], int], ...] = (
@@ -83,6 +84,9 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
 async def _on_http(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, StarletteHTTPException):
         return await _on_bug(request, exc)
+    if exc.status_code == 400 and exc.detail == FASTAPI_BODY_PARSE_ERROR:
+        # FastAPI answers 400 when the body is not even text (invalid UTF-8); to a client it is malformed JSON.
+        return OrjsonResponse({"detail": "body: not valid JSON (it is not UTF-8 text)"}, status_code=422)
     return OrjsonResponse({"detail": str(exc.detail)}, status_code=exc.status_code,
                           headers=getattr(exc, "headers", None))
 
