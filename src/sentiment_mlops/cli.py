@@ -112,7 +112,7 @@ def serve(
 
     run_server(settings(), environment=env or "local", host=host, port=port, workers=workers,
                require_model=env is not None, bootstrap=bootstrap,
-               echo=lambda line: console.print(line, highlight=False))
+               echo=lambda line: console.print(line, highlight=False, soft_wrap=True))
 
 
 logs_app = typer.Typer(help="The prediction log.", no_args_is_help=True)
