@@ -155,9 +155,9 @@ def test_the_poller_picks_up_a_retrained_local_model(settings_factory: Any, loca
     import time
 
     from fastapi.testclient import TestClient
-    from serving_models import corpus_slice, train_local
 
     from sentiment_mlops.serving.app import create_app
+    from serving_models import corpus_slice, train_local
 
     models = tmp_path / "models"
     shutil.copytree(local_models, models)
