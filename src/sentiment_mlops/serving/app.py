@@ -77,7 +77,9 @@ def create_app(settings: Any, *, environment: str, store: Any = None, model_sour
             the_store = await run_in_threadpool(PredictionStore, settings.store_url)
         else:
             the_store = store
-        source = model_source or await run_in_threadpool(source_for, settings, environment)
+        source = model_source
+        if source is None:
+            source = await run_in_threadpool(source_for, settings, environment)
         holder = ModelHolder(initial_snapshot)
 
         def on_swap(old: ModelSnapshot, new: ModelSnapshot) -> None:
