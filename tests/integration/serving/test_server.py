@@ -69,3 +69,22 @@ def test_create_app_refuses_an_unknown_environment(settings_factory: Any) -> Non
 
     with pytest.raises(ConfigurationError, match="unknown environment 'prod'"):
         create_app(settings_factory(), environment="prod")
+
+
+def test_extra_routers_reach_the_shared_state(settings_factory: Any, local_models: Path) -> None:
+    from fastapi import APIRouter, Request
+    from fastapi.testclient import TestClient
+
+    from sentiment_mlops.serving.app import create_app
+    from sentiment_mlops.serving.state import serving_state
+
+    router = APIRouter()
+
+    @router.get("/api/served")
+    async def served(request: Request) -> dict[str, Any]:
+        state = serving_state(request)
+        return {"version": state.holder.version, "environment": state.environment}
+
+    app = create_app(settings_factory(models_dir=local_models), environment="local", extra_routers=[router])
+    with TestClient(app) as client:
+        assert client.get("/api/served").json() == {"version": "local", "environment": "local"}
