@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import APIRouter, Request  # at module level: the route's string annotations resolve here
 
 from sentiment_mlops.errors import ConfigurationError, IntegrityError, ModelNotFoundError
 from sentiment_mlops.serving.server import preload, serve, uvicorn_options, worker_app
@@ -72,7 +73,6 @@ def test_create_app_refuses_an_unknown_environment(settings_factory: Any) -> Non
 
 
 def test_extra_routers_reach_the_shared_state(settings_factory: Any, local_models: Path) -> None:
-    from fastapi import APIRouter, Request
     from fastapi.testclient import TestClient
 
     from sentiment_mlops.serving.app import create_app
