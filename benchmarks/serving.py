@@ -33,6 +33,8 @@ TEXTS = ["the flight was delayed three hours and nobody told us anything",
          "thanks for the upgrade, lovely crew!", "is the lounge open at 6am?",
          "lost my bag again, worst airline ever", "great service on the way home"]
 STARTUP_SECONDS = 180
+# The CLI through its ``main`` (not the console script, whose entry point the installed venv decides).
+CLI = [sys.executable, "-c", "import sys; from sentiment_mlops.cli import main; main(sys.argv[1:])"]
 
 
 @dataclass
@@ -157,7 +159,7 @@ def start_ours(workdir: Path, env: dict[str, str], log_predictions: bool) -> tup
     port = free_port()
     server_env = {**env, "SENTIMENT_MLOPS_LOG_PREDICTIONS": str(log_predictions).lower(),
                   "SENTIMENT_MLOPS_STORE_URL": f"sqlite:///{workdir}/logs/predictions-{port}.db"}
-    process = subprocess.Popen([str(BIN / "sentiment-mlops"), "serve", "--env", "staging", "--port", str(port)],
+    process = subprocess.Popen([*CLI, "serve", "--env", "staging", "--port", str(port)],
                                cwd=workdir, env=server_env, stdout=open(workdir / f"ours-{port}.log", "wb"),
                                stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/predict"
@@ -209,7 +211,7 @@ def main() -> None:
     env.update({"MLFLOW_TRACKING_URI": f"sqlite:///{workdir}/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true"})
     print(f"work dir {workdir}; generator: {'wrk' if use_wrk else 'python asyncio keep-alive'}, "
           f"c={args.concurrency}, {args.seconds:.0f} s per run, 1 worker each, loopback")
-    subprocess.run([str(BIN / "sentiment-mlops"), "train"], cwd=workdir, env=env, check=True,
+    subprocess.run([*CLI, "train"], cwd=workdir, env=env, check=True,
                    stdout=subprocess.DEVNULL)
     from sentiment_mlops.registry import ModelRegistry
     from sentiment_mlops.serving.bootstrap import ensure_staging

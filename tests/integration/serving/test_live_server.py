@@ -19,6 +19,8 @@ from conftest import ADMIN_TOKEN, POSTGRES_ENV
 
 pytestmark = pytest.mark.slow
 STARTUP_SECONDS = 90
+# The CLI through its ``main`` (not the console script, whose entry point the installed venv decides).
+CLI = [sys.executable, "-c", "import sys; from sentiment_mlops.cli import main; main(sys.argv[1:])"]
 
 
 def free_port() -> int:
@@ -37,7 +39,7 @@ def _server_env(store_url: str, models_dir: Path, tmp_path: Path) -> dict[str, s
 
 def start_server(store_url: str, models_dir: Path, tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    command = [str(Path(sys.executable).with_name("sentiment-mlops")), "serve", "--env", "local", "--port", str(port)]
+    command = [*CLI, "serve", "--env", "local", "--port", str(port)]
     process = subprocess.Popen(command, cwd=tmp_path, env=_server_env(store_url, models_dir, tmp_path),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -114,7 +116,7 @@ def test_two_workers_aggregate_their_metrics(local_models: Path, tmp_path: Path)
     port = free_port()
     env = _server_env(f"sqlite:///{tmp_path / 'p.db'}", local_models, tmp_path)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    process = subprocess.Popen([str(Path(sys.executable).with_name("sentiment-mlops")), "serve", "--env", "local",
+    process = subprocess.Popen([*CLI, "serve", "--env", "local",
                                 "--port", str(port), "--workers", "2"], cwd=tmp_path, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
