@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import click
 import typer
 from rich.console import Console
+from typer.exceptions import TyperException
 
 from sentiment_mlops.config import Settings
 from sentiment_mlops.errors import SentimentMLOpsError
@@ -96,6 +98,28 @@ def predict(
     predict_command(settings(), console, texts=texts, env=env, model_uri=model_uri, models_dir=models_dir)
 
 
+logs_app = typer.Typer(help="The prediction log.", no_args_is_help=True)
+app.add_typer(logs_app, name="logs")
+
+
+class ExportFormat(str, Enum):
+    jsonl = "jsonl"
+
+
+@logs_app.command("export")
+def logs_export(
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="Output format.")] = ExportFormat.jsonl,
+    out: Annotated[Path, typer.Option(help="Where to write the export.")] = Path("logs/predictions.jsonl"),
+) -> None:
+    """Export the prediction log, oldest first, one JSON object per prediction."""
+    from sentiment_mlops.monitoring.export import export_jsonl
+    from sentiment_mlops.monitoring.store import PredictionStore
+
+    with PredictionStore(settings().store_url) as store:
+        written = export_jsonl(store, out)
+    console.print(f"wrote {written:,} predictions to {out} ({fmt.value})", highlight=False)
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: map the exception tree to exit codes, in this one place."""
     try:
@@ -115,4 +139,11 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(EXIT_FAILURE)
     except click.ClickException as exc:
         exc.show()
+        sys.exit(exc.exit_code)
+    except TyperException as exc:  # recent typer vendors click: its usage errors are not click's classes
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(exc.format_message(), highlight=False)
         sys.exit(exc.exit_code)
