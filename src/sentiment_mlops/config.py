@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     alert_cooldown_seconds: float = Field(default=900.0, ge=0)
     monitor_interval_seconds: float = Field(default=60.0, gt=0)
     monitor_in_server: bool = False
+    monitor_auto_rollback: bool = False
     bake_minutes: float = Field(default=30.0, ge=0)
     accuracy_floor: float = Field(default=0.55, ge=0, le=1)
     error_rate_threshold: float = Field(default=0.01, ge=0, le=1)
