@@ -167,12 +167,13 @@ def logs_export(
     out: Annotated[Path, typer.Option(help="Where to write the export.")] = Path("logs/predictions.jsonl"),
 ) -> None:
     """Export the prediction log, oldest first, one JSON object per prediction."""
+    del fmt  # JSON Lines is the one format so far; the option keeps the documented command line stable
     from sentiment_mlops.monitoring.export import export_jsonl
     from sentiment_mlops.monitoring.store import PredictionStore
 
     with PredictionStore(settings().store_url) as store:
         written = export_jsonl(store, out)
-    console.print(f"wrote {written:,} predictions to {out} ({fmt.value})", highlight=False)
+    console.print(f"wrote {written:,} predictions to {out}", highlight=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -21,29 +21,14 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Engine,
-    String,
-    create_engine,
-    event,
-    func,
-    literal,
-    or_,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import ColumnElement, Connection, String, func, literal, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError, SQLAlchemyError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError, StatementError
 
-from sentiment_mlops.errors import ConfigurationError, DataError, NotFoundError, StoreError
+from sentiment_mlops.errors import DataError, NotFoundError, StoreError
+from sentiment_mlops.monitoring.engine import create_store_engine, engine_url
 from sentiment_mlops.monitoring.schema import (
     UTCDateTime,
     alerts,
@@ -56,64 +41,7 @@ from sentiment_mlops.monitoring.schema import (
 )
 
 ALERT_STATUSES = ("firing", "resolved")
-SUPPORTED_BACKENDS = ("sqlite", "postgresql")
-SQLITE_BUSY_TIMEOUT_MS = 30_000  # a writer's batch commits in milliseconds; waiting beats failing
-POSTGRES_CONNECT_TIMEOUT_S = 10
 _SCHEMA_LOCK_KEY = 0x5E17  # pg_advisory_xact_lock key: workers starting together create tables once
-
-
-def engine_url(url: str) -> URL:
-    """The SQLAlchemy URL for ``url``, with plain PostgreSQL URLs pointed at psycopg 3."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            url = "postgresql+psycopg://" + url[len(prefix):]
-    try:
-        return make_url(url)
-    except ArgumentError as exc:
-        raise ConfigurationError(
-            f"store URL {url!r} is not a database URL; expected sqlite:///path/to/predictions.db "
-            "or postgresql://user@host:5432/database"
-        ) from exc
-
-
-def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA synchronous=NORMAL")  # durable across crashes in WAL mode, far fewer fsyncs
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def _create_engine(url: URL) -> Engine:
-    if url.get_backend_name() not in SUPPORTED_BACKENDS:
-        raise ConfigurationError(
-            f"store URL {url.render_as_string(hide_password=True)} names an unsupported database; "
-            "use sqlite:///… or postgresql://…"
-        )
-    try:
-        if url.get_backend_name() == "sqlite":
-            database = url.database or ":memory:"
-            in_memory = database == ":memory:" or "mode=memory" in database
-            if not in_memory and not database.startswith("file:"):
-                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(
-                url,
-                connect_args={"check_same_thread": False},
-                # An in-memory database lives in one connection; share it so it is one database.
-                poolclass=StaticPool if in_memory else None,
-            )
-            event.listen(engine, "connect", _set_sqlite_pragmas)
-            return engine
-        connect_args = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
-        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
-    except (NoSuchModuleError, ImportError) as exc:
-        raise ConfigurationError(
-            f"store URL {url.render_as_string(hide_password=True)} needs a database driver that is not "
-            f"installed ({exc}); use sqlite:///… or postgresql://… (psycopg 3)"
-        ) from exc
-    except OSError as exc:
-        raise StoreError(f"cannot create the directory for the prediction store {url.database}: {exc}") from exc
 
 
 def _prediction_row(row: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -153,7 +81,7 @@ class PredictionStore:
     def __init__(self, url: str) -> None:
         self.url = engine_url(url)
         self.display_url = self.url.render_as_string(hide_password=True)
-        self._engine = _create_engine(self.url)
+        self._engine = create_store_engine(self.url)
         self._insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
         self._create_tables()
 
@@ -187,6 +115,13 @@ class PredictionStore:
         try:
             with self._engine.begin() as connection:
                 yield connection
+        except DBAPIError as exc:
+            raise self._error(exc) from exc
+        except StatementError as exc:
+            # Raised before reaching the database: a bad argument (say a naive datetime) is the caller's bug.
+            if isinstance(exc.orig, TypeError | ValueError):
+                raise exc.orig from None
+            raise self._error(exc) from exc
         except SQLAlchemyError as exc:
             raise self._error(exc) from exc
 
@@ -335,10 +270,10 @@ class PredictionStore:
         statement = statement.on_conflict_do_update(
             index_elements=[feedback.c.prediction_id],
             set_={"label": statement.excluded.label, "created_at": statement.excluded.created_at},
-        )
+        ).returning(feedback.c.prediction_id)  # rowcount of INSERT … SELECT is not reliable on psycopg
         with self._transaction() as connection:
-            written = connection.execute(statement).rowcount
-        if not written:
+            written = connection.execute(statement).first()
+        if written is None:
             raise NotFoundError(f"no logged prediction has id {prediction_id!r}")
         return {"prediction_id": prediction_id, "label": label, "created_at": now}
 
