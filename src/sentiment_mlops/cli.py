@@ -98,6 +98,61 @@ def predict(
     predict_command(settings(), console, texts=texts, env=env, model_uri=model_uri, models_dir=models_dir)
 
 
+class PromoteTarget(str, Enum):
+    staging = "staging"
+    production = "production"
+
+
+class RollbackTarget(str, Enum):
+    staging = "staging"
+    production = "production"
+    canary = "canary"
+
+
+@app.command()
+def promote(
+    version: Annotated[str | None, typer.Argument(help="Version to promote (default: latest for staging, "
+                                                       "the staging version for production).")] = None,
+    to: Annotated[PromoteTarget, typer.Option("--to", help="Target environment.")] = ...,  # type: ignore[assignment]
+    canary: Annotated[float | None, typer.Option("--canary", help="Send this % of production traffic to the "
+                                                                  "candidate instead of promoting it.")] = None,
+    force: Annotated[bool, typer.Option(help="Override every gate rule (needs --reason; recorded).")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why; recorded in the history.")] = None,
+    eval_data: Annotated[Path | None, typer.Option(help="Labelled file to gate on instead of the candidate's "
+                                                        "held-out split.")] = None,
+) -> None:
+    """Gate a version and move the staging or production alias to it (or start a canary)."""
+    from sentiment_mlops.deployment.commands import promote_command
+
+    promote_command(settings(), console, version=version, to=to.value, canary_percent=canary, force=force,
+                    reason=reason, eval_data=eval_data)
+
+
+@app.command()
+def rollback(
+    env: Annotated[RollbackTarget, typer.Option("--env", help="Environment to roll back; canary aborts a "
+                                                             "running canary.")] = ...,  # type: ignore[assignment]
+    to: Annotated[str | None, typer.Option("--to", help="Version to go back to (default: the one before).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why; recorded in the history.")] = None,
+) -> None:
+    """Put an environment back on the version it had before (no gate: rollback must always be possible)."""
+    from sentiment_mlops.deployment.commands import rollback_command
+
+    rollback_command(settings(), console, env=env.value, to=to, reason=reason)
+
+
+@app.command()
+def history(
+    env: Annotated[RollbackTarget | None, typer.Option("--env", help="Only this environment.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the last N events.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Every deployment change: time, environment, action, versions, who, reason, gate verdict."""
+    from sentiment_mlops.deployment.commands import history_command
+
+    history_command(settings(), console, env=env.value if env else None, limit=limit, as_json=as_json)
+
+
 logs_app = typer.Typer(help="The prediction log.", no_args_is_help=True)
 app.add_typer(logs_app, name="logs")
 
@@ -112,12 +167,13 @@ def logs_export(
     out: Annotated[Path, typer.Option(help="Where to write the export.")] = Path("logs/predictions.jsonl"),
 ) -> None:
     """Export the prediction log, oldest first, one JSON object per prediction."""
+    del fmt  # JSON Lines is the one format so far; the option keeps the documented command line stable
     from sentiment_mlops.monitoring.export import export_jsonl
     from sentiment_mlops.monitoring.store import PredictionStore
 
     with PredictionStore(settings().store_url) as store:
         written = export_jsonl(store, out)
-    console.print(f"wrote {written:,} predictions to {out} ({fmt.value})", highlight=False)
+    console.print(f"wrote {written:,} predictions to {out}", highlight=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     p95_latency_ms: float = Field(default=50.0, gt=0)
     no_traffic_minutes: float = Field(default=30.0, gt=0)
     estimated_accuracy_drop: float = Field(default=0.05, ge=0, le=1)
+    # The promotion gate (deployment/policy.py): see GateRules for what each one means.
+    gate_max_macro_f1_drop: float = Field(default=0.01, ge=0, le=1)
+    gate_min_macro_f1: float = Field(default=0.50, ge=0, le=1)
+    gate_max_p99_latency_ms: float = Field(default=5.0, gt=0)
 
     @field_validator("admin_token")
     @classmethod

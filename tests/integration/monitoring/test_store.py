@@ -186,6 +186,10 @@ def test_alerts_fire_and_resolve(store):
     again = store.record_alert(rule="drift", severity="warning", environment="production", message="again")
     assert store.open_alert("drift", "production")["id"] == again
 
+    closed = store.record_alert(rule="error_rate", severity="info", message="seen after the fact", status="resolved")
+    assert store.alerts(status="resolved", limit=1)[0]["id"] == closed
+    assert store.open_alert("error_rate", None) is None
+
     with pytest.raises(NotFoundError, match="12345"):
         store.resolve_alert(12345)
     with pytest.raises(DataError, match="firing, resolved"):
