@@ -176,6 +176,27 @@ def logs_export(
     console.print(f"wrote {written:,} predictions to {out}", highlight=False, soft_wrap=True)
 
 
+@app.command()
+def monitor(
+    env: Annotated[str, typer.Option(help="local, staging or production.")] = "production",
+    window: Annotated[int, typer.Option(help="Last N predictions of the served version to check.")] = 1000,
+    watch: Annotated[bool, typer.Option("--watch", help="Keep evaluating the alert rules until Ctrl-C.")] = False,
+    interval: Annotated[float | None, typer.Option(help="Seconds between passes with --watch "
+                                                         "(default SENTIMENT_MLOPS_MONITOR_INTERVAL_SECONDS).")] = None,
+    auto_rollback: Annotated[bool, typer.Option("--auto-rollback", help="Roll production back when the version "
+                                                "promoted within the bake window fails.")] = False,
+    metrics_url: Annotated[str | None, typer.Option(help="The service's /metrics URL, for the error rate.")] = None,
+    iterations: Annotated[int | None, typer.Option(hidden=True)] = None,
+) -> None:
+    """Live metrics, drift and alerts over logged predictions (--watch: every --interval seconds)."""
+    from sentiment_mlops.monitoring.watch_command import watch_command
+
+    current = settings()
+    watch_command(current, console, env=env, window=window,
+                  interval=interval if interval is not None else current.monitor_interval_seconds,
+                  auto_rollback=auto_rollback, metrics_url=metrics_url, iterations=iterations if watch else 1)
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: map the exception tree to exit codes, in this one place."""
     try:

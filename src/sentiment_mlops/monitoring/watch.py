@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -203,6 +203,24 @@ def build_auto_rollback(settings: Settings, store: Any, environment: str, regist
                         accuracy_floor=settings.accuracy_floor, error_rate_threshold=settings.error_rate_threshold)
 
 
-def default_drift_reporter() -> DriftReporter | None:
-    """The drift report of ``monitoring.drift`` over logged predictions, when that module is installed."""
-    return None
+def default_drift_reporter() -> DriftReporter:
+    """The DESIGN drift report (``monitoring.drift.drift_report``) over a window of logged predictions.
+
+    The ``Reference`` built from a profile caches its resampled thresholds, so it is kept per model version.
+    """
+    from sentiment_mlops.monitoring.drift import Reference, as_reference, drift_report
+
+    references: dict[str, Reference] = {}
+
+    def report(rows: Sequence[Mapping[str, Any]], profile: Mapping[str, Any]) -> dict[str, Any]:
+        version = str(rows[0]["model_version"])
+        reference = references.get(version)
+        if reference is None:
+            references.clear()  # only the served version matters; drop the one before
+            reference = references[version] = as_reference(profile)
+        texts = [r.get("text") for r in rows]
+        return drift_report(reference, None if any(t is None for t in texts) else texts,
+                            [r["sentiment"] for r in rows], [float(r["confidence"]) for r in rows],
+                            model_version=version, lengths=[int(r["text_length"]) for r in rows]).to_dict()
+
+    return report
