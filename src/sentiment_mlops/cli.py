@@ -170,6 +170,53 @@ def serve(
                echo=lambda line: console.print(line, highlight=False))
 
 
+@app.command()
+def drift(
+    data: Annotated[Path, typer.Option(help="CSV / JSON Lines / Parquet / .txt file of texts.")],
+    text_column: Annotated[str, typer.Option(help="Column holding the texts.")] = "text",
+    env: Annotated[str | None, typer.Option(help="Compare with the version behind this alias.")] = None,
+    version: Annotated[str | None, typer.Option(help="Compare with this registered version.")] = None,
+    models_dir: ModelsDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
+    fail_on_drift: Annotated[bool, typer.Option(help="Exit with code 3 when drift is detected.")] = False,
+) -> None:
+    """Offline drift report: a file of texts against a model version's reference profile."""
+    from sentiment_mlops.drift_commands import drift_command
+
+    code = drift_command(settings(), console, data=data, text_column=text_column, env=env, version=version,
+                         models_dir=models_dir, as_json=as_json, fail_on_drift=fail_on_drift)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def monitor(
+    env: Annotated[str, typer.Option(help="local, staging or production.")] = "production",
+    window: Annotated[int, typer.Option(help="How many of the latest logged predictions to check.")] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Keep evaluating the alert rules until Ctrl-C.")] = False,
+    interval: Annotated[float | None, typer.Option(help="Seconds between passes with --watch "
+                                                         "(default SENTIMENT_MLOPS_MONITOR_INTERVAL_SECONDS).")] = None,
+    auto_rollback: Annotated[bool, typer.Option("--auto-rollback", help="With --watch: roll back a version that "
+                                                "fails within the bake window after its promotion.")] = False,
+    metrics_url: Annotated[str | None, typer.Option(help="With --watch: the service's /metrics URL, for the "
+                                                         "error rate.")] = None,
+    iterations: Annotated[int | None, typer.Option(hidden=True)] = None,
+) -> None:
+    """Online drift report over the latest logged predictions; --watch: live metrics, alerts, auto-rollback."""
+    if watch or auto_rollback:
+        from sentiment_mlops.monitoring.watch_command import watch_command
+
+        current = settings()
+        watch_command(current, console, env=env, window=window,
+                      interval=interval if interval is not None else current.monitor_interval_seconds,
+                      auto_rollback=auto_rollback, metrics_url=metrics_url, iterations=iterations if watch else 1)
+        return
+    from sentiment_mlops.drift_commands import monitor_command
+
+    monitor_command(settings(), console, env=env, window=window, as_json=as_json)
+
+
 logs_app = typer.Typer(help="The prediction log.", no_args_is_help=True)
 app.add_typer(logs_app, name="logs")
 
@@ -191,27 +238,6 @@ def logs_export(
     with PredictionStore(settings().store_url) as store:
         written = export_jsonl(store, out)
     console.print(f"wrote {written:,} predictions to {out}", highlight=False, soft_wrap=True)
-
-
-@app.command()
-def monitor(
-    env: Annotated[str, typer.Option(help="local, staging or production.")] = "production",
-    window: Annotated[int, typer.Option(help="Last N predictions of the served version to check.")] = 1000,
-    watch: Annotated[bool, typer.Option("--watch", help="Keep evaluating the alert rules until Ctrl-C.")] = False,
-    interval: Annotated[float | None, typer.Option(help="Seconds between passes with --watch "
-                                                         "(default SENTIMENT_MLOPS_MONITOR_INTERVAL_SECONDS).")] = None,
-    auto_rollback: Annotated[bool, typer.Option("--auto-rollback", help="Roll production back when the version "
-                                                "promoted within the bake window fails.")] = False,
-    metrics_url: Annotated[str | None, typer.Option(help="The service's /metrics URL, for the error rate.")] = None,
-    iterations: Annotated[int | None, typer.Option(hidden=True)] = None,
-) -> None:
-    """Live metrics, drift and alerts over logged predictions (--watch: every --interval seconds)."""
-    from sentiment_mlops.monitoring.watch_command import watch_command
-
-    current = settings()
-    watch_command(current, console, env=env, window=window,
-                  interval=interval if interval is not None else current.monitor_interval_seconds,
-                  auto_rollback=auto_rollback, metrics_url=metrics_url, iterations=iterations if watch else 1)
 
 
 def main(argv: list[str] | None = None) -> Any:
