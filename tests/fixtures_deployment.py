@@ -57,6 +57,13 @@ def train_version(tracking_uri: str, directory: Path, dataset, *, seed: int = 42
     return str(result.model_version)
 
 
+def corpus_slice(start: int, stop: int, *, shuffle_labels: bool = False):
+    """Rows ``start:stop`` of the built-in corpus in the tests' fixed shuffled order."""
+    from sentiment_mlops.data import load_dataset
+
+    return _slice(load_dataset("builtin"), start, stop, shuffle_labels=shuffle_labels)
+
+
 def build_template(directory: Path) -> Template:
     from sentiment_mlops.data import load_dataset
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from fixtures_deployment import BETTER, GOOD, SHUFFLED, WEAK
 
+from fixtures_deployment import BETTER, GOOD, SHUFFLED, WEAK
 from sentiment_mlops.deployment.actions import promote
 from sentiment_mlops.deployment.history import read_history
 from sentiment_mlops.deployment.policy import RULE_MIN_MACRO_F1, RULE_VS_INCUMBENT, GateRules
@@ -65,10 +65,10 @@ def test_force_passes_a_failing_gate_and_records_why(registry, store):
 def test_gate_can_evaluate_on_a_file_the_user_gives(registry, store, tmp_path):
     import json
 
-    from sentiment_mlops.data import load_dataset
+    from fixtures_deployment import corpus_slice
 
-    corpus = load_dataset("builtin")
-    rows = zip(corpus.texts[-400:], corpus.labels[-400:], strict=True)
+    sample = corpus_slice(7000, 7400)  # rows none of the template's versions trained on
+    rows = zip(sample.texts, sample.labels, strict=True)
     path = tmp_path / "eval.jsonl"
     path.write_text("\n".join(json.dumps({"text": t, "label": label}) for t, label in rows))
     result = promote(registry, store, version=GOOD, to="staging", eval_path=path)
@@ -105,7 +105,6 @@ def test_a_tampered_artifact_fails_the_sha256_rule(deployment_template, tmp_path
     import shutil
 
     from fixtures_deployment import copy_tracking_uri
-
     from sentiment_mlops.registry import ModelRegistry
 
     # A private copy of the artifacts too, so altering them cannot affect other tests.

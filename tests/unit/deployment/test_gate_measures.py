@@ -49,7 +49,7 @@ def test_p99_latency_is_a_positive_number_of_milliseconds(pipeline):
 
 
 def test_eval_set_reads_label_or_sentiment_columns(tmp_path):
-    rows = [(f"{text} {i}", label) for i, (text, label) in enumerate(zip(TEXTS, LABELS))]
+    rows = [(f"{text} {i}", label) for i, (text, label) in enumerate(zip(TEXTS, LABELS, strict=True))]
     jsonl = tmp_path / "eval.jsonl"
     jsonl.write_text("\n".join(json.dumps({"text": t, "label": lab}) for t, lab in rows))
     csv = tmp_path / "eval.csv"
