@@ -50,11 +50,15 @@ def read_eval_set(path: Path) -> EvalSet:
     try:
         dataset = load_dataset(path, label_column="sentiment")
     except DataError as first:
-        # Held-out splits and many user files name the column "label"; try that before giving up.
+        # Held-out splits and many user files name the column "label": try that one before giving up.
+        if "'sentiment' not found" not in str(first):
+            raise
         try:
             dataset = load_dataset(path, label_column="label")
-        except DataError:
-            raise first from None
+        except DataError as second:
+            if "'label' not found" in str(second):
+                raise DataError(f"{path} needs a 'text' column and a 'sentiment' or 'label' column") from None
+            raise
     return EvalSet(texts=dataset.texts, labels=dataset.labels, source=str(path))
 
 
@@ -73,13 +77,12 @@ def heldout_eval_set(path: Path, version: str) -> EvalSet:
 
 
 def make_predictor(pipeline: Any) -> tuple[Callable[[list[str]], np.ndarray], list[str], str]:
-    """``(predict_proba, classes, how)``: the serving scorer when this install has one, else the pipeline."""
-    try:
-        from sentiment_mlops.serving.scorer import compile_scorer  # type: ignore[import-not-found]
-    except ImportError:
-        return pipeline.predict_proba, [str(c) for c in pipeline.classes_], "sklearn pipeline"
+    """``(predict_proba, classes, how)`` through the serving scorer: the gate measures what serving will run."""
+    from sentiment_mlops.serving.scorer import compile_scorer
+
     scorer = compile_scorer(pipeline)
-    return scorer.predict_proba, list(scorer.classes), "serving scorer"
+    how = "compiled serving scorer" if scorer.compiled else "serving scorer (pipeline fallback)"
+    return scorer.predict_proba, list(scorer.classes), how
 
 
 def smoke_test(predict: Callable[[list[str]], np.ndarray], classes: Sequence[str],
