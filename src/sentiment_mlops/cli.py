@@ -197,8 +197,9 @@ def monitor(
     watch: Annotated[bool, typer.Option("--watch", help="Keep evaluating the alert rules until Ctrl-C.")] = False,
     interval: Annotated[float | None, typer.Option(help="Seconds between passes with --watch "
                                                          "(default SENTIMENT_MLOPS_MONITOR_INTERVAL_SECONDS).")] = None,
-    auto_rollback: Annotated[bool, typer.Option("--auto-rollback", help="With --watch: roll back a version that "
-                                                "fails within the bake window after its promotion.")] = False,
+    auto_rollback: Annotated[bool, typer.Option("--auto-rollback", help="Roll back a version that fails within "
+                                                "the bake window after its promotion (once, or every interval "
+                                                "with --watch).")] = False,
     metrics_url: Annotated[str | None, typer.Option(help="With --watch: the service's /metrics URL, for the "
                                                          "error rate.")] = None,
     iterations: Annotated[int | None, typer.Option(hidden=True)] = None,

@@ -204,11 +204,12 @@ def build_auto_rollback(settings: Settings, store: Any, environment: str, regist
 
 
 def default_drift_reporter() -> DriftReporter:
-    """The DESIGN drift report (``monitoring.drift.drift_report``) over a window of logged predictions.
+    """The DESIGN drift report (``monitoring.drift``) over a window of logged predictions.
 
     The ``Reference`` built from a profile caches its resampled thresholds, so it is kept per model version.
     """
     from sentiment_mlops.monitoring.drift import Reference, as_reference, drift_report
+    from sentiment_mlops.monitoring.drift.online import window_from_rows
 
     references: dict[str, Reference] = {}
 
@@ -218,9 +219,8 @@ def default_drift_reporter() -> DriftReporter:
         if reference is None:
             references.clear()  # only the served version matters; drop the one before
             reference = references[version] = as_reference(profile)
-        texts = [r.get("text") for r in rows]
-        return drift_report(reference, None if any(t is None for t in texts) else texts,
-                            [r["sentiment"] for r in rows], [float(r["confidence"]) for r in rows],
-                            model_version=version, lengths=[int(r["text_length"]) for r in rows]).to_dict()
+        logged = window_from_rows(rows)
+        return drift_report(reference, logged.texts, logged.predicted, logged.confidences, model_version=version,
+                            lengths=logged.lengths).to_dict()
 
     return report
