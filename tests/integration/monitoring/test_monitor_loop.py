@@ -14,14 +14,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from fixtures_alerts import corpus_fixture, corpus_slice, make_dataset, prediction_rows  # noqa: E402,F401
-from webhook_receiver import webhook_receiver  # noqa: E402
-
 from sentiment_mlops.config import Settings  # noqa: E402
 from sentiment_mlops.monitoring.leader import FileLeaderLock, PostgresLeaderLock, leader_lock  # noqa: E402
 from sentiment_mlops.monitoring.snapshot import ServedModelInfo, build_snapshot, p95  # noqa: E402
 from sentiment_mlops.monitoring.traffic import RequestRateTracker, parse_request_totals  # noqa: E402
 from sentiment_mlops.monitoring.watch import default_drift_reporter, start_server_monitor  # noqa: E402
 from sentiment_mlops.serving.metrics import ServingMetrics  # noqa: E402
+from webhook_receiver import webhook_receiver  # noqa: E402
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -137,9 +136,9 @@ def test_postgres_advisory_lock_admits_one_leader():
 
 def test_server_monitor_runs_in_one_worker_only_and_alerts_through_the_webhook(model, tmp_path, monkeypatch):
     """Two app processes' worth of loops on one store: only the lock holder evaluates; its alerts arrive."""
-    from sentiment_mlops.monitoring.store import PredictionStore
-
     import tempfile
+
+    from sentiment_mlops.monitoring.store import PredictionStore
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the lock file lives in this test's directory
     pipeline, profile, texts, _ = model
