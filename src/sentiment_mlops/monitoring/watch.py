@@ -20,6 +20,7 @@ from sentiment_mlops.config import Settings
 from sentiment_mlops.errors import SentimentMLOpsError
 from sentiment_mlops.monitoring.alerts import MonitorSnapshot, RuleOutcome, evaluate_rules
 from sentiment_mlops.monitoring.auto_rollback import AutoRollback, RollbackDecision, rollback_outcome
+from sentiment_mlops.monitoring.gauges import MonitorGauges
 from sentiment_mlops.monitoring.leader import LeaderLock, leader_lock
 from sentiment_mlops.monitoring.notifier import AlertNotifier, Transition
 from sentiment_mlops.monitoring.snapshot import DEFAULT_WINDOW, DriftReporter, ServedModelInfo, build_snapshot
@@ -65,7 +66,7 @@ class MonitorLoop:
                  model_info: Callable[[], ServedModelInfo], notifier: AlertNotifier,
                  traffic: RequestRateTracker | None = None, drift_reporter: DriftReporter | None = None,
                  auto_rollback: AutoRollback | None = None, window: int = DEFAULT_WINDOW,
-                 lock: LeaderLock | None = None) -> None:
+                 lock: LeaderLock | None = None, gauges: MonitorGauges | None = None) -> None:
         self.settings = settings
         self.environment = environment
         self.store = store
@@ -76,6 +77,7 @@ class MonitorLoop:
         self.auto_rollback = auto_rollback
         self.window = window
         self.lock = lock
+        self.gauges = gauges
         self.last: Iteration | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -92,6 +94,8 @@ class MonitorLoop:
         served = self.model_info()
         snapshot = build_snapshot(self.store, served, window=self.window, drift_reporter=self.drift_reporter,
                                   traffic=self.traffic, now=now)
+        if self.gauges is not None:
+            self.gauges.update(snapshot)
         outcomes = evaluate_rules(snapshot, self.settings)
         decision = result = None
         if self.auto_rollback is not None:
@@ -159,13 +163,15 @@ class MonitorLoop:
 
 def start_server_monitor(settings: Settings, *, environment: str, store: Any,
                          current_model: Callable[[], tuple[str | None, dict[str, Any] | None]],
-                         read_metrics: Callable[[], str], registry: Any = None,
+                         read_metrics: Callable[[], str], metrics_registry: Any = None, registry: Any = None,
                          drift_reporter: DriftReporter | None = None) -> MonitorLoop | None:
     """Start the service's own monitor thread when ``settings.monitor_in_server``; None otherwise.
 
     ``current_model()`` returns the served (version, reference profile); ``read_metrics()`` the app's
-    Prometheus exposition. With ``settings.monitor_auto_rollback`` the loop also guards the bake window,
-    rolling back through ``registry`` (built from the settings when not given).
+    Prometheus exposition; ``metrics_registry`` (the app's ``CollectorRegistry``) receives the monitor's
+    gauges (``monitoring.gauges``) for ``deploy/prometheus/alerts.yml``. With
+    ``settings.monitor_auto_rollback`` the loop also guards the bake window, rolling back through
+    ``registry`` (built from the settings when not given).
     """
     if not settings.monitor_in_server:
         return None
@@ -183,7 +189,8 @@ def start_server_monitor(settings: Settings, *, environment: str, store: Any,
     loop = MonitorLoop(settings=settings, environment=environment, store=store, model_info=model_info,
                        notifier=notifier, traffic=RequestRateTracker(read_metrics),
                        drift_reporter=drift_reporter if drift_reporter is not None else default_drift_reporter(),
-                       auto_rollback=auto, lock=leader_lock(settings.store_url, environment))
+                       auto_rollback=auto, lock=leader_lock(settings.store_url, environment),
+                       gauges=MonitorGauges(metrics_registry) if metrics_registry is not None else None)
     return loop.start(settings.monitor_interval_seconds)
 
 

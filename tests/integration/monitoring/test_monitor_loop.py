@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from fixtures_alerts import corpus_fixture, corpus_slice, make_dataset, prediction_rows  # noqa: E402,F401
+from fixtures_alerts import corpus_fixture, corpus_slice, prediction_rows  # noqa: E402,F401
 from sentiment_mlops.config import Settings  # noqa: E402
 from sentiment_mlops.monitoring.leader import FileLeaderLock, PostgresLeaderLock, leader_lock  # noqa: E402
 from sentiment_mlops.monitoring.snapshot import ServedModelInfo, build_snapshot, p95  # noqa: E402
