@@ -146,6 +146,7 @@ def test_server_monitor_runs_in_one_worker_only_and_alerts_through_the_webhook(m
     metrics = ServingMetrics()
     for i in range(100):
         metrics.observe_request("/predict", "POST", 500 if i < 10 else 200, 0.002)
+    workers = [ServingMetrics(), ServingMetrics()]  # each worker's app registry, where its gauges go
     with PredictionStore(store_url) as store, webhook_receiver() as receiver:
         store.insert_predictions(prediction_rows(pipeline, texts[:50], environment="production", version="7"))
         settings = Settings(store_url=store_url, monitor_in_server=True, monitor_interval_seconds=0.05,
@@ -154,11 +155,12 @@ def test_server_monitor_runs_in_one_worker_only_and_alerts_through_the_webhook(m
                                     current_model=lambda: ("7", profile), read_metrics=lambda: "") is None
         loops = [start_server_monitor(settings, environment="production", store=store,
                                       current_model=lambda: ("7", profile),
-                                      read_metrics=lambda: metrics.render()[0].decode())
-                 for _ in range(2)]
+                                      read_metrics=lambda: metrics.render()[0].decode(),
+                                      metrics_registry=registry)
+                 for registry in (worker.registry for worker in workers)]
         try:
             assert receiver.wait_for(1)
-            leaders = [loop for loop in loops if loop.last is not None]  # before a stop hands the lock over
+            leaders = [loop for loop in loops if loop.is_leader]  # before a stop hands the lock over
         finally:
             for loop in loops:
                 loop.stop()
@@ -166,3 +168,10 @@ def test_server_monitor_runs_in_one_worker_only_and_alerts_through_the_webhook(m
         firing = [r for r in receiver.received if r["rule"] == "error_rate"]
         assert firing and firing[0]["details"]["errors"] == 10 and firing[0]["environment"] == "production"
         assert [a["rule"] for a in store.alerts(status="firing")] == ["error_rate"]
+        leader = workers[loops.index(leaders[0])].render()[0].decode()  # gauges beside the serving metrics
+        follower = workers[1 - loops.index(leaders[0])].render()[0].decode()
+        assert 'environment="production"' not in follower
+        exported = leader
+        assert 'sentiment_monitor_labelled_predictions{environment="production"} 0.0' in exported
+        assert 'sentiment_monitor_reference_accuracy{environment="production"}' in exported
+        assert 'sentiment_monitor_last_run_timestamp_seconds{environment="production"}' in exported
