@@ -87,21 +87,25 @@ class RollbackDecision:
     rollback: bool
     reasons: tuple[str, ...]
     evidence: dict[str, Any]
+    summary: str = ""  # the short form recorded as the history's reason
 
 
 def decide_rollback(evidence: BakeEvidence, *, accuracy_floor: float, error_rate_threshold: float,
                     margin: float = ROLLBACK_ACCURACY_MARGIN) -> RollbackDecision:
     """Pure: which of the three conditions hold, with enough data to trust each."""
     reasons: list[str] = []
+    short: list[str] = []
     version = evidence.window.version
     rate = evidence.error_rate
     if rate is not None and (evidence.requests or 0) >= MIN_REQUESTS and rate > error_rate_threshold:
         reasons.append(f"error rate {rate:.2%} ({evidence.errors}/{evidence.requests} requests) since version "
                        f"{version} was promoted exceeds {error_rate_threshold:.2%}")
+        short.append(f"error rate {rate:.2%} > {error_rate_threshold:.2%}")
     if evidence.accuracy is not None and evidence.labelled >= MIN_LABELLED:
         if evidence.accuracy < accuracy_floor:
             reasons.append(f"live accuracy of version {version} is {evidence.accuracy:.1%} on {evidence.labelled} "
                            f"labels, below the floor of {accuracy_floor:.1%}")
+            short.append(f"live accuracy {evidence.accuracy:.1%} < floor {accuracy_floor:.1%}")
         previous = evidence.previous_accuracy
         if previous is not None and evidence.previous_labelled >= MIN_LABELLED \
                 and evidence.accuracy < previous - margin:
@@ -109,9 +113,12 @@ def decide_rollback(evidence: BakeEvidence, *, accuracy_floor: float, error_rate
                            f"{(previous - evidence.accuracy) * 100:.1f} points under version "
                            f"{evidence.window.previous_version}'s {previous:.1%} on {evidence.previous_labelled} "
                            f"comparable labels (limit {margin * 100:.0f})")
+            short.append(f"{(previous - evidence.accuracy) * 100:.1f} points under version "
+                         f"{evidence.window.previous_version}")
     data = {**evidence.to_dict(), "reasons": reasons, "accuracy_floor": accuracy_floor,
             "error_rate_threshold": error_rate_threshold, "accuracy_margin": margin}
-    return RollbackDecision(rollback=bool(reasons), reasons=tuple(reasons), evidence=data)
+    return RollbackDecision(rollback=bool(reasons), reasons=tuple(reasons), evidence=data,
+                            summary=f"version {version} within its bake window: {'; '.join(short)}" if short else "")
 
 
 def gather_bake_evidence(store: Any, window: BakeWindow, traffic: RequestRateTracker | None) -> BakeEvidence:
@@ -163,8 +170,8 @@ class AutoRollback:
                                    accuracy_floor=self.accuracy_floor, error_rate_threshold=self.error_rate_threshold)
         if not decision.rollback or window.previous_version is None:
             return decision, None
-        result = self.rollback(environment=self.environment, action="auto-rollback",
-                               reason="; ".join(decision.reasons), evidence=decision.evidence)
+        result = self.rollback(environment=self.environment, action="auto-rollback", reason=decision.summary,
+                               evidence=decision.evidence)
         return decision, result
 
 

@@ -7,6 +7,7 @@ and reads request counters from ``--metrics-url`` when given.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,11 +108,21 @@ def status_line(iteration: Iteration) -> str:
     return " · ".join(parts)
 
 
+class ConsoleAlertLog(logging.Handler):
+    """Shows the alert log channel (``sentiment_mlops.alerts``) on the terminal, indented under the status."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(logging.INFO)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        style = "red" if record.levelno >= logging.WARNING else "green"
+        self.console.print(f"  [{style}]{escape(record.getMessage())}[/]", highlight=False, soft_wrap=True)
+
+
 def print_iteration(console: Console, iteration: Iteration) -> None:
+    """The status line; the alerts themselves were printed as they were sent (``ConsoleAlertLog``)."""
     console.print(escape(status_line(iteration)), highlight=False, soft_wrap=True)
-    for transition in iteration.transitions:
-        if transition.message is not None:
-            console.print(f"  {escape(transition.message.text)}", highlight=False, soft_wrap=True)
     if iteration.rollback_result is not None:
         console.print(f"  [bold red]auto-rollback:[/] {escape(str(iteration.rollback_result.message))}",
                       soft_wrap=True)
@@ -153,9 +164,17 @@ def watch_command(settings: Settings, console: Console, *, env: str, window: int
     store = PredictionStore(settings.store_url)
     loop = build_watch_loop(settings, store, env=env, window=window, auto_rollback=auto_rollback,
                             metrics_url=metrics_url)
+    alert_log = logging.getLogger("sentiment_mlops.alerts")
+    handler = ConsoleAlertLog(console)
+    alert_log.addHandler(handler)
+    previous_level, alert_log.propagate = alert_log.level, False
+    alert_log.setLevel(logging.INFO)
     guard = f", auto-rollback within {settings.bake_minutes:g} min of a promotion" if auto_rollback else ""
-    console.print(f"watching {env} every {interval:g} s (store {store.display_url}{guard}); Ctrl-C stops",
-                  highlight=False, soft_wrap=True)
+    if iterations == 1:
+        console.print(f"checking {env} once (store {store.display_url}{guard})", highlight=False, soft_wrap=True)
+    else:
+        console.print(f"watching {env} every {interval:g} s (store {store.display_url}{guard}); Ctrl-C stops",
+                      highlight=False, soft_wrap=True)
     try:
         loop.run(interval=interval, iterations=iterations, on_iteration=lambda it: print_iteration(console, it))
     except KeyboardInterrupt:
@@ -163,3 +182,6 @@ def watch_command(settings: Settings, console: Console, *, env: str, window: int
     finally:
         loop.stop()
         store.close()
+        alert_log.removeHandler(handler)
+        alert_log.setLevel(previous_level)
+        alert_log.propagate = True

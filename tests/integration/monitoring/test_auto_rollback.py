@@ -89,7 +89,10 @@ def test_a_worse_version_is_rolled_back_with_evidence_history_and_alert(deployme
                                                                           registered.good)
     assert last["actor"] == "sentiment-mlops-monitor"
     assert last["report"]["evidence"]["accuracy"] == pytest.approx(decision.evidence["accuracy"])
-    assert "live accuracy" in last["reason"]
+    assert last["reason"] == (f"version {registered.bad} within its bake window: live accuracy "
+                              f"{decision.evidence['accuracy']:.1%} < floor 55.0%; "
+                              f"{(decision.evidence['previous_accuracy'] - decision.evidence['accuracy']) * 100:.1f} "
+                              f"points under version {registered.good}")
 
     alert = store.open_alert("auto_rollback", "production")
     assert alert is not None and alert["severity"] == "critical"
@@ -157,7 +160,7 @@ def test_the_cli_watch_rolls_back_and_prints_it(deployment, monkeypatch, capsys)
     cli.main(["monitor", "--env", "production", "--watch", "--interval", "0.1", "--iterations", "1",
               "--auto-rollback"])
     out = capsys.readouterr().out
-    assert "watching production every 0.1 s" in out
+    assert "checking production once" in out and "auto-rollback within 30 min of a promotion" in out
     assert f"production v{registered.bad}" in out
     assert "auto-rollback:" in out and f"production: {registered.bad} → {registered.good} (auto-rollback)" in out
     assert "[FIRING:CRITICAL] auto_rollback (production)" in out
