@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +45,27 @@ def _json_dumps(value: Any) -> str:
 _JSON_CODEC = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL (a lasting property of the file, so only its first user really does it)."""
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        return
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            # Changing the journal mode answers "locked" at once instead of waiting on the busy timeout,
+            # which happens when several server workers open a fresh database together.
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    _enable_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")  # durable across crashes in WAL mode, far fewer fsyncs
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

@@ -117,19 +117,14 @@ class PredictionStore:
             raise self._error(exc) from exc
 
     def _create_tables(self) -> None:
-        try:
-            with self._engine.begin() as connection:
-                if connection.dialect.name == "postgresql":
-                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-                metadata.create_all(connection)
-        except OperationalError as exc:
-            # Two SQLite processes starting together can both see no table; the loser retries once.
-            if "already exists" not in str(exc):
-                raise self._error(exc) from exc
-            with self._transaction() as connection:
-                metadata.create_all(connection)
-        except SQLAlchemyError as exc:
-            raise self._error(exc) from exc
+        # Server workers start together on a fresh database: take the write lock before looking for
+        # the tables, so exactly one of them creates them and the others find them.
+        with self._transaction() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+            elif connection.dialect.name == "sqlite":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            metadata.create_all(connection)
 
     @staticmethod
     def _prediction_filters(
