@@ -23,6 +23,7 @@ from sentiment_mlops.errors import (
 from sentiment_mlops.serving.responses import OrjsonResponse
 
 logger = logging.getLogger(__name__)
+FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"
 
 # Most specific first: the first isinstance match decides.
 STATUS_BY_ERROR: tuple[tuple[type[SentimentMLOpsError], int], ...] = (
@@ -60,9 +61,18 @@ def validation_errors(errors: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _describe(error: dict[str, Any]) -> str:
+    if error["type"] == "json_invalid":
+        where = error["loc"][1] if len(error["loc"]) > 1 else "?"
+        reason = error.get("ctx", {}).get("error", "invalid JSON")
+        return f"body: malformed JSON at character {where}: {reason}"
+    # pydantic prefixes messages raised by our validators with "Value error, ": noise to a client.
+    return f"{_location(error['loc'])}: {error['msg'].removeprefix('Value error, ')}"
+
+
 def validation_detail(errors: list[dict[str, Any]]) -> str:
     """``body.text: String should have at most 5000 characters`` for each error, joined."""
-    return "; ".join(f"{_location(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
+    return "; ".join(_describe(e) for e in errors) or "invalid request"
 
 
 def _content_type_hint(request: Request, errors: list[dict[str, Any]]) -> str | None:
@@ -83,6 +93,9 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
 async def _on_http(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, StarletteHTTPException):
         return await _on_bug(request, exc)
+    if exc.status_code == 400 and exc.detail == FASTAPI_BODY_PARSE_ERROR:
+        # FastAPI answers 400 when the body is not even text (invalid UTF-8); to a client it is malformed JSON.
+        return OrjsonResponse({"detail": "body: not valid JSON (it is not UTF-8 text)"}, status_code=422)
     return OrjsonResponse({"detail": str(exc.detail)}, status_code=exc.status_code,
                           headers=getattr(exc, "headers", None))
 

@@ -89,6 +89,8 @@ BAD_INPUTS = [
     ("missing field", {"json": {"txt": "a"}}, "body.text"),
     ("missing body", {}, "body"),
     ("malformed JSON", {"content": b'{"text": ', "headers": {"content-type": "application/json"}}, "JSON"),
+    ("invalid UTF-8", {"content": b'{"text": "\xff\xfe"}', "headers": {"content-type": "application/json"}},
+     "not valid JSON"),
     ("wrong content type", {"content": b"text=hello", "headers": {"content-type": "text/plain"}}, "application/json"),
     ("form body", {"data": {"text": "hello"}}, "application/json"),
 ]

@@ -135,3 +135,23 @@ def test_log_text_false_keeps_only_hash_and_length(settings_factory: Any, local_
     assert row is not None and row["text"] is None
     assert row["text_sha256"] == hashlib.sha256(b"secret text").hexdigest() and row["text_length"] == 11
     assert row["route"] == "/predict" and row["environment"] == "local" and row["latency_ms"] > 0
+
+
+def test_predictions_and_feedback_on_each_store_backend(settings_factory: Any, local_models: Path,
+                                                        store_url: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.serving.app import create_app
+
+    settings = settings_factory(models_dir=local_models, store_url=store_url)
+    with TestClient(create_app(settings, environment="local")) as client:
+        ids = [p["id"] for p in client.post("/predict/batch", json={"texts": ["good", "bad", "ok"]}).json()
+               ["predictions"]]
+        single = client.post("/predict", json={"text": "emoji 😀 and nul \u0000"}).json()["id"]
+        assert client.post("/feedback", json={"id": single, "label": "positive"}).status_code == 200
+    with PredictionStore(store_url) as store:
+        assert store.count_predictions() == 4
+        assert {store.get_prediction(i)["route"] for i in ids} == {"/predict/batch"}
+        assert store.get_prediction(single)["text"] == "emoji 😀 and nul \ufffd"
+        assert [p["prediction_id"] for p in store.feedback_pairs()] == [single]
