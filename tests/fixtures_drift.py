@@ -27,6 +27,7 @@ class TopicShift:
 
     pipeline: Any
     profile: dict[str, Any]
+    profile_texts: list[str]  # kept topics, the rows the reference profile was built on
     same_pool: list[str]  # kept topics, rows used neither for training nor for the profile
     new_pool: list[str]  # the left-out topic
     train_size: int
@@ -56,7 +57,8 @@ def build_topic_shift(*, max_train: int | None = None) -> TopicShift:
         train_idx = train_idx[:max_train]
     pipeline = build_pipeline("mnb", seed=SEED).fit(list(texts[train_idx]), list(labels[train_idx]))
     profile = reference_profile(pipeline, list(texts[profile_idx]))
-    return TopicShift(pipeline=pipeline, profile=profile, same_pool=list(texts[same_idx]),
+    return TopicShift(pipeline=pipeline, profile=profile, profile_texts=list(texts[profile_idx]),
+                      same_pool=list(texts[same_idx]),
                       new_pool=list(texts[is_new]), train_size=len(train_idx), profile_size=len(profile_idx))
 
 

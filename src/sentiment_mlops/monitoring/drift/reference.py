@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from sentiment_mlops.data.text_stats import make_tokenizer, text_stats
 from sentiment_mlops.errors import DataError
+from sentiment_mlops.monitoring.drift.tokens import batch_text_stats
 
 # The profile stores confidences and OOV rates rounded to 6 decimals; the current window is rounded the
 # same way, or a two-sample test would see 1/3 and 0.333333 as different values and report drift.
@@ -102,10 +102,9 @@ class TextWindow:
 
 def text_window(reference: Reference, texts: Sequence[str]) -> TextWindow:
     """Tokenize ``texts`` exactly as the reference was (same tokenizer settings and vocabulary)."""
-    stats = text_stats(texts, reference.vocabulary, make_tokenizer(**reference.tokenizer))
-    flat = np.fromiter((i for ids in stats.term_ids for i in ids), dtype=np.int64)
+    oov_rates, term_counts = batch_text_stats(texts, reference.vocabulary, reference.tokenizer)
     return TextWindow(
-        lengths=stats.lengths.astype(np.float64),
-        oov_rate=np.round(stats.oov_rates, PROFILE_DECIMALS),
-        term_counts=np.bincount(flat, minlength=len(reference.vocabulary)).astype(np.float64),
+        lengths=np.fromiter((len(t) for t in texts), dtype=np.float64, count=len(texts)),
+        oov_rate=np.round(oov_rates, PROFILE_DECIMALS),
+        term_counts=term_counts,
     )

