@@ -65,9 +65,19 @@ def validation_detail(errors: list[dict[str, Any]]) -> str:
     return "; ".join(f"{_location(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
 
 
+def _content_type_hint(request: Request, errors: list[dict[str, Any]]) -> str | None:
+    """A body that is not JSON fails as "not an object"; say what the real problem is."""
+    content_type = request.headers.get("content-type", "")
+    if request.method in ("POST", "PUT", "PATCH") and "json" not in content_type.lower() and any(
+            e["loc"] == ["body"] for e in errors):
+        return f"body: expected Content-Type: application/json, got {content_type or 'none'!r}"
+    return None
+
+
 async def _on_validation(request: Request, exc: Exception) -> Response:
     errors = validation_errors(exc.errors() if isinstance(exc, RequestValidationError) else [])
-    return OrjsonResponse({"detail": validation_detail(errors), "errors": errors}, status_code=422)
+    detail = _content_type_hint(request, errors) or validation_detail(errors)
+    return OrjsonResponse({"detail": detail, "errors": errors}, status_code=422)
 
 
 async def _on_http(request: Request, exc: Exception) -> Response:
