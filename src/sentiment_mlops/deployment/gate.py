@@ -106,23 +106,36 @@ def smoke_test(predict: Callable[[list[str]], np.ndarray], classes: Sequence[str
     return True, f"{len(texts)} canned texts, single and batch"
 
 
-def p99_latency_ms(predict: Callable[[list[str]], np.ndarray], text: str = LATENCY_TEXT, *,
-                   calls: int = LATENCY_CALLS, rounds: int = LATENCY_ROUNDS) -> float:
-    """p99 of single-text scoring in milliseconds, the best of ``rounds`` rounds.
+@dataclass(frozen=True)
+class Latency:
+    """p99 of single-text scoring in milliseconds: thread CPU time (what the rule uses) and wall clock."""
 
-    The best round, as ``timeit`` does, because other processes on a shared machine only ever add time.
+    cpu_p99_ms: float
+    wall_p99_ms: float
+
+
+def measure_latency(predict: Callable[[list[str]], np.ndarray], text: str = LATENCY_TEXT, *,
+                    calls: int = LATENCY_CALLS, rounds: int = LATENCY_ROUNDS) -> Latency:
+    """p99 of one-text calls, the best of ``rounds`` rounds.
+
+    The rule reads CPU time of this thread: on a shared machine (a CI runner, a laptop running other
+    work) wall-clock p99 mostly measures how often the scheduler preempted the call, which says nothing
+    about the model. The wall-clock figure is reported beside it.
     """
     for _ in range(LATENCY_WARMUP):
         predict([text])
-    best = math.inf
+    best_cpu = best_wall = math.inf
     for _ in range(rounds):
-        samples = np.empty(calls)
+        cpu = np.empty(calls)
+        wall = np.empty(calls)
         for i in range(calls):
-            start = time.perf_counter()
+            start_wall, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
             predict([text])
-            samples[i] = time.perf_counter() - start
-        best = min(best, float(np.percentile(samples, 99)) * 1000)
-    return best
+            cpu[i] = time.thread_time_ns() - start_cpu
+            wall[i] = time.perf_counter_ns() - start_wall
+        best_cpu = min(best_cpu, float(np.percentile(cpu, 99)) / 1e6)
+        best_wall = min(best_wall, float(np.percentile(wall, 99)) / 1e6)
+    return Latency(cpu_p99_ms=best_cpu, wall_p99_ms=best_wall)
 
 
 def evaluate_version(registry: Any, version: str, eval_set: EvalSet | None, *,
@@ -150,7 +163,7 @@ def evaluate_version(registry: Any, version: str, eval_set: EvalSet | None, *,
     macro_f1 = float(f1_score(eval_set.labels, predicted, labels=labels, average="macro", zero_division=0))
     accuracy = float(accuracy_score(eval_set.labels, predicted))
     smoke_ok, smoke_detail = smoke_test(predict, classes)
-    latency = p99_latency_ms(predict) if smoke_ok else None
+    latency = measure_latency(predict) if smoke_ok else None
     evidence = CandidateEvidence(
         version=version,
         macro_f1=round(macro_f1, 6),
@@ -159,7 +172,8 @@ def evaluate_version(registry: Any, version: str, eval_set: EvalSet | None, *,
         artifacts_detail="model and run artifacts match manifest sha256",
         smoke_ok=smoke_ok,
         smoke_detail=f"{smoke_detail}, {how}",
-        p99_latency_ms=latency,
+        p99_latency_ms=round(latency.cpu_p99_ms, 4) if latency else None,
+        p99_wall_ms=round(latency.wall_p99_ms, 4) if latency else None,
         eval_source=eval_set.source,
         eval_size=len(eval_set.texts),
     )
