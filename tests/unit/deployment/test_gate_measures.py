@@ -78,3 +78,20 @@ def test_heldout_split_is_read_as_written(tmp_path):
     path.write_text("")
     with pytest.raises(DataError, match="has no rows"):
         heldout_eval_set(path, "3")
+
+
+def test_comparison_uses_rows_neither_version_trained_on():
+    from sentiment_mlops.deployment.gate import MIN_SHARED_ROWS, EvalSet, comparison_set
+
+    n = MIN_SHARED_ROWS * 2
+    candidate = EvalSet([f"t{i}" for i in range(n)], ["positive"] * n, "held-out split of v2")
+    incumbent = EvalSet([f"t{i}" for i in range(n // 2, n + 50)], ["positive"] * (n // 2 + 50), "v1")
+    shared = comparison_set(candidate, incumbent, same_data=True)
+    assert shared.texts == [f"t{i}" for i in range(n // 2, n)] and "also held out by the incumbent" in shared.source
+    # Different data: nothing says which rows the incumbent saw, so the candidate's split stands.
+    assert comparison_set(candidate, incumbent, same_data=False) is candidate
+    assert comparison_set(candidate, None, same_data=True) is candidate
+    assert comparison_set(candidate, candidate, same_data=True) is candidate  # the same split
+    few = EvalSet(["t0", "zz"], ["positive", "negative"], "v1")
+    fallback = comparison_set(candidate, few, same_data=True)
+    assert fallback.texts == candidate.texts and "only 1 rows shared" in fallback.source
