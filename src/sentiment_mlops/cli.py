@@ -32,6 +32,9 @@ EXIT_DRIFT = 3
 class _State:
     debug = False
     settings: Settings | None = None
+    # Set by commands that leave nothing behind but files already closed (train): tearing down an
+    # interpreter holding scikit-learn, pandas and MLflow costs over a second of garbage collection.
+    skip_teardown = False
 
 
 def settings() -> Settings:
@@ -72,6 +75,7 @@ def train(
     """Train, evaluate, write artifacts, log to MLflow and register a version."""
     from sentiment_mlops.terminal import train_command
 
+    _State.skip_teardown = True
     train_command(settings(), console, data=data, text_column=text_column, label_column=label_column,
                   model=model, params=param or [], test_size=test_size, seed=seed, search=search,
                   register=register, models_dir=models_dir)
@@ -243,6 +247,8 @@ def logs_export(
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: map the exception tree to exit codes, in this one place."""
+    _State.settings = None  # one invocation, one reading of the environment (tests call main repeatedly)
+    _State.debug = False
     try:
         code = app(args=argv, standalone_mode=False)
         if isinstance(code, int) and code:
@@ -268,3 +274,21 @@ def main(argv: list[str] | None = None) -> Any:
         else:
             err_console.print(exc.format_message(), highlight=False)
         sys.exit(exc.exit_code)
+
+
+def run() -> None:
+    """Console-script entry: ``main()``, then exit without the slow interpreter teardown where safe."""
+    try:
+        main()
+        code: Any = 0
+    except SystemExit as exc:
+        code = exc.code
+    if not _State.skip_teardown or "coverage" in sys.modules:
+        sys.exit(code)  # coverage saves its data at normal exit; other commands may own threads
+    import logging
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0 if code is None else code if isinstance(code, int) else EXIT_FAILURE)

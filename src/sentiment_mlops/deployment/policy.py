@@ -53,6 +53,7 @@ class CandidateEvidence:
     smoke_ok: bool = False
     smoke_detail: str = ""
     p99_latency_ms: float | None = None
+    p99_wall_ms: float | None = None
     eval_source: str = ""
     eval_size: int = 0
 
@@ -164,7 +165,11 @@ def _rule_smoke(candidate: CandidateEvidence, rules: GateRules) -> RuleResult:
 def _rule_latency(candidate: CandidateEvidence, rules: GateRules) -> RuleResult:
     value = candidate.p99_latency_ms
     passed = value is not None and value <= rules.max_p99_latency_ms
-    detail = "in-process, one text per call" if value is not None else "not measured"
+    detail = "not measured"
+    if value is not None:
+        detail = "CPU time per one-text call"
+        if candidate.p99_wall_ms is not None:
+            detail += f" (wall clock p99 {candidate.p99_wall_ms:.3f} ms)"
     return RuleResult(RULE_LATENCY, None if value is None else round(value, 4), rules.max_p99_latency_ms,
                       passed, detail)
 

@@ -14,6 +14,7 @@ from sentiment_mlops.integrity import MANIFEST_NAME, read_manifest, verify_manif
 from sentiment_mlops.layout import HELDOUT_FILE, METRICS_FILE, MODEL_FILE, PROFILE_FILE, SKOPS_FILE, VECTORIZER_FILE
 from sentiment_mlops.registry.client import ModelRegistry
 from sentiment_mlops.registry.tracking import SKOPS_TRUSTED_TYPES
+from sentiment_mlops.registry.vocabulary import restore_vocabularies
 
 
 @dataclass
@@ -88,7 +89,7 @@ def load_version(registry: ModelRegistry, version: str | int, cache_dir: Path | 
     untrusted = [t for t in skops.io.get_untrusted_types(file=skops_path) if t not in SKOPS_TRUSTED_TYPES]
     if untrusted:
         raise IntegrityError(f"version {version} contains types this project does not load: {untrusted}")
-    pipeline = skops.io.load(skops_path, trusted=SKOPS_TRUSTED_TYPES)
+    pipeline = restore_vocabularies(skops.io.load(skops_path, trusted=SKOPS_TRUSTED_TYPES))
     metrics = _read_json(run_dir / METRICS_FILE) or {}
     info = registry.version(version)
     return LoadedModel(

@@ -13,6 +13,7 @@ from typing import Any
 from sentiment_mlops.errors import RegistryError
 from sentiment_mlops.layout import MODEL_ARTIFACT, RUN_ARTIFACTS
 from sentiment_mlops.registry.client import quiet_mlflow
+from sentiment_mlops.registry.vocabulary import vocabularies_as_arrays
 
 SKOPS_TRUSTED_TYPES = [
     "sklearn.calibration._CalibratedClassifier",
@@ -76,8 +77,20 @@ class RunTracker:
     def run(self, run_name: str | None = None, *, nested: bool = False,
             tags: Mapping[str, str] | None = None) -> Iterator[str]:
         """Start a run and yield its id; the run ends FAILED if the block raises."""
-        with self.mlflow.start_run(run_name=run_name, nested=nested, tags=dict(tags or {})) as active:
-            yield active.info.run_id
+        run_id = self.start_run(run_name, nested=nested, tags=tags)
+        try:
+            yield run_id
+        except BaseException:
+            self.end_run("FAILED")
+            raise
+        self.end_run("FINISHED")
+
+    def start_run(self, run_name: str | None = None, *, nested: bool = False,
+                  tags: Mapping[str, str] | None = None) -> str:
+        return str(self.mlflow.start_run(run_name=run_name, nested=nested, tags=dict(tags or {})).info.run_id)
+
+    def end_run(self, status: str = "FINISHED") -> None:
+        self.mlflow.end_run(status=status)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         # MLflow caps a param value at 6,000 characters; ours are short, str() keeps tuples readable.
@@ -98,7 +111,7 @@ class RunTracker:
         signature = infer_signature(example, pipeline.predict(list(example)))
         # MLflow re-loads a freshly logged model to check the input example (seconds for a skops file)
         # unless deserialization is disallowed; serving verifies and smoke-tests every version it loads.
-        with _deserialization_disallowed():
+        with _deserialization_disallowed(), vocabularies_as_arrays(pipeline):
             info = self._log_skops(pipeline, signature, example)
         return str(info.model_uri)
 

@@ -61,7 +61,8 @@ def confusion_matrix_png(evaluation: Evaluation, title: str) -> bytes:
 
 
 def write_artifacts(directory: Path, pipeline: Pipeline, evaluation: Evaluation, *, metadata: dict[str, Any],
-                    profile: dict[str, Any], heldout: tuple[list[str], list[str]]) -> ArtifactPaths:
+                    profile: dict[str, Any], heldout: tuple[list[str], list[str]],
+                    confusion_png: bytes | None = None) -> ArtifactPaths:
     """Write every artifact atomically, the manifest last, so a reader never sees a half-written run."""
     directory.mkdir(parents=True, exist_ok=True)
     vectorizer = pipeline.named_steps["tfidf"]
@@ -81,7 +82,7 @@ def write_artifacts(directory: Path, pipeline: Pipeline, evaluation: Evaluation,
     payloads: dict[str, bytes] = {
         MODEL_FILE: pickle.dumps(classifier, protocol=pickle.HIGHEST_PROTOCOL),
         VECTORIZER_FILE: pickle.dumps(vectorizer, protocol=pickle.HIGHEST_PROTOCOL),
-        CONFUSION_PNG: confusion_matrix_png(evaluation, title),
+        CONFUSION_PNG: confusion_png or confusion_matrix_png(evaluation, title),
         HELDOUT_FILE: heldout_lines.encode(),
         PROFILE_FILE: json.dumps(profile, separators=(",", ":")).encode(),
     }

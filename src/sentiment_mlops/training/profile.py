@@ -13,13 +13,14 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from sentiment_mlops.data.text_stats import DEFAULT_TOKEN_PATTERN, make_tokenizer, text_stats
+from sentiment_mlops.training.pipeline import word_vectorizer
 
 PROFILE_VERSION = 1
 
 
 def unigram_vocabulary(pipeline: Pipeline) -> list[str]:
     """The single-word terms the fitted vectorizer knows, in a stable order."""
-    vocabulary = pipeline.named_steps["tfidf"].vocabulary_
+    vocabulary = word_vectorizer(pipeline).vocabulary_
     return sorted(term for term in vocabulary if " " not in term)
 
 
@@ -30,7 +31,7 @@ def reference_profile(pipeline: Pipeline, texts: Sequence[str], *, probabilities
     Keeping per-text values (not only histograms) lets monitoring resample windows of any size from the
     reference to calibrate its thresholds.
     """
-    vectorizer = pipeline.named_steps["tfidf"]
+    vectorizer = word_vectorizer(pipeline)
     classes = [str(c) for c in pipeline.classes_]
     if probabilities is None:
         probabilities = pipeline.predict_proba(list(texts))

@@ -10,10 +10,10 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
@@ -23,11 +23,13 @@ from sentiment_mlops.data import Dataset
 from sentiment_mlops.errors import ConfigurationError
 from sentiment_mlops.integrity import atomic_write_json, build_manifest
 from sentiment_mlops.layout import MANIFEST_FILE, METRICS_FILE
-from sentiment_mlops.training.artifacts import write_artifacts
+from sentiment_mlops.training.artifacts import confusion_matrix_png, write_artifacts
 from sentiment_mlops.training.evaluation import Evaluation, evaluate_predictions
-from sentiment_mlops.training.pipeline import MODEL_TYPES, build_pipeline, hyperparameters
+from sentiment_mlops.training.pipeline import MODEL_TYPES, build_pipeline, hyperparameters, num_features, vectorizers
 from sentiment_mlops.training.profile import reference_profile
-from sentiment_mlops.training.search import Trial, random_search
+
+if TYPE_CHECKING:
+    from sentiment_mlops.training.search import Trial
 
 
 class Tracker(Protocol):
@@ -94,11 +96,6 @@ class _Timer:
             self.on_step(name, self.timings[name])
 
 
-@contextmanager
-def _no_run() -> Iterator[None]:
-    yield None
-
-
 def train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, tracker: Tracker | None = None,
           on_step: Callable[[str, float], None] | None = None,
           on_trial: Callable[[Trial], None] | None = None, commit: str | None = None) -> TrainResult:
@@ -112,35 +109,44 @@ def train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, tracker:
         )
     staging = Path(tempfile.mkdtemp(prefix=".train-", dir=models_dir.parent if models_dir.parent.exists() else None))
     try:
-        run_ctx = tracker.run(run_name=f"train-{options.model}") if tracker else _no_run()
-        with run_ctx as run_id:
-            trials: list[Trial] = []
-            params = dict(options.params)
-            if options.search_trials:
-                with timer.step("search"):
-                    trials = _search(tracker, options, x_train, y_train, on_trial)
-                params = max(trials, key=lambda t: t.cv_macro_f1).params
-            with timer.step("fit"):
-                pipeline = build_pipeline(options.model, params, seed=options.seed).fit(x_train, y_train)
-                # stop_words_ holds every term min_df pruned (~10x the vocabulary); scikit-learn documents
-                # it as introspection-only and safe to drop, and it dominates pickle and skops sizes.
-                pipeline.named_steps["tfidf"].stop_words_ = None
-            with timer.step("evaluate"):
-                probabilities = pipeline.predict_proba(x_test)
-                predicted = pipeline.classes_[probabilities.argmax(axis=1)]
-                evaluation = evaluate_predictions(y_test, predicted, labels=sorted(set(dataset.labels)))
-                profile = reference_profile(pipeline, x_test, probabilities=probabilities)
-                # Monitoring's label-free accuracy estimate reads this map (see sentiment_mlops.calibration).
-                calibration = fit_confidence_calibration(probabilities.max(axis=1), predicted == y_test,
-                                                         seed=options.seed)
-                profile["calibration"] = calibration.to_dict()
-            hparams = hyperparameters(pipeline)
+        trials: list[Trial] = []
+        params = dict(options.params)
+        if options.search_trials:
+            from sentiment_mlops.training.search import random_search
+
+            with timer.step("search"):
+                trials = random_search(options.model, x_train, y_train, trials=options.search_trials,
+                                       seed=options.seed, base_params=options.params, on_trial=on_trial)
+            params = max(trials, key=lambda t: t.cv_macro_f1).params
+        with timer.step("fit"):
+            pipeline = _fit(build_pipeline(options.model, params, seed=options.seed), x_train, y_train)
+            # stop_words_ holds every term min_df pruned (~10x the vocabulary); scikit-learn documents
+            # it as introspection-only and safe to drop, and it dominates pickle and skops sizes.
+            for vectorizer in vectorizers(pipeline):
+                vectorizer.stop_words_ = None
+        with timer.step("evaluate"):
+            probabilities = pipeline.predict_proba(x_test)
+            predicted = pipeline.classes_[probabilities.argmax(axis=1)]
+            evaluation = evaluate_predictions(y_test, predicted, labels=sorted(set(dataset.labels)))
+            profile = reference_profile(pipeline, x_test, probabilities=probabilities)
+            # Monitoring's label-free accuracy estimate reads this map (see sentiment_mlops.calibration).
+            calibration = fit_confidence_calibration(probabilities.max(axis=1), predicted == y_test,
+                                                     seed=options.seed)
+            profile["calibration"] = calibration.to_dict()
+            png = confusion_matrix_png(evaluation, f"{options.model} — accuracy {evaluation.accuracy:.3f}")
+        hparams = hyperparameters(pipeline)
+        with ExitStack() as stack:
+            # The run opens only now, after the fit: a TrackerProcess spends that time opening MLflow.
+            with timer.step("open run"):
+                run_id = stack.enter_context(tracker.run(run_name=f"train-{options.model}")) if tracker else None
+            if tracker is not None and trials:
+                _log_trials(tracker, trials)
             metadata = {
                 "model_type": options.model,
                 "dataset_size": len(dataset.texts),
                 "train_size": len(x_train),
                 "test_size": len(x_test),
-                "num_features": len(pipeline.named_steps["tfidf"].vocabulary_),
+                "num_features": num_features(pipeline),
                 "data_source": dataset.summary.source,
                 "data_fingerprint": dataset.summary.fingerprint,
                 "seed": options.seed,
@@ -153,7 +159,7 @@ def train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, tracker:
             }
             with timer.step("artifacts"):
                 paths = write_artifacts(staging, pipeline, evaluation, metadata=metadata, profile=profile,
-                                        heldout=(list(x_test), list(y_test)))
+                                        heldout=(list(x_test), list(y_test)), confusion_png=png)
             version = None
             if tracker is not None:
                 with timer.step("mlflow"):
@@ -174,18 +180,20 @@ def train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, tracker:
     )
 
 
-def _search(tracker: Tracker | None, options: TrainOptions, x_train: list[str], y_train: list[str],
-            on_trial: Callable[[Trial], None] | None) -> list[Trial]:
-    def log_trial(trial: Trial) -> None:
-        if tracker is not None:
-            with tracker.run(run_name=f"trial-{trial.number}", nested=True):
-                tracker.log_params(trial.params)
-                tracker.log_metrics({"cv_macro_f1": trial.cv_macro_f1, "cv_macro_f1_std": trial.cv_std})
-        if on_trial is not None:
-            on_trial(trial)
+def _fit(pipeline: Pipeline, texts: list[str], labels: list[str]) -> Pipeline:
+    try:
+        return pipeline.fit(texts, labels)
+    except ValueError as exc:  # e.g. min_df above the number of documents: a parameter the data cannot meet
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigurationError(f"training failed with these parameters: {first_line}") from exc
 
-    return random_search(options.model, x_train, y_train, trials=options.search_trials, seed=options.seed,
-                         base_params=options.params, on_trial=log_trial)
+
+def _log_trials(tracker: Tracker, trials: list[Trial]) -> None:
+    """One nested run per search trial, with its sampled params and cross-validated score."""
+    for trial in trials:
+        with tracker.run(run_name=f"trial-{trial.number}", nested=True):
+            tracker.log_params(trial.params)
+            tracker.log_metrics({"cv_macro_f1": trial.cv_macro_f1, "cv_macro_f1_std": trial.cv_std})
 
 
 def _track(tracker: Tracker, pipeline: Pipeline, evaluation: Evaluation, options: TrainOptions,

@@ -17,10 +17,10 @@ SEARCH_SPACES: dict[str, dict[str, Any]] = {
             "tfidf__ngram_range": [(1, 1), (1, 2), (1, 3)], "tfidf__sublinear_tf": [True, False]},
     "complement_nb": {"clf__alpha": loguniform(0.01, 1.0), "tfidf__min_df": [1, 2, 3],
                       "tfidf__ngram_range": [(1, 1), (1, 2), (1, 3)]},
-    "logreg": {"clf__C": loguniform(0.3, 30.0), "tfidf__min_df": [1, 2],
-               "tfidf__ngram_range": [(1, 2), (1, 3)]},
-    "linear_svc": {"clf__estimator__C": loguniform(0.05, 3.0), "tfidf__min_df": [1, 2],
-                   "tfidf__ngram_range": [(1, 2), (1, 3)]},
+    "logreg": {"clf__C": loguniform(1.0, 30.0), "tfidf__word__min_df": [1, 2],
+               "tfidf__char__ngram_range": [(2, 4), (2, 5)]},
+    "linear_svc": {"clf__estimator__C": loguniform(0.05, 1.0), "tfidf__word__min_df": [1, 2],
+                   "tfidf__char__ngram_range": [(2, 4), (2, 5)]},
 }
 CV_FOLDS = 3
 

@@ -1,0 +1,106 @@
+"""Shared session fixtures: a slice of the real corpus, and one model trained through the CLI into a
+temporary MLflow store. Other areas put their fixtures in tests/<area>/conftest.py or fixtures_<area>.py."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SLICE_ROWS = 3000
+
+
+@pytest.fixture(scope="session")
+def builtin_dataset():
+    """The whole built-in corpus, loaded once (about a second)."""
+    from sentiment_mlops.data import load_dataset
+
+    return load_dataset("builtin")
+
+
+@pytest.fixture(scope="session")
+def corpus_slice(builtin_dataset) -> tuple[list[str], list[str]]:
+    """3,000 cleaned rows drawn at random (fixed seed) from the real corpus, which is sorted by class."""
+    import numpy as np
+
+    rows = np.random.default_rng(0).permutation(len(builtin_dataset.texts))[:SLICE_ROWS]
+    return [builtin_dataset.texts[i] for i in rows], [builtin_dataset.labels[i] for i in rows]
+
+
+@pytest.fixture(scope="session")
+def slice_csv(tmp_path_factory, corpus_slice) -> Path:
+    """The slice as a CSV with the built-in column names (``text``, ``sentiment``)."""
+    path = tmp_path_factory.mktemp("data") / "slice.csv"
+    texts, labels = corpus_slice
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "sentiment"])
+        writer.writerows(zip(texts, labels, strict=True))
+    return path
+
+
+@dataclass(frozen=True)
+class TrainedWorkspace:
+    """A directory where ``sentiment-mlops train`` ran once, with its own SQLite MLflow store."""
+
+    root: Path
+    tracking_uri: str
+    stdout: str
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    def env(self) -> dict[str, str]:
+        return {"MLFLOW_TRACKING_URI": self.tracking_uri}
+
+
+@pytest.fixture(scope="session")
+def trained_workspace(tmp_path_factory, slice_csv) -> Iterator[TrainedWorkspace]:
+    """``sentiment-mlops train --data slice.csv`` run in-process in a fresh directory (version 1)."""
+    from sentiment_mlops.cli import main
+
+    root = tmp_path_factory.mktemp("workspace")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.setenv("COLUMNS", "200")
+        from io import StringIO
+
+        from rich.console import Console
+
+        import sentiment_mlops.cli as cli
+
+        buffer = StringIO()
+        mp.setattr(cli, "console", Console(file=buffer, width=200))
+        main(["train", "--data", str(slice_csv)])
+    yield TrainedWorkspace(root=root, tracking_uri=uri, stdout=buffer.getvalue())
+
+
+@pytest.fixture
+def in_workspace(trained_workspace, monkeypatch) -> TrainedWorkspace:
+    """Run a test inside the trained workspace, with its MLflow store selected."""
+    monkeypatch.chdir(trained_workspace.root)
+    for key, value in trained_workspace.env().items():
+        monkeypatch.setenv(key, value)
+    return trained_workspace
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch) -> Path:
+    """An empty working directory with its own (not yet created) SQLite MLflow store."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.delenv("SENTIMENT_MLOPS_MODELS_DIR", raising=False)
+    return tmp_path
+
+
+def pytest_configure(config) -> None:
+    # MLflow must never reach the network or a user's store from the test suite.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import FeatureUnion
+
+from sentiment_mlops.errors import ConfigurationError
+from sentiment_mlops.training.pipeline import (
+    MODEL_TYPES,
+    build_pipeline,
+    hyperparameters,
+    num_features,
+    parse_params,
+    word_vectorizer,
+)
+
+TEXTS = ["the flight was great", "late again, awful service", "boarding at gate 5", "great crew, great food",
+         "lost my bag, awful", "flight 12 departs at noon"] * 3
+LABELS = ["positive", "negative", "neutral", "positive", "negative", "neutral"] * 3
+
+
+@pytest.mark.parametrize("model", MODEL_TYPES)
+def test_every_model_fits_and_gives_probabilities(model):
+    pipeline = build_pipeline(model, {"min_df": 1} if model not in {"logreg", "linear_svc"} else {"word__min_df": 1,
+                                                                                             "char__min_df": 1})
+    pipeline.fit(TEXTS, LABELS)
+    proba = pipeline.predict_proba(["great flight"])
+    assert proba.shape == (1, 3) and abs(proba.sum() - 1) < 1e-9
+    assert isinstance(word_vectorizer(pipeline), TfidfVectorizer)
+    assert "great" in word_vectorizer(pipeline).vocabulary_
+    assert num_features(pipeline) >= len(word_vectorizer(pipeline).vocabulary_)
+
+
+@pytest.mark.parametrize("model", ["logreg", "linear_svc"])
+def test_linear_models_use_word_and_char_features_under_the_tfidf_step(model):
+    features = build_pipeline(model).named_steps["tfidf"]
+    assert isinstance(features, FeatureUnion)
+    parts = dict(features.transformer_list)
+    assert parts["word"].analyzer == "word" and parts["char"].analyzer == "char_wb"
+
+
+def test_params_override_defaults_by_short_or_full_name():
+    pipeline = build_pipeline("mnb", parse_params(["alpha=0.5", "tfidf__ngram_range=1,3", "sublinear_tf=false"]))
+    params = pipeline.get_params()
+    assert (params["clf__alpha"], params["tfidf__ngram_range"], params["tfidf__sublinear_tf"]) == (0.5, (1, 3), False)
+    assert build_pipeline("linear_svc", {"C": 0.7}).get_params()["clf__estimator__C"] == 0.7
+
+
+def test_unknown_ambiguous_and_malformed_params_are_refused():
+    with pytest.raises(ConfigurationError, match="unknown parameter 'bogus'"):
+        build_pipeline("mnb", {"bogus": 1})
+    with pytest.raises(ConfigurationError, match="ambiguous: tfidf__char__min_df, tfidf__word__min_df"):
+        build_pipeline("logreg", {"min_df": 1})
+    with pytest.raises(ConfigurationError, match="expects name=value"):
+        parse_params(["alpha"])
+    with pytest.raises(ConfigurationError, match="unknown model 'forest'"):
+        build_pipeline("forest")
+
+
+def test_hyperparameters_include_nested_values_but_no_estimators():
+    params = hyperparameters(build_pipeline("linear_svc"))
+    assert params["clf__estimator__C"] == 0.2
+    assert params["tfidf__char__ngram_range"] == (2, 5)
+    assert not any(hasattr(v, "fit") for v in params.values())
