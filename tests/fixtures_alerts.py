@@ -53,7 +53,7 @@ def make_dataset(texts: list[str], labels: list[str], source: str = "slice") -> 
     return Dataset(texts=list(texts), labels=list(labels), summary=summary)
 
 
-def corpus_slice(corpus: Any, size: int, seed: int, *, exclude: set[int] | None = None) -> tuple[list[str], list[str]]:
+def draw_rows(corpus: Any, size: int, seed: int, *, exclude: set[int] | None = None) -> tuple[list[str], list[str]]:
     rng = np.random.default_rng(seed)
     pool = np.array([i for i in range(len(corpus.texts)) if not exclude or i not in exclude])
     picked = rng.choice(pool, size, replace=False)
@@ -79,7 +79,7 @@ def registered_fixture(corpus: Any, tmp_path_factory: pytest.TempPathFactory) ->
 
     root = tmp_path_factory.mktemp("alerts-registry")
     uri = f"sqlite:///{root}/mlflow.db"
-    texts, labels = corpus_slice(corpus, SLICE_SIZE, seed=1)
+    texts, labels = draw_rows(corpus, SLICE_SIZE, seed=1)
     shuffled = list(np.random.default_rng(2).permutation(labels))
     used = set(texts)
     rest = [i for i, t in enumerate(corpus.texts) if t not in used]

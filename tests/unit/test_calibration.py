@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fixtures_alerts import corpus_fixture, corpus_slice  # noqa: E402,F401
+from fixtures_alerts import corpus_fixture, draw_rows  # noqa: E402,F401
 from sentiment_mlops.calibration import (  # noqa: E402
     ECE_THRESHOLD,
     ConfidenceCalibration,
@@ -55,7 +55,7 @@ def test_overconfident_model_on_real_slice_is_calibrated_on_held_out_rows(corpus
 
     from sentiment_mlops.training.pipeline import build_pipeline
 
-    texts, labels = corpus_slice(corpus, 6000, seed=11)
+    texts, labels = draw_rows(corpus, 6000, seed=11)
     x_train, x_test, y_train, y_test = train_test_split(texts, labels, test_size=0.4, random_state=0, stratify=labels)
     pipeline = build_pipeline("mnb", {"alpha": 0.01}).fit(x_train, y_train)
     probabilities = pipeline.predict_proba(x_test)

@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from fixtures_alerts import corpus_fixture, corpus_slice, prediction_rows  # noqa: E402,F401
+from fixtures_alerts import corpus_fixture, draw_rows, prediction_rows  # noqa: E402,F401
 from sentiment_mlops.config import Settings  # noqa: E402
 from sentiment_mlops.monitoring.leader import FileLeaderLock, PostgresLeaderLock, leader_lock  # noqa: E402
 from sentiment_mlops.monitoring.snapshot import ServedModelInfo, build_snapshot, p95  # noqa: E402
@@ -34,7 +34,7 @@ def model(corpus):
     from sentiment_mlops.training.pipeline import build_pipeline
     from sentiment_mlops.training.profile import reference_profile
 
-    texts, labels = corpus_slice(corpus, 4000, seed=21)
+    texts, labels = draw_rows(corpus, 4000, seed=21)
     x_train, x_test, y_train, y_test = train_test_split(texts, labels, test_size=0.25, random_state=0,
                                                         stratify=labels)
     pipeline = build_pipeline().fit(x_train, y_train)
@@ -42,7 +42,7 @@ def model(corpus):
     profile = reference_profile(pipeline, x_test, probabilities=probabilities)
     correct = pipeline.classes_[probabilities.argmax(axis=1)] == y_test
     profile["calibration"] = fit_confidence_calibration(probabilities.max(axis=1), correct).to_dict()
-    fresh, fresh_labels = corpus_slice(corpus, 600, seed=22, exclude=None)
+    fresh, fresh_labels = draw_rows(corpus, 600, seed=22, exclude=None)
     return pipeline, profile, fresh, fresh_labels
 
 

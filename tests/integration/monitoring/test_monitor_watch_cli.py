@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from fixtures_alerts import corpus_fixture, corpus_slice, make_dataset, prediction_rows  # noqa: E402,F401
+from fixtures_alerts import corpus_fixture, draw_rows, make_dataset, prediction_rows  # noqa: E402,F401
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def local_models(corpus, tmp_path_factory) -> Path:
     from sentiment_mlops.training.run import TrainOptions, train
 
     models_dir = tmp_path_factory.mktemp("watch") / "models"
-    texts, labels = corpus_slice(corpus, 3000, seed=31)
+    texts, labels = draw_rows(corpus, 3000, seed=31)
     train(make_dataset(texts, labels), TrainOptions(register=False), models_dir=models_dir)
     return models_dir
 
@@ -49,7 +49,7 @@ def log_predictions(corpus, store_url, *, minutes_ago: float, count: int = 150, 
     from sentiment_mlops.registry.loading import load_local
 
     loaded = load_local(Path(os.environ["SENTIMENT_MLOPS_MODELS_DIR"]))
-    texts, labels = corpus_slice(corpus, count, seed=32)
+    texts, labels = draw_rows(corpus, count, seed=32)
     when = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
     with PredictionStore(store_url) as store:
         ids = store.insert_predictions(prediction_rows(loaded.pipeline, texts, environment="local",
