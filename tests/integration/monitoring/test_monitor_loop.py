@@ -9,6 +9,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -16,6 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from fixtures_alerts import corpus_fixture, draw_rows, prediction_rows  # noqa: E402,F401
 from sentiment_mlops.config import Settings  # noqa: E402
 from sentiment_mlops.monitoring.leader import FileLeaderLock, PostgresLeaderLock, leader_lock  # noqa: E402
+from sentiment_mlops.monitoring.performance import (  # noqa: E402
+    estimated_accuracy,
+    live_performance,
+    profile_calibration,
+)
 from sentiment_mlops.monitoring.snapshot import ServedModelInfo, build_snapshot, p95  # noqa: E402
 from sentiment_mlops.monitoring.traffic import RequestRateTracker, parse_request_totals  # noqa: E402
 from sentiment_mlops.monitoring.watch import default_drift_reporter, start_server_monitor  # noqa: E402
@@ -57,6 +63,41 @@ def test_request_totals_from_the_serving_apps_registry():
     assert (totals.requests, totals.errors) == (100, 5)  # 4xx are the client's fault; probes are ignored
 
 
+def test_scrape_reads_a_real_metrics_endpoint():
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from sentiment_mlops.monitoring.traffic import scrape
+
+    metrics = ServingMetrics()
+    for status in (200, 200, 500):
+        metrics.observe_request("/predict", "POST", status, 0.001)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            body, content_type = metrics.render()
+            self.send_response(200 if self.path == "/metrics" else 404)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        tracker = RequestRateTracker(scrape(f"{base}/metrics"))
+        assert (tracker.sample(T0).requests, tracker.samples[-1].errors) == (3, 1)
+        with pytest.raises(httpx.HTTPStatusError, match="404"):
+            scrape(f"{base}/nothing")()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_rate_tracker_answers_by_difference_and_survives_a_restart():
     metrics = ServingMetrics()
     tracker = RequestRateTracker(lambda: metrics.render()[0].decode())
@@ -93,7 +134,12 @@ def test_snapshot_from_a_store_of_real_predictions_and_feedback(model, tmp_path)
         store.insert_predictions(prediction_rows(pipeline, texts[400:410], environment="staging", version="8"))
         snapshot = build_snapshot(store, ServedModelInfo("production", "7", profile), window=300,
                                   drift_reporter=default_drift_reporter(), now=now)
+        live = live_performance(store, environment="production", model_version="7",
+                                calibration=profile_calibration(profile))
     truth = (pipeline.predict(texts[:100]) == labels[:100]).mean()
+    assert live.labelled == 100 and live.predictions == 400 and live.accuracy == pytest.approx(truth)
+    assert live.estimated_accuracy == pytest.approx(estimated_accuracy(
+        [r["confidence"] for r in rows], profile_calibration(profile)))
     assert snapshot.labelled == 100 and snapshot.live_accuracy == pytest.approx(truth)
     assert snapshot.estimate_predictions == 300 and 0.5 < snapshot.estimated_accuracy < 0.9
     assert abs(snapshot.reference_accuracy - snapshot.estimated_accuracy) < 0.05  # same distribution
