@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -82,9 +81,7 @@ def test_a_stalled_receiver_times_out_is_retried_and_never_blocks_the_sender():
 
 def test_a_dead_receiver_costs_retries_only():
     channel = WebhookChannel("http://127.0.0.1:9/unreachable", attempts=2, backoff=0.01, timeout=0.5)
-    started = time.monotonic()
     channel.send(message())
-    assert time.monotonic() - started < 0.5  # not a timing test: send() never touches the network
     assert channel.flush(10)
     channel.close()
     assert channel.failed == 1
