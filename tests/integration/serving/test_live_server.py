@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from conftest import ADMIN_TOKEN, POSTGRES_ENV
 
 pytestmark = pytest.mark.slow
