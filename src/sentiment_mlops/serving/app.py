@@ -52,6 +52,26 @@ def _openapi_with_limits(app: FastAPI, settings: Any) -> Any:
     return openapi
 
 
+def _open_store(settings: Any) -> Any:
+    from sentiment_mlops.monitoring.store import PredictionStore
+
+    return PredictionStore(settings.store_url)
+
+
+def _start_monitor(settings: Any, environment: str, store: Any, holder: ModelHolder,
+                   serving_metrics: ServingMetrics) -> Any:
+    """The service's own monitor loop (SENTIMENT_MLOPS_MONITOR_IN_SERVER); one worker leads, the rest idle."""
+    from sentiment_mlops.monitoring.watch import start_server_monitor
+
+    def current_model() -> tuple[str | None, dict[str, Any] | None]:
+        primary = holder.snapshot.primary
+        return (primary.version, primary.loaded.profile) if primary is not None else (None, None)
+
+    return start_server_monitor(settings, environment=environment, store=store, current_model=current_model,
+                                read_metrics=lambda: serving_metrics.render()[0].decode(),
+                                metrics_registry=serving_metrics.registry)
+
+
 def create_app(settings: Any, *, environment: str, store: Any = None, model_source: ModelSource | None = None,
                initial_snapshot: ModelSnapshot | None = None, poll: bool = True,
                extra_routers: Sequence[APIRouter] = ()) -> FastAPI:
@@ -73,12 +93,7 @@ def create_app(settings: Any, *, environment: str, store: Any = None, model_sour
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         own_store = store is None
-        if own_store:
-            from sentiment_mlops.monitoring.store import PredictionStore
-
-            the_store = await run_in_threadpool(PredictionStore, settings.store_url)
-        else:
-            the_store = store
+        the_store = await run_in_threadpool(_open_store, settings) if own_store else store
         source = model_source
         if source is None:
             source = await run_in_threadpool(source_for, settings, environment)
@@ -86,9 +101,11 @@ def create_app(settings: Any, *, environment: str, store: Any = None, model_sour
 
         def on_swap(old: ModelSnapshot, new: ModelSnapshot) -> None:
             serving_metrics.set_model(environment, _model_versions(old), _model_versions(new))
+            serving_metrics.model_reloads.labels("swapped").inc()
 
         poller = ModelPoller(holder, source, environment=environment, interval=settings.poll_seconds,
-                             store=the_store, on_swap=on_swap)
+                             store=the_store, on_swap=on_swap,
+                             on_failure=lambda _reason: serving_metrics.model_reloads.labels("failed").inc())
         writer = None
         if settings.log_predictions:
             writer = PredictionLogWriter(the_store, queue_size=settings.log_queue_size,
@@ -99,11 +116,15 @@ def create_app(settings: Any, *, environment: str, store: Any = None, model_sour
         await run_in_threadpool(poller.refresh)
         if poll:
             poller.start()
+        # None unless SENTIMENT_MLOPS_MONITOR_IN_SERVER is set.
+        monitor = await run_in_threadpool(_start_monitor, settings, environment, the_store, holder, serving_metrics)
         state = ServingState(settings=settings, environment=environment, holder=holder, poller=poller,
                              store=the_store, metrics=serving_metrics, writer=writer)
         try:
             yield {"serving": state}
         finally:
+            if monitor is not None:
+                await run_in_threadpool(monitor.stop)
             poller.stop()
             if writer is not None:
                 await run_in_threadpool(writer.close)

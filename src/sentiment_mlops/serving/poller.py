@@ -33,13 +33,15 @@ class ModelPoller:
     """Keeps ``holder`` in step with ``source``; ``refresh`` is safe to call from any thread."""
 
     def __init__(self, holder: ModelHolder, source: ModelSource, *, environment: str, interval: float,
-                 store: Any = None, on_swap: Callable[[ModelSnapshot, ModelSnapshot], None] | None = None) -> None:
+                 store: Any = None, on_swap: Callable[[ModelSnapshot, ModelSnapshot], None] | None = None,
+                 on_failure: Callable[[str], None] | None = None) -> None:
         self.holder = holder
         self.source = source
         self.environment = environment
         self.interval = interval
         self.store = store
         self.on_swap = on_swap
+        self.on_failure = on_failure
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -115,6 +117,8 @@ class ModelPoller:
         logger.error("%s", reason)
         self.holder.degraded_reason = reason
         self._record_alert(reason, target)
+        if self.on_failure is not None:
+            self.on_failure(reason)
         return self._result(False, snapshot)
 
     # -- the alert ------------------------------------------------------------------------------------
