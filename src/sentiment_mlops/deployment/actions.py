@@ -297,6 +297,7 @@ def rollback(registry: Any, store: Any, *, environment: str, to_version: str | N
         return _abort_canary(registry, store, to_version=to_version, action=action, reason=reason, report=report,
                              actor=actor)
     current = _alias(registry, environment)
+    target: str | None
     if to_version is not None:
         target = _require_version(registry, to_version)
     else:
