@@ -1,0 +1,129 @@
+"""Every /api route of the dashboard against a real MLflow store with two versions and a real prediction store."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ADMIN_TOKEN
+
+
+def test_experiments_lists_both_training_runs_with_metrics_params_and_versions(client, trained):
+    body = client.get("/api/experiments").json()
+    assert body["experiment"] == "sentiment-analysis"
+    by_id = {run["run_id"]: run for run in body["runs"]}
+    assert set(trained.run_ids) <= set(by_id)
+    for run_id, version in zip(trained.run_ids, trained.versions, strict=True):
+        run = by_id[run_id]
+        assert run["versions"] == [version]
+        assert 0.3 < run["metrics"]["accuracy"] <= 1
+        assert set(run["per_class"]) == {"negative", "neutral", "positive"}
+        assert set(run["per_class"]["neutral"]) == {"precision", "recall", "f1"}
+    assert by_id[trained.run_ids[0]]["params"]["model_type"] == "mnb"
+    assert by_id[trained.run_ids[1]]["params"]["model_type"] == "complement_nb"
+    starts = [run["start_time"] for run in body["runs"]]
+    assert starts == sorted(starts, reverse=True)
+
+
+def test_runs_compares_by_run_id_and_by_version_in_the_order_asked(client, trained):
+    first, second = trained.run_ids
+    by_ids = client.get(f"/api/runs?ids={second},{first}").json()["runs"]
+    assert [run["run_id"] for run in by_ids] == [second, first]
+    by_versions = client.get(f"/api/runs?versions={trained.versions[0]},{trained.versions[1]}").json()["runs"]
+    assert [run["run_id"] for run in by_versions] == [first, second]
+    assert by_versions[0]["metrics"]["macro_f1"] != by_versions[1]["metrics"]["macro_f1"]
+
+
+@pytest.mark.parametrize("query", ["ids=nothex", "ids=" + "a" * 31, "versions=x", "versions=1,,2", "",
+                                   "ids=" + ",".join(["a" * 32] * 21)])
+def test_runs_refuses_malformed_selections_with_422(client, query):
+    response = client.get(f"/api/runs?{query}")
+    assert response.status_code == 422, response.text
+    assert "detail" in response.json()
+
+
+def test_runs_answers_404_for_unknown_runs_and_versions(client):
+    assert client.get("/api/runs?versions=99").status_code == 404
+    response = client.get("/api/runs?ids=" + "0" * 32)
+    assert response.status_code == 404
+    assert "0" * 32 in response.json()["detail"]
+
+
+def test_versions_lists_versions_newest_first_with_headline_metrics(client, trained):
+    body = client.get("/api/versions").json()
+    assert [v["version"] for v in body["versions"]] == list(reversed(trained.versions))
+    assert all(0 < v["metrics"]["macro_f1"] < 1 for v in body["versions"])
+    assert body["model"] == "SentimentAnalysisModel"
+
+
+def test_deployments_returns_the_history_oldest_first_and_filters_by_environment(client):
+    events = client.get("/api/deployments").json()["events"]
+    assert [e["action"] for e in events] == ["promote", "promote", "promote", "canary"]
+    staging = client.get("/api/deployments?environment=staging").json()["events"]
+    assert [e["to_version"] for e in staging] == ["1", "2"]
+    assert client.get("/api/deployments?environment=moon").status_code == 422
+    assert client.get("/api/deployments?limit=0").status_code == 422
+
+
+def test_live_aggregates_volume_labels_confidence_latency_and_accuracy(client, seeded):
+    body = client.get("/api/live?hours=6").json()
+    assert body["bucket"] == "minute"
+    assert body["total_predictions"] == 600
+    assert sum(row["count"] for row in body["volume"]) == 600
+    assert sum(row["count"] for row in body["labels"]) == 600
+    assert sum(row["count"] for row in body["confidence_histogram"]) == 600
+    assert body["latency"]["sample_size"] == 600 and 0.5 <= body["latency"]["p50_ms"] <= 4.0
+    assert body["total_feedback"] == seeded["feedback"]
+    live = [v for v in body["versions"] if v["feedback"]]
+    overall = sum(v["live_accuracy"] * v["feedback"] for v in live) / body["total_feedback"]
+    assert overall == pytest.approx(seeded["correct"] / seeded["feedback"])
+    confidences = [row["confidence"] for row in seeded["rows"]]
+    estimated = sum(v["estimated_accuracy"] * v["predictions"] for v in body["versions"]) / 600
+    assert estimated == pytest.approx(sum(confidences) / len(confidences), abs=0.02)
+    assert {(s["environment"], s["model_version"]) for s in body["slices"]} == {
+        ("staging", "2"), ("production", "1"), ("production", "2")}
+
+
+def test_live_filters_by_environment_and_version(client, seeded):
+    rows = seeded["rows"]
+    body = client.get("/api/live?environment=production&version=2&hours=24&bucket=hour").json()
+    expected = sum(r["environment"] == "production" and r["model_version"] == "2" for r in rows)
+    assert body["total_predictions"] == expected > 0
+    assert {v["model_version"] for v in body["versions"]} == {"2"}
+    assert all(len(row["t"]) >= 19 for row in body["volume"])
+
+
+@pytest.mark.parametrize("query", ["environment=moon", "version=abc", "hours=0", "hours=-1", "hours=nan",
+                                   "hours=100000", "bucket=week", "hours=720&bucket=minute", "version=1;drop"])
+def test_live_refuses_bad_parameters_with_422(client, query):
+    response = client.get(f"/api/live?{query}")
+    assert response.status_code == 422, response.text
+
+
+def test_alerts_lists_open_and_resolved(client, seeded):
+    body = client.get("/api/alerts").json()
+    assert (body["firing"], body["resolved"]) == (1, 1)
+    assert [a["status"] for a in body["alerts"]] == ["resolved", "firing"]
+    only_firing = client.get("/api/alerts?status=firing").json()["alerts"]
+    assert [a["rule"] for a in only_firing] == ["p95_latency"]
+    assert client.get("/api/alerts?status=open").status_code == 422
+
+
+def test_recent_predictions_hide_texts_without_the_admin_token(client):
+    body = client.get("/api/predictions/recent?limit=5").json()
+    assert body["texts"] == "hidden"
+    assert len(body["predictions"]) == 5
+    assert all("text" not in row for row in body["predictions"])
+
+
+def test_recent_predictions_show_texts_to_the_admin(client, seeded):
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    body = client.get("/api/predictions/recent?limit=3&environment=staging", headers=headers).json()
+    assert body["texts"] == "shown"
+    newest_staging = [r["text"] for r in reversed(seeded["rows"]) if r["environment"] == "staging"][:3]
+    assert [row["text"] for row in body["predictions"]] == newest_staging
+
+
+def test_recent_predictions_refuse_a_wrong_token(client):
+    response = client.get("/api/predictions/recent", headers={"Authorization": "Bearer not-the-token-at-all"})
+    assert response.status_code == 401
+    assert client.get("/api/predictions/recent?limit=0").status_code == 422
+    assert client.get("/api/predictions/recent?limit=501").status_code == 422
