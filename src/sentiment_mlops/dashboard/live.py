@@ -56,8 +56,8 @@ def _epoch(engine: Engine, column: Any) -> ColumnElement[int]:
 
 
 def _bucket(engine: Engine, query: LiveQuery) -> ColumnElement[int]:
-    # Integer division floors on both backends for the non-negative epochs we store.
-    return (_epoch(engine, predictions.c.created_at) / query.bucket_seconds) * query.bucket_seconds
+    # ``//``: SQLAlchemy 2 renders ``/`` as true division even between integers.
+    return (_epoch(engine, predictions.c.created_at) // query.bucket_seconds) * query.bucket_seconds
 
 
 def _filters(query: LiveQuery) -> list[ColumnElement[bool]]:

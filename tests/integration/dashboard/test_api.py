@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ADMIN_TOKEN
 
 
 def test_experiments_lists_both_training_runs_with_metrics_params_and_versions(client, trained):
@@ -91,6 +90,19 @@ def test_live_filters_by_environment_and_version(client, seeded):
     assert all(len(row["t"]) >= 19 for row in body["volume"])
 
 
+def test_live_buckets_are_whole_hours_and_minutes(client):
+    from datetime import datetime
+
+    hourly = client.get("/api/live?hours=24&bucket=hour").json()
+    starts = {datetime.fromisoformat(row["t"]) for row in hourly["volume"]}
+    assert all(t.minute == 0 and t.second == 0 for t in starts)
+    assert 3 <= len(starts) <= 4  # three hours of traffic
+    assert sum(row["count"] for row in hourly["labels"]) == 600
+    by_minute = client.get("/api/live?hours=6&bucket=minute").json()
+    minutes = {datetime.fromisoformat(row["t"]) for row in by_minute["volume"]}
+    assert all(t.second == 0 for t in minutes) and 170 <= len(minutes) <= 182
+
+
 @pytest.mark.parametrize("query", ["environment=moon", "version=abc", "hours=0", "hours=-1", "hours=nan",
                                    "hours=100000", "bucket=week", "hours=720&bucket=minute", "version=1;drop"])
 def test_live_refuses_bad_parameters_with_422(client, query):
@@ -114,8 +126,8 @@ def test_recent_predictions_hide_texts_without_the_admin_token(client):
     assert all("text" not in row for row in body["predictions"])
 
 
-def test_recent_predictions_show_texts_to_the_admin(client, seeded):
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+def test_recent_predictions_show_texts_to_the_admin(client, seeded, admin_token):
+    headers = {"Authorization": f"Bearer {admin_token}"}
     body = client.get("/api/predictions/recent?limit=3&environment=staging", headers=headers).json()
     assert body["texts"] == "shown"
     newest_staging = [r["text"] for r in reversed(seeded["rows"]) if r["environment"] == "staging"][:3]
