@@ -98,6 +98,37 @@ def predict(
     predict_command(settings(), console, texts=texts, env=env, model_uri=model_uri, models_dir=models_dir)
 
 
+@app.command()
+def drift(
+    data: Annotated[Path, typer.Option(help="CSV / JSON Lines / Parquet / .txt file of texts.")],
+    text_column: Annotated[str, typer.Option(help="Column holding the texts.")] = "text",
+    env: Annotated[str | None, typer.Option(help="Compare with the version behind this alias.")] = None,
+    version: Annotated[str | None, typer.Option(help="Compare with this registered version.")] = None,
+    models_dir: ModelsDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
+    fail_on_drift: Annotated[bool, typer.Option(help="Exit with code 3 when drift is detected.")] = False,
+) -> None:
+    """Offline drift report: a file of texts against a model version's reference profile."""
+    from sentiment_mlops.drift_commands import drift_command
+
+    code = drift_command(settings(), console, data=data, text_column=text_column, env=env, version=version,
+                         models_dir=models_dir, as_json=as_json, fail_on_drift=fail_on_drift)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def monitor(
+    env: Annotated[str, typer.Option(help="local, staging or production.")] = "production",
+    window: Annotated[int, typer.Option(help="How many of the latest logged predictions to check.")] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
+) -> None:
+    """Online drift report over the latest logged predictions of an environment's current version."""
+    from sentiment_mlops.drift_commands import monitor_command
+
+    monitor_command(settings(), console, env=env, window=window, as_json=as_json)
+
+
 logs_app = typer.Typer(help="The prediction log.", no_args_is_help=True)
 app.add_typer(logs_app, name="logs")
 

@@ -1,0 +1,106 @@
+"""Vocabulary distribution: Jensen-Shannon distance over the model's unigram terms, threshold by resampling.
+
+The distance between a window of a few hundred texts and a reference of thousands is far from zero even
+without drift (most terms are rare), and it shrinks as the window grows. So the threshold is not a fixed
+number: it is the ``1 - alpha`` quantile of distances between windows of the same size drawn from the
+reference (without replacement) and the rest of the reference. Windows larger than half the reference
+are calibrated at half its size, which makes the threshold larger than needed (fewer false alarms).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+from sentiment_mlops.monitoring.drift.result import CheckResult
+
+NAME = "vocabulary"
+VOCABULARY_RESAMPLES = 2000
+
+
+def _js_from_entries(rows: np.ndarray, p: np.ndarray, q: np.ndarray, n_rows: int) -> np.ndarray:
+    """JS distance (base 2) per row, given only the entries where p > 0 (p, q are probabilities).
+
+    Terms with p = 0 contribute q * log2(q / (q / 2)) = q each, so their total is 1 - sum(q over p > 0):
+    the dense vocabulary never needs to be materialised.
+    """
+    m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_part = np.where(p > 0, p * np.log2(p / m), 0.0)
+        q_part = np.where(q > 0, q * np.log2(q / m), 0.0)
+    p_sum = np.bincount(rows, weights=p_part, minlength=n_rows)
+    q_sum = np.bincount(rows, weights=q_part, minlength=n_rows)
+    q_rest = 1.0 - np.bincount(rows, weights=q, minlength=n_rows)
+    divergence = 0.5 * (p_sum + q_sum + np.clip(q_rest, 0.0, None))
+    return np.sqrt(np.clip(divergence, 0.0, 1.0))
+
+
+def jensen_shannon_distance(current_counts: np.ndarray, reference_counts: np.ndarray) -> float:
+    """JS distance (base 2, in [0, 1]) between two term-count vectors; 1 when the window has no known term."""
+    current_total = current_counts.sum()
+    if current_total <= 0:
+        return 1.0
+    nonzero = np.flatnonzero(current_counts)
+    p = current_counts[nonzero] / current_total
+    q = reference_counts[nonzero] / reference_counts.sum()
+    return float(_js_from_entries(np.zeros(len(nonzero), dtype=np.int64), p, q, 1)[0])
+
+
+def calibration_size(window_size: int, reference_size: int) -> int:
+    """Windows are resampled at their own size, capped at half the reference so the rest stays comparable."""
+    return max(1, min(window_size, reference_size // 2))
+
+
+def _window_distances(reference_terms: sparse.csr_matrix, totals: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    """Distance of each window (a row of text indices) to the reference without those texts."""
+    n_windows, size = picks.shape
+    selector = sparse.csr_matrix(
+        (np.ones(picks.size), picks.ravel(), np.arange(0, picks.size + 1, size)),
+        shape=(n_windows, reference_terms.shape[0]),
+    )
+    windows = (selector @ reference_terms).tocsr()  # windows x vocabulary term counts
+    windows.sum_duplicates()
+    rows = np.repeat(np.arange(n_windows), np.diff(windows.indptr))
+    window_totals = np.asarray(windows.sum(axis=1)).ravel()
+    rest_totals = totals.sum() - window_totals
+    p = windows.data / np.maximum(window_totals[rows], 1.0)
+    q = (totals[windows.indices] - windows.data) / np.maximum(rest_totals[rows], 1.0)
+    distances = _js_from_entries(rows, p, q, n_windows)
+    distances[window_totals <= 0] = 1.0
+    return distances
+
+
+def vocabulary_null(reference_terms: sparse.csr_matrix, window_size: int, *,
+                    resamples: int = VOCABULARY_RESAMPLES, seed: int = 0) -> np.ndarray:
+    """Distances between ``resamples`` reference windows of ``window_size`` texts and the rest, sorted."""
+    n_texts = reference_terms.shape[0]
+    size = calibration_size(window_size, n_texts)
+    rng = np.random.default_rng(seed)
+    totals = np.asarray(reference_terms.sum(axis=0)).ravel()
+    # Chunks bound the memory of the random rankings and the window x vocabulary counts.
+    chunk = max(1, min(resamples, 4_000_000 // max(n_texts, size * 8)))
+    distances: list[np.ndarray] = []
+    for start in range(0, resamples, chunk):
+        n_windows = min(chunk, resamples - start)
+        # The first `size` texts of a random ranking per row: a window drawn without replacement.
+        picks = np.argpartition(rng.random((n_windows, n_texts)), size - 1, axis=1)[:, :size]
+        distances.append(_window_distances(reference_terms, totals, picks))
+    return np.sort(np.concatenate(distances))
+
+
+def vocabulary_check(reference_counts: np.ndarray, current_counts: np.ndarray, null_distances: np.ndarray, *,
+                     alpha: float) -> CheckResult:
+    """Drift when the window's JS distance to the reference exceeds the ``1 - alpha`` quantile of the null."""
+    distance = jensen_shannon_distance(current_counts, reference_counts)
+    threshold = float(np.quantile(null_distances, 1.0 - alpha))
+    p_value = (1 + int(np.sum(null_distances >= distance))) / (len(null_distances) + 1)
+    return CheckResult(
+        name=NAME,
+        test="jensen_shannon",
+        statistic=distance,
+        p_value=p_value,
+        threshold=threshold,
+        drift=distance > threshold,
+        details={"resamples": len(null_distances), "null_median": round(float(np.median(null_distances)), 6),
+                 "known_terms_in_window": int(current_counts.sum())},
+    )
