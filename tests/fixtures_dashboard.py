@@ -9,6 +9,7 @@ import random
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -22,27 +23,56 @@ class Trained:
     tracking_uri: str
     versions: list[str]
     run_ids: list[str]
-    texts: list[str]
-    labels: list[str]
+    pipelines: list[Any]
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Texts the models never saw: ``familiar`` drawn like the training slice, ``shifted`` from one topic."""
+
+    familiar: list[str]
+    familiar_labels: list[str]
+    shifted: list[str]
+    shifted_labels: list[str]
+
+
+@lru_cache(maxsize=1)
+def _corpus() -> Any:
+    from sentiment_mlops.data import load_dataset
+
+    return load_dataset("builtin")
+
+
+def _training_rows(rows: int, seed: int = 0) -> list[int]:
+    return random.Random(seed).sample(range(len(_corpus().texts)), rows)
 
 
 def write_slice(path: Path, rows: int, seed: int = 0) -> Path:
     """A CSV of ``rows`` rows drawn at random from the built-in corpus (which is ordered by topic)."""
-    from sentiment_mlops.data import load_dataset
-
-    data = load_dataset("builtin")
-    chosen = random.Random(seed).sample(range(len(data.texts)), rows)
+    data = _corpus()
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["text", "sentiment"])
-        writer.writerows((data.texts[i], data.labels[i]) for i in chosen)
+        writer.writerows((data.texts[i], data.labels[i]) for i in _training_rows(rows, seed))
     return path
 
 
+def traffic(familiar: int = 1200, shifted: int = 400) -> Traffic:
+    """Unseen texts: a random draw (no drift expected) and the corpus's last topic block (drift expected)."""
+    data = _corpus()
+    seen = set(_training_rows(SLICE_ROWS))
+    unseen = [i for i in range(len(data.texts)) if i not in seen]
+    drawn = random.Random(1).sample(unseen[: len(unseen) * 2 // 3], familiar)
+    tail = unseen[-shifted:]  # the corpus is ordered by topic: its end is one topic only
+    return Traffic([data.texts[i] for i in drawn], [data.labels[i] for i in drawn],
+                   [data.texts[i] for i in tail], [data.labels[i] for i in tail])
+
+
 def train_two_versions(root: Path) -> Trained:
-    """Version 1 (mnb) and version 2 (complement_nb) of SentimentAnalysisModel, each with its run."""
+    """Version 1 (mnb) and 2 (complement_nb) on the same slice; staging→2, production→1, canary→2 at 20%."""
     from sentiment_mlops.config import EXPERIMENT_NAME, REGISTERED_MODEL_NAME
     from sentiment_mlops.data import load_dataset
+    from sentiment_mlops.registry.client import ModelRegistry
     from sentiment_mlops.registry.tracking import RunTracker
     from sentiment_mlops.training.run import TrainOptions, train
 
@@ -56,49 +86,73 @@ def train_two_versions(root: Path) -> Trained:
                    for model in ("mnb", "complement_nb")]
     finally:
         os.chdir(previous)
-    return Trained(tracking_uri=tracking_uri, versions=[r.model_version for r in results],
-                   run_ids=[r.run_id for r in results], texts=dataset.texts, labels=dataset.labels)
+    versions = [str(r.model_version) for r in results]
+    registry = ModelRegistry(tracking_uri, REGISTERED_MODEL_NAME, EXPERIMENT_NAME)
+    registry.set_alias("production", versions[0])
+    registry.set_alias("staging", versions[1])
+    registry.set_alias("canary", versions[1])
+    registry.client.set_registered_model_tag(REGISTERED_MODEL_NAME, "canary_percent", "20")
+    return Trained(tracking_uri=tracking_uri, versions=versions, run_ids=[str(r.run_id) for r in results],
+                   pipelines=[r.pipeline for r in results])
+
+
+def _scored(pipeline: Any, texts: list[str]) -> list[tuple[str, float, dict[str, float]]]:
+    probabilities = pipeline.predict_proba(texts)
+    classes = [str(c) for c in pipeline.classes_]
+    return [(classes[int(row.argmax())], float(row.max()), dict(zip(classes, map(float, row), strict=True)))
+            for row in probabilities]
 
 
 def seed_store(store: Any, trained: Trained, *, now: datetime | None = None) -> dict[str, Any]:
-    """Traffic over the last 3 hours on staging (v2) and production (v1, then v2 as a canary), with feedback."""
+    """Three hours of traffic scored by the real models, feedback on half of it, history and alerts.
+
+    production: familiar texts, 4 of 5 by version 1 and 1 of 5 by the version-2 canary; staging: version 2 on
+    the shifted topic. Feedback labels are the corpus labels of the first half of the requests.
+    """
     now = now or datetime.now(UTC)
     rng = random.Random(7)
-    labels = ("negative", "neutral", "positive")
-    rows = []
-    for i in range(600):
-        environment = "staging" if i % 3 == 0 else "production"
-        version = "2" if environment == "staging" or i % 5 == 0 else "1"
-        confidence = rng.uniform(0.4, 0.99)
-        sentiment = labels[i % 3]
-        rest = (1 - confidence) / 2
+    texts = traffic()
+    plan = [("production", 2 if i % 5 == 0 else 1, text, label)
+            for i, (text, label) in enumerate(zip(texts.familiar, texts.familiar_labels, strict=True))]
+    plan += [("staging", 2, text, label) for text, label in zip(texts.shifted, texts.shifted_labels, strict=True)]
+    rng.shuffle(plan)
+    scored = {n: dict(zip(range(len(plan)), _scored(trained.pipelines[n - 1], [p[2] for p in plan]), strict=True))
+              for n in (1, 2)}
+    rows, truth = [], []
+    for i, (environment, n, text, label) in enumerate(plan):
+        sentiment, confidence, probabilities = scored[n][i]
         rows.append({
-            "created_at": now - timedelta(minutes=180 * (600 - i) / 600),
-            "environment": environment, "model_version": version, "text": trained.texts[i],
-            "sentiment": sentiment, "confidence": confidence,
-            "probabilities": {label: confidence if label == sentiment else rest for label in labels},
-            "latency_ms": rng.uniform(0.5, 4.0), "route": "/predict",
+            "created_at": now - timedelta(seconds=3 * 3600 * (len(plan) - i) / len(plan)),
+            "environment": environment, "model_version": trained.versions[n - 1], "text": text,
+            "sentiment": sentiment, "confidence": confidence, "probabilities": probabilities,
+            "latency_ms": rng.lognormvariate(0.3, 0.4), "route": "/predict",
         })
+        truth.append(label)
     ids = store.insert_predictions(rows)
-    correct = 0
-    for i, prediction_id in enumerate(ids[:300]):
-        label = rows[i]["sentiment"] if i % 4 else labels[(i + 1) % 3]  # 3 of 4 right
-        correct += label == rows[i]["sentiment"]
+    half = len(ids) // 2
+    for prediction_id, label in zip(ids[:half], truth[:half], strict=True):
         store.add_feedback(prediction_id, label)
-    store.record_deployment(environment="staging", action="promote", from_version=None, to_version="1",
-                            actor="ci", reason="first version", created_at=now - timedelta(hours=5))
-    store.record_deployment(environment="production", action="promote", from_version=None, to_version="1",
-                            actor="ci", reason="gate passed", created_at=now - timedelta(hours=4))
-    store.record_deployment(environment="staging", action="promote", from_version="1", to_version="2",
-                            actor="ci", reason="better macro-F1", created_at=now - timedelta(hours=3.5))
-    store.record_deployment(environment="canary", action="canary", from_version=None, to_version="2",
-                            actor="alice", reason="20% canary", created_at=now - timedelta(hours=3))
-    firing = store.record_alert(rule="p95_latency", severity="warning", environment="production",
-                                model_version="1", message="p95 latency 61 ms > 50 ms", details={"p95_ms": 61})
-    resolved = store.record_alert(rule="drift", severity="critical", environment="staging", model_version="2",
-                                  message="drift detected <script>alert(1)</script>", details={})
+    correct = sum(rows[i]["sentiment"] == truth[i] for i in range(half))
+    v1, v2 = trained.versions
+    history = [("staging", "promote", None, v1, "ci", "first version", 5.0),
+               ("production", "promote", None, v1, "ci", "gate passed", 4.5),
+               ("staging", "promote", v1, v2, "ci", "macro-F1 +0.007", 4.0),
+               ("staging", "rollback", v2, v1, "alice", "smoke test failed", 3.8),
+               ("staging", "promote", v1, v2, "alice", "fixed the smoke test", 3.6),
+               ("canary", "canary-start", v1, v2, "alice", "20% of production", 3.0)]
+    for environment, action, from_version, to_version, actor, reason, hours_ago in history:
+        store.record_deployment(environment=environment, action=action, from_version=from_version,
+                                to_version=to_version, actor=actor, reason=reason,
+                                created_at=now - timedelta(hours=hours_ago))
+    resolved = store.record_alert(rule="p95_latency", severity="warning", environment="production",
+                                  model_version=v1, message="p95 latency 61 ms > 50 ms", details={"p95_ms": 61},
+                                  created_at=now - timedelta(hours=2.5))
     store.resolve_alert(resolved)
-    return {"ids": ids, "rows": rows, "feedback": 300, "correct": correct, "alerts": (firing, resolved)}
+    firing = store.record_alert(rule="drift", severity="critical", environment="staging", model_version=v2,
+                                message="drift detected <script>alert(1)</script>", details={},
+                                created_at=now - timedelta(hours=1))
+    return {"ids": ids, "rows": rows, "truth": truth, "feedback": half, "correct": correct,
+            "alerts": (firing, resolved)}
 
 
 def build_app(settings: Any, store: Any) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +34,13 @@ def reference_profile_for(res: Resources, version: str) -> dict[str, Any]:
         info = res.registry.version(version)
         if info.run_id is None:
             raise ModelNotFoundError(f"version {version} has no training run, so no reference profile")
+        from mlflow.exceptions import MlflowException
+
         with tempfile.TemporaryDirectory() as tmp:
-            local = res.registry.client.download_artifacts(info.run_id, f"{RUN_ARTIFACTS}/{PROFILE_FILE}", tmp)
+            try:
+                local = res.registry.client.download_artifacts(info.run_id, f"{RUN_ARTIFACTS}/{PROFILE_FILE}", tmp)
+            except (MlflowException, OSError) as exc:
+                raise ModelNotFoundError(f"cannot read the reference profile of version {version}: {exc}") from exc
             return json.loads(Path(local).read_text())
 
     return res.cache.get_or_compute(("profile", version), load, ttl=PROFILE_TTL_SECONDS)
@@ -47,28 +53,36 @@ def _windows(rows: list[dict[str, Any]], window: int) -> list[list[dict[str, Any
     return [list(reversed(chunk)) for chunk in reversed(chunks)]
 
 
-def _report(profile: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
-    from sentiment_mlops.monitoring.drift import report_for_predictions
+def _reference(res: Resources, version: str) -> Any:
+    """The drift ``Reference`` of a version, kept with the profile: it caches the vocabulary calibration."""
+    from sentiment_mlops.monitoring.drift import as_reference
 
-    return report_for_predictions(profile, rows)
+    return res.cache.get_or_compute(("reference", version), lambda: as_reference(reference_profile_for(res, version)),
+                                    ttl=PROFILE_TTL_SECONDS)
 
 
-def _environment_overview(res: Resources, environment: str, window: int, history: int) -> dict[str, Any]:
-    newest = res.store.recent_predictions(environment=environment, limit=1)
-    if not newest:
-        return {"environment": environment, "status": "no_traffic", "message": "no predictions yet"}
-    version = str(newest[0]["model_version"])
+def _report(reference: Any, version: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    from sentiment_mlops.monitoring.drift import drift_report
+    from sentiment_mlops.monitoring.drift.online import window_from_rows
+
+    window = window_from_rows(rows)
+    report = drift_report(reference, window.texts, window.predicted, window.confidences, model_version=version,
+                          lengths=window.lengths)
+    return report.to_dict()
+
+
+def _slice_overview(res: Resources, environment: str, version: str, window: int, history: int) -> dict[str, Any]:
     rows = res.store.recent_predictions(environment=environment, model_version=version, limit=window * history)
     windows = _windows(rows, window)
     base = {"environment": environment, "model_version": version, "logged": len(rows)}
     if not windows:
-        return {**base, "status": "too_few", "message": f"{len(rows)} predictions of version {version} so far; "
-                                                        f"drift needs at least {MIN_WINDOW}"}
+        return {**base, "status": "too_few", "message": f"{len(rows)} recent predictions of version {version}; "
+                                                        f"a drift report needs at least {MIN_WINDOW}"}
     try:
-        profile = reference_profile_for(res, version)
+        reference = _reference(res, version)
         reports = []
         for chunk in windows:
-            report = _report(profile, chunk)
+            report = _report(reference, version, chunk)
             report["start"] = chunk[0]["created_at"].isoformat()
             report["end"] = chunk[-1]["created_at"].isoformat()
             reports.append(report)
@@ -78,16 +92,25 @@ def _environment_overview(res: Resources, environment: str, window: int, history
     return {**base, "status": "drift" if latest["drift_detected"] else "ok", "latest": latest, "history": reports}
 
 
+def _environment_overview(res: Resources, environment: str, window: int, history: int) -> list[dict[str, Any]]:
+    """One entry per version that answered in the environment's newest window (a canary beside production)."""
+    newest = res.store.recent_predictions(environment=environment, limit=window)
+    if not newest:
+        return [{"environment": environment, "status": "no_traffic", "message": "no predictions yet"}]
+    counts = Counter(str(row["model_version"]) for row in newest)
+    return [_slice_overview(res, environment, version, window, history) for version, _ in counts.most_common()]
+
+
 def drift_overview(res: Resources, *, environment: str | None, window: int, history: int) -> dict[str, Any]:
-    """``{"window", "environments": [...]}``: one entry per environment that has served traffic."""
+    """``{"window", "environments": [...]}``: an entry per environment and version that served recently."""
     from sentiment_mlops.dashboard.live import traffic_slices
 
     if environment is not None:
         environments = [environment]
     else:
         environments = sorted({row["environment"] for row in traffic_slices(res.engine)})
-    return {"window": window, "environments": [_environment_overview(res, env, window, history)
-                                               for env in environments]}
+    return {"window": window, "environments": [entry for env in environments
+                                               for entry in _environment_overview(res, env, window, history)]}
 
 
 def calibrations(res: Resources, slices: list[dict[str, Any]]) -> dict[str, Any]:

@@ -25,33 +25,40 @@ def admin_token() -> str:
     return ADMIN_TOKEN
 
 
-@pytest.fixture
-def store(tmp_path) -> Iterator[Any]:
+@pytest.fixture(scope="session")
+def seeded_env(tmp_path_factory, trained) -> tuple[Any, Any, dict[str, Any]]:
+    """Settings, an open store and what was seeded: shared, because every dashboard route only reads."""
     from sentiment_mlops.monitoring.store import PredictionStore
 
-    with PredictionStore(f"sqlite:///{tmp_path}/logs/predictions.db") as opened:
-        yield opened
+    root = tmp_path_factory.mktemp("dashboard-store")
+    settings = make_settings(root, trained)
+    store = PredictionStore(settings.store_url)
+    return settings, store, seed_store(store, trained)
 
 
-@pytest.fixture
-def seeded(store, trained) -> dict[str, Any]:
-    return seed_store(store, trained)
+@pytest.fixture(scope="session")
+def seeded(seeded_env) -> dict[str, Any]:
+    return seeded_env[2]
 
 
-@pytest.fixture
-def client(tmp_path, monkeypatch, trained, store, seeded) -> Iterator[Any]:
+@pytest.fixture(scope="session")
+def client(seeded_env) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
-    monkeypatch.chdir(tmp_path)
-    with TestClient(build_app(make_settings(tmp_path, trained), store)) as test_client:
+    settings, store, _ = seeded_env
+    with TestClient(build_app(settings, store)) as test_client:
         yield test_client
+    store.close()
 
 
 @pytest.fixture
-def empty_client(tmp_path, monkeypatch, store) -> Iterator[Any]:
+def empty_client(tmp_path, monkeypatch) -> Iterator[Any]:
     """No runs, no versions, no traffic."""
     from fastapi.testclient import TestClient
 
+    from sentiment_mlops.monitoring.store import PredictionStore
+
     monkeypatch.chdir(tmp_path)
-    with TestClient(build_app(make_settings(tmp_path, None), store)) as test_client:
+    settings = make_settings(tmp_path, None)
+    with PredictionStore(settings.store_url) as store, TestClient(build_app(settings, store)) as test_client:
         yield test_client
