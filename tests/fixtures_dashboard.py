@@ -79,6 +79,7 @@ def train_two_versions(root: Path) -> Trained:
     tracking_uri = f"sqlite:///{root}/mlflow.db"
     dataset = load_dataset(write_slice(root / "slice.csv", SLICE_ROWS))
     previous = Path.cwd()
+    previous_uri = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     os.chdir(root)  # MLflow puts a sqlite store's artifacts under ./mlruns
     try:
         tracker = RunTracker(tracking_uri, EXPERIMENT_NAME, REGISTERED_MODEL_NAME)
@@ -86,6 +87,12 @@ def train_two_versions(root: Path) -> Trained:
                    for model in ("mnb", "complement_nb")]
     finally:
         os.chdir(previous)
+        # mlflow.set_tracking_uri exports the URI; later tests must not inherit this session's store.
+        for key, value in previous_uri.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     versions = [str(r.model_version) for r in results]
     registry = ModelRegistry(tracking_uri, REGISTERED_MODEL_NAME, EXPERIMENT_NAME)
     registry.set_alias("production", versions[0])
@@ -174,5 +181,6 @@ def make_settings(tmp_path: Path, trained: Trained | None, **overrides: Any) -> 
     from sentiment_mlops.config import Settings
 
     tracking_uri = trained.tracking_uri if trained else f"sqlite:///{tmp_path}/empty-mlflow.db"
-    return Settings(tracking_uri=tracking_uri, store_url=f"sqlite:///{tmp_path}/logs/predictions.db",
+    # tracking_uri is read under its aliases (MLFLOW_TRACKING_URI first), so it is passed by alias.
+    return Settings(MLFLOW_TRACKING_URI=tracking_uri, store_url=f"sqlite:///{tmp_path}/logs/predictions.db",
                     models_dir=tmp_path / "models", admin_token=ADMIN_TOKEN, **overrides)
