@@ -62,8 +62,8 @@ def traffic(familiar: int = 1200, shifted: int = 400) -> Traffic:
     data = _corpus()
     seen = set(_training_rows(SLICE_ROWS))
     unseen = [i for i in range(len(data.texts)) if i not in seen]
-    drawn = random.Random(1).sample(unseen[: len(unseen) * 2 // 3], familiar)
     tail = unseen[-shifted:]  # the corpus is ordered by topic: its end is one topic only
+    drawn = random.Random(1).sample(unseen[:-shifted], familiar)
     return Traffic([data.texts[i] for i in drawn], [data.labels[i] for i in drawn],
                    [data.texts[i] for i in tail], [data.labels[i] for i in tail])
 

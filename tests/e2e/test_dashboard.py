@@ -138,6 +138,7 @@ def _assert_clean(page: Any) -> None:
     ("experiments", {"chart-metrics-time", "chart-compare"}),
     ("models", {"chart-timeline"}),
     ("live", {"chart-volume", "chart-labels", "chart-confidence", "chart-latency", "chart-accuracy"}),
+    ("drift", {"chart-drift-0", "chart-drift-1", "chart-drift-2"}),
     ("alerts", {"chart-alerts"}),
 ])
 def test_every_page_draws_its_charts_with_data(page, server, screenshots_dir, name, charts):
@@ -175,3 +176,14 @@ def test_the_dashboard_root_leads_to_experiments_and_plotly_is_served_locally(pa
     scripts = page.evaluate("[...document.scripts].map((s) => s.src)")
     assert any("/dashboard/static/plotly-" in src for src in scripts)
     assert all(urlparse(src).hostname == "127.0.0.1" for src in scripts)
+
+
+def test_drift_flags_the_shifted_staging_traffic_only(page, server):
+    _open(page, server, "drift")
+    cards = page.locator("#environments .card")
+    assert cards.count() == 3
+    verdicts = {cards.nth(i).locator("h2").inner_text() + " " + cards.nth(i).locator(".env-head .muted").inner_text():
+                cards.nth(i).locator(".env-head .badge").inner_text() for i in range(3)}
+    assert verdicts["staging version v2"] == "drift detected"
+    assert verdicts["production version v1"] == "no drift"
+    _assert_clean(page)

@@ -180,6 +180,7 @@ const experiments = {
     plot("chart-compare", traces, { barmode: "group", yaxis: { tickformat: ".2f", range: [0, 1] }, xaxis: { tickangle: -35 },
       margin: { l: 48, r: 8, t: 8, b: 110 }, legend: { orientation: "h", y: 1.12 } }, "select runs to compare");
     const metricRows = metrics.map(([title, get]) => ({ title, values: runs.map(get) }));
+    $("compare-table").className = "data compact";
     renderTable($("compare-table"), [{ title: "metric", value: (m) => m.title },
       ...runs.map((r, i) => ({ title: name(r), class: "num", value: (m) => {
         const best = Math.max(...m.values.filter((v) => v !== undefined));
@@ -255,19 +256,30 @@ const models = {
       marker: { size: 11, color: "#9aa5b1", symbol: "circle-open", line: { width: 2 } },
       hovertemplate: "v%{y} registered %{x}<extra></extra>",
     }];
+    // A step line per environment: the version it served over time. A canary lane ends when the canary
+    // is aborted, rolled back or finished (those events name the version production keeps).
+    const symbol = (action) => (action.includes("rollback") || action.includes("abort") ? "triangle-down"
+      : action.includes("canary") ? "diamond" : "triangle-up");
     const lanes = groupBy(events.filter((e) => e.to_version && /^[0-9]+$/.test(e.to_version)), "environment");
-    let i = 0;
+    // Lanes sit slightly apart so that two environments on one version stay visible.
+    const offsets = { production: -0.08, staging: 0, canary: 0.08 };
     for (const [environment, rows] of lanes) {
       const color = environment === "production" ? "#2e8b57" : environment === "staging" ? "#2f6fde" : "#d98e04";
-      traces.push({
-        type: "scatter", mode: "lines+markers", name: environment, line: { shape: "hv", width: 3, color },
-        x: [...rows.map((e) => e.created_at), now], y: [...rows.map((e) => Number(e.to_version)), Number(rows[rows.length - 1].to_version)],
-        text: [...rows.map((e) => `${e.action}${e.reason ? `: ${e.reason}` : ""}`), "now"],
-        marker: { size: [...rows.map(() => 10), 0], color,
-          symbol: [...rows.map((e) => (e.action.includes("rollback") ? "triangle-down" : e.action.includes("canary") ? "diamond" : "triangle-up")), "circle"] },
-        hovertemplate: `${environment}: v%{y}<br>%{text}<br>%{x}<extra></extra>`,
-      });
-      i += 1;
+      const offset = offsets[environment] || 0.04;
+      const x = [], y = [], text = [], symbols = [], sizes = [];
+      let current = null;
+      for (const e of rows) {
+        const ends = environment === "canary" && e.action !== "canary-start";
+        const version = ends ? current : Number(e.to_version);
+        x.push(e.created_at); y.push(version); symbols.push(symbol(e.action)); sizes.push(12);
+        text.push(`${e.action}${e.reason ? `: ${e.reason}` : ""}`);
+        if (ends) { x.push(e.created_at); y.push(null); text.push(""); symbols.push("circle"); sizes.push(0); }
+        current = ends ? null : version;
+      }
+      if (current !== null) { x.push(now); y.push(current); text.push("now"); symbols.push("circle"); sizes.push(0); }
+      traces.push({ type: "scatter", mode: "lines+markers", name: environment, x, y: y.map((v) => (v === null ? null : v + offset)),
+        customdata: y, text, connectgaps: false, line: { shape: "hv", width: 3, color }, marker: { size: sizes, color, symbol: symbols },
+        hovertemplate: `${environment}: v%{customdata}<br>%{text}<br>%{x}<extra></extra>` });
     }
     const maxVersion = Math.max(1, ...versions.map((v) => Number(v.version)));
     plot("chart-timeline", traces, { yaxis: { title: "model version", dtick: 1, range: [0.5, maxVersion + 0.7] },
@@ -438,7 +450,8 @@ const drift = {
       { title: "verdict", value: (c) => badge(c.drift ? "drift" : "ok") },
     ], latest.checks);
     grid.append(el("div", {}, el("h3", { text: "Latest report" }), el("div", { class: "table-wrap" }, table)));
-    grid.append(el("div", {}, el("h3", { text: "Drift status over time" }), el("div", { id: `chart-drift-${i}`, class: "chart" })));
+    grid.append(el("div", {}, el("h3", { text: "Drift status over time (red: drift)" }),
+      el("div", { id: `chart-drift-${i}`, class: "chart" })));
     card.append(grid);
     return card;
   },
@@ -446,14 +459,16 @@ const drift = {
   drawHistory(env, i) {
     if (!env.history) return;
     const names = env.history[0].checks.map((c) => c.name);
-    const x = env.history.map((r) => r.end);
+    // Windows as categories (one column each, however uneven their times), labelled by their last prediction.
+    const x = env.history.map((r, k) => `#${k + 1} · ${fmt.time(r.end).slice(5, 16)}`);
     const z = names.map((name) => env.history.map((r) => Number((r.checks.find((c) => c.name === name) || {}).drift ? 1 : 0)));
     const overall = env.history.map((r) => (r.drift_detected ? 1 : 0));
     plot(`chart-drift-${i}`, [{
       type: "heatmap", x, y: [...names, "overall"], z: [...z, overall], zmin: 0, zmax: 1, xgap: 2, ygap: 2, showscale: false,
       colorscale: [[0, "#dff3e8"], [1, "#e05a55"]],
-      hovertemplate: "%{y}<br>window ending %{x}<br>%{z}<extra></extra>",
-    }], { xaxis: { type: "date", title: "window end" }, yaxis: { automargin: true }, margin: { l: 150, r: 8, t: 8, b: 44 } });
+      hovertemplate: "%{y}<br>window %{x}<br>%{z}<extra></extra>",
+    }], { xaxis: { type: "category", title: "window (oldest → newest), last prediction", tickangle: 0 },
+      yaxis: { automargin: true }, margin: { l: 150, r: 8, t: 8, b: 52 } });
   },
 
   init() {
@@ -472,12 +487,22 @@ const alerts = {
     $("empty").hidden = !empty;
     $("content").hidden = empty;
     if (empty) return;
-    const traces = [...groupBy(data.alerts, "status")].map(([status, rows]) => ({
-      type: "scatter", mode: "markers", name: status, x: rows.map((a) => a.created_at), y: rows.map((a) => a.rule),
-      text: rows.map((a) => a.message), marker: { size: 12, color: status === "firing" ? "#c9302c" : "#2e8b57",
-        symbol: status === "firing" ? "x" : "circle" }, hovertemplate: "%{y}<br>%{x}<br>%{text}<extra>%{fullData.name}</extra>",
-    }));
-    plot("chart-alerts", traces, { xaxis: { type: "date" }, yaxis: { automargin: true, type: "category" }, margin: { l: 150, r: 16, t: 8, b: 44 } });
+    // One segment per alert, from when it fired to when it resolved (or now, while it still fires).
+    const now = new Date().toISOString();
+    const traces = [...groupBy(data.alerts, "status")].map(([status, rows]) => {
+      const color = status === "firing" ? "#c9302c" : "#2e8b57";
+      const x = [], y = [], text = [];
+      for (const a of rows) {
+        x.push(a.created_at, a.resolved_at || now, null);
+        y.push(a.rule, a.rule, null);
+        text.push(a.message, a.message, null);
+      }
+      return { type: "scatter", mode: "lines+markers", name: status, x, y, text, connectgaps: false,
+        line: { color, width: 8 }, marker: { size: 10, color },
+        hovertemplate: "%{y}<br>%{x}<br>%{text}<extra>%{fullData.name}</extra>" };
+    });
+    plot("chart-alerts", traces, { xaxis: { type: "date" }, yaxis: { automargin: true, type: "category" },
+      margin: { l: 150, r: 16, t: 8, b: 44 } });
     const columns = (resolved) => [
       { title: "raised", value: (a) => fmt.time(a.created_at) },
       ...(resolved ? [{ title: "resolved", value: (a) => fmt.time(a.resolved_at) }] : []),
