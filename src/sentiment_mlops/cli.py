@@ -129,6 +129,23 @@ def monitor(
     monitor_command(settings(), console, env=env, window=window, as_json=as_json)
 
 
+@app.command()
+def serve(
+    env: Annotated[str | None, typer.Option(help="local (models/), staging or production (registry alias).")] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (metrics aggregate across them).")] = 1,
+    bootstrap: Annotated[bool, typer.Option(help="With --env staging: point an empty staging alias at the "
+                                                 "newest version first.")] = False,
+) -> None:
+    """Serve the model behind --env over HTTP (web UI at /, API docs at /docs, metrics at /metrics)."""
+    from sentiment_mlops.serving.server import serve as run_server
+
+    run_server(settings(), environment=env or "local", host=host, port=port, workers=workers,
+               require_model=env is not None, bootstrap=bootstrap,
+               echo=lambda line: console.print(line, highlight=False))
+
+
 logs_app = typer.Typer(help="The prediction log.", no_args_is_help=True)
 app.add_typer(logs_app, name="logs")
 

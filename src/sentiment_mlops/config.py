@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     registered_model_name: str = REGISTERED_MODEL_NAME
     store_url: str = "sqlite:///logs/predictions.db"
     log_text: bool = True
+    log_predictions: bool = True
     max_text_length: int = Field(default=5000, ge=1)
     max_batch_size: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)

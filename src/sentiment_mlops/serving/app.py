@@ -1,0 +1,129 @@
+"""``create_app``: the FastAPI service of DESIGN.md ("HTTP API"), with its resources in lifespan state."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.concurrency import run_in_threadpool
+
+from sentiment_mlops.serving.errors import install_error_handlers
+from sentiment_mlops.serving.metrics import ServingMetrics
+from sentiment_mlops.serving.middleware import BodySizeLimit, RequestMetrics
+from sentiment_mlops.serving.model_holder import ModelHolder, ModelSnapshot
+from sentiment_mlops.serving.model_source import SERVING_ENVIRONMENTS, ModelSource, source_for
+from sentiment_mlops.serving.poller import ModelPoller
+from sentiment_mlops.serving.prediction_log import PredictionLogWriter
+from sentiment_mlops.serving.responses import OrjsonResponse
+from sentiment_mlops.serving.routes import admin, feedback, health, metrics, predict, ui
+from sentiment_mlops.serving.state import ServingState
+
+logger = logging.getLogger(__name__)
+TITLE = "sentiment-mlops"
+
+
+def _model_versions(snapshot: ModelSnapshot) -> dict[str, str | None]:
+    return {"primary": snapshot.primary.version if snapshot.primary else None,
+            "canary": snapshot.canary.version if snapshot.canary else None}
+
+
+def _openapi_with_limits(app: FastAPI, settings: Any) -> Any:
+    """FastAPI's document plus the limits that are settings (so clients and schemathesis know them)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = schema.get("components", {}).get("schemas", {})
+        text_limits = {"minLength": 1, "maxLength": settings.max_text_length, "pattern": r"\S"}
+        if "PredictRequest" in components:
+            components["PredictRequest"]["properties"]["text"].update(text_limits)
+        if "BatchRequest" in components:
+            texts = components["BatchRequest"]["properties"]["texts"]
+            texts.update({"minItems": 1, "maxItems": settings.max_batch_size})
+            texts["items"].update(text_limits)
+        app.openapi_schema = schema
+        return schema
+
+    return openapi
+
+
+def create_app(settings: Any, *, environment: str, store: Any = None, model_source: ModelSource | None = None,
+               initial_snapshot: ModelSnapshot | None = None, poll: bool = True) -> FastAPI:
+    """The inference service for ``environment`` (local | staging | production).
+
+    ``store`` defaults to ``PredictionStore(settings.store_url)`` (closed with the app when created here);
+    ``model_source`` defaults to ``models/`` for local and the registry alias otherwise; ``initial_snapshot``
+    lets ``serve`` hand over the model it already loaded and verified; ``poll=False`` disables the background
+    alias poller (POST /admin/reload still refreshes).
+    """
+    if environment not in SERVING_ENVIRONMENTS:
+        from sentiment_mlops.errors import ConfigurationError
+
+        raise ConfigurationError(f"unknown environment {environment!r}; expected one of "
+                                 f"{', '.join(SERVING_ENVIRONMENTS)}")
+    serving_metrics = ServingMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        own_store = store is None
+        if own_store:
+            from sentiment_mlops.monitoring.store import PredictionStore
+
+            the_store = await run_in_threadpool(PredictionStore, settings.store_url)
+        else:
+            the_store = store
+        source = model_source or await run_in_threadpool(source_for, settings, environment)
+        holder = ModelHolder(initial_snapshot)
+
+        def on_swap(old: ModelSnapshot, new: ModelSnapshot) -> None:
+            serving_metrics.set_model(environment, _model_versions(old), _model_versions(new))
+
+        poller = ModelPoller(holder, source, environment=environment, interval=settings.poll_seconds,
+                             store=the_store, on_swap=on_swap)
+        writer = None
+        if settings.log_predictions:
+            writer = PredictionLogWriter(the_store, queue_size=settings.log_queue_size,
+                                         batch_size=settings.log_batch_size,
+                                         on_depth=serving_metrics.queue_depth.set)
+            writer.start()
+        serving_metrics.set_model(environment, {}, _model_versions(holder.snapshot))
+        await run_in_threadpool(poller.refresh)
+        if poll:
+            poller.start()
+        state = ServingState(settings=settings, environment=environment, holder=holder, poller=poller,
+                             store=the_store, metrics=serving_metrics, writer=writer)
+        try:
+            yield {"serving": state}
+        finally:
+            poller.stop()
+            if writer is not None:
+                await run_in_threadpool(writer.close)
+                if writer.dropped:
+                    serving_metrics.log_dropped.inc(writer.dropped)
+            source.close()
+            if own_store and hasattr(the_store, "close"):
+                the_store.close()
+
+    app = FastAPI(title=TITLE, version=_package_version(), lifespan=lifespan, default_response_class=OrjsonResponse,
+                  description=f"Sentiment classifier ({environment}): negative / neutral / positive.")
+    for router in (predict.router, feedback.router, health.router, admin.router, metrics.router, ui.router):
+        app.include_router(router)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=serving_metrics)
+    app.openapi = _openapi_with_limits(app, settings)  # type: ignore[method-assign]
+    return app
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sentiment-mlops")
+    except PackageNotFoundError:
+        return "0+unknown"

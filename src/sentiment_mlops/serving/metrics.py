@@ -1,0 +1,93 @@
+"""Prometheus metrics of one server process (prometheus-client).
+
+Each app gets its own ``CollectorRegistry`` so several apps can live in one process (tests). With
+``PROMETHEUS_MULTIPROC_DIR`` set (``serve --workers N`` sets it), every worker writes its samples to that
+folder and ``/metrics`` aggregates all workers with ``MultiProcessCollector``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+CONFIDENCE_BUCKETS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+
+def multiprocess_enabled() -> bool:
+    return bool(os.environ.get(MULTIPROC_ENV))
+
+
+class ServingMetrics:
+    """Every metric the service exports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("sentiment_http_requests_total", "HTTP requests by route, method and status.",
+                                ["route", "method", "status"], registry=r)
+        self.latency = Histogram("sentiment_http_request_duration_seconds", "HTTP request latency by route.",
+                                 ["route"], buckets=LATENCY_BUCKETS, registry=r)
+        self.predictions = Counter("sentiment_predictions_total", "Predictions by label and model version.",
+                                   ["sentiment", "model_version"], registry=r)
+        self.confidence = Histogram("sentiment_prediction_confidence", "Confidence of the predicted label.",
+                                    buckets=CONFIDENCE_BUCKETS, registry=r)
+        # An info-style gauge (value 1 for what is served, 0 for what was): prometheus-client's Info type
+        # does not work in multiprocess mode.
+        self.model_info = Gauge("sentiment_model_info", "The model version a server answers with.",
+                                ["environment", "model_version", "role"], registry=r, multiprocess_mode="livemax")
+        self.queue_depth = Gauge("sentiment_prediction_log_queue_depth", "Predictions waiting to be written.",
+                                 registry=r, multiprocess_mode="livesum")
+        self.backpressure_waits = Counter("sentiment_prediction_log_backpressure_waits_total",
+                                          "Requests that waited because the prediction log queue was full.",
+                                          registry=r)
+        self.log_dropped = Counter("sentiment_prediction_log_dropped_total",
+                                   "Predictions the writer could not store after retries.", registry=r)
+        self.model_reloads = Counter("sentiment_model_reloads_total", "Model swaps and failed loads.",
+                                     ["outcome"], registry=r)
+        self._request_children: dict[tuple[str, str, int], Any] = {}
+        self._latency_children: dict[str, Any] = {}
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = self.requests.labels(route, method, str(status))
+        child.inc()
+        latency = self._latency_children.get(route)
+        if latency is None:
+            latency = self._latency_children[route] = self.latency.labels(route)
+        latency.observe(seconds)
+
+    def observe_predictions(self, model_version: str, labels: list[str], confidences: list[float]) -> None:
+        for label, confidence in zip(labels, confidences, strict=True):
+            self.predictions.labels(label, model_version).inc()
+            self.confidence.observe(confidence)
+
+    def set_model(self, environment: str, previous: dict[str, str | None], current: dict[str, str | None]) -> None:
+        """Mark what is served now (1) and what no longer is (0); keys are roles: primary, canary."""
+        for role, version in previous.items():
+            if version is not None and current.get(role) != version:
+                self.model_info.labels(environment, version, role).set(0)
+        for role, version in current.items():
+            if version is not None:
+                self.model_info.labels(environment, version, role).set(1)
+
+    def render(self) -> tuple[bytes, str]:
+        """The Prometheus text exposition of this process, or of all workers in multiprocess mode."""
+        if multiprocess_enabled():
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,125 @@
+"""Where a server's model comes from: the local ``models/`` folder or the registry alias of its environment."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from sentiment_mlops.errors import ConfigurationError, RegistryError
+from sentiment_mlops.integrity import MANIFEST_NAME
+from sentiment_mlops.layout import MODEL_FILE
+
+CANARY_ALIAS = "canary"
+CANARY_PERCENT_TAG = "canary_percent"
+SERVING_ENVIRONMENTS = ("local", "staging", "production")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the source says should be served: keys a ``load`` call understands."""
+
+    primary: str | None
+    canary: str | None = None
+    canary_percent: float = 0.0
+    missing_reason: str | None = None
+
+
+class ModelSource(Protocol):
+    """Resolves what to serve (cheap, polled) and loads it (slow, verified)."""
+
+    description: str
+
+    def resolve(self) -> Target: ...
+    def load(self, key: str) -> Any: ...
+    def close(self) -> None: ...
+
+
+def parse_canary_percent(value: str | None) -> float:
+    """The registered-model tag ``canary_percent`` as a share in [0, 100]; anything else means no canary."""
+    if value is None:
+        return 0.0
+    try:
+        percent = float(value)
+    except ValueError:
+        return 0.0
+    return min(max(percent, 0.0), 100.0) if percent == percent else 0.0
+
+
+class LocalSource:
+    """The seed-compatible artifacts of a folder; a retrain shows up as a new manifest digest."""
+
+    def __init__(self, models_dir: Path) -> None:
+        self.models_dir = models_dir
+        self.description = f"{models_dir}/"
+
+    def resolve(self) -> Target:
+        manifest = self.models_dir / MANIFEST_NAME
+        if not (self.models_dir / MODEL_FILE).is_file() or not manifest.is_file():
+            return Target(None, missing_reason=f"no trained model in {self.models_dir}/; run: sentiment-mlops train")
+        return Target("local:" + hashlib.sha256(manifest.read_bytes()).hexdigest()[:16])
+
+    def load(self, key: str) -> Any:
+        from sentiment_mlops.registry import load_local
+
+        return load_local(self.models_dir)
+
+    def close(self) -> None:
+        return None
+
+
+class RegistrySource:
+    """The version behind the environment's alias (and, in production, the canary alias and its share)."""
+
+    def __init__(self, registry: Any, environment: str) -> None:
+        self.registry = registry
+        self.environment = environment
+        self.description = f"models:/{registry.model_name}@{environment}"
+        self._cache = Path(tempfile.mkdtemp(prefix="sentiment-serving-"))
+
+    def _canary_percent(self) -> float:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            model = self.registry.client.get_registered_model(self.registry.model_name)
+        except MlflowException as exc:
+            raise RegistryError(f"reading {self.registry.model_name} failed: {exc.message}") from exc
+        return parse_canary_percent((model.tags or {}).get(CANARY_PERCENT_TAG))
+
+    def resolve(self) -> Target:
+        info = self.registry.alias_version(self.environment)
+        if info is None:
+            return Target(None, missing_reason=(
+                f"no version has alias {self.environment!r} in {self.registry.model_name}; promote one with: "
+                f"sentiment-mlops promote VERSION --to {self.environment}"))
+        if self.environment != "production":
+            return Target(info.version)
+        canary = self.registry.alias_version(CANARY_ALIAS)
+        if canary is None or canary.version == info.version:
+            return Target(info.version)
+        percent = self._canary_percent()
+        return Target(info.version, canary.version if percent > 0 else None, percent)
+
+    def load(self, key: str) -> Any:
+        from sentiment_mlops.registry import load_version
+
+        return load_version(self.registry, key, cache_dir=self._cache)
+
+    def close(self) -> None:
+        shutil.rmtree(self._cache, ignore_errors=True)
+
+
+def source_for(settings: Any, environment: str) -> ModelSource:
+    """The source an environment serves from: ``local`` reads ``models/``, others the registry alias."""
+    if environment not in SERVING_ENVIRONMENTS:
+        raise ConfigurationError(f"unknown environment {environment!r}; expected one of "
+                                 f"{', '.join(SERVING_ENVIRONMENTS)}")
+    if environment == "local":
+        return LocalSource(Path(settings.models_dir))
+    from sentiment_mlops.registry import ModelRegistry
+
+    registry = ModelRegistry(settings.tracking_uri, settings.registered_model_name, settings.experiment_name)
+    return RegistrySource(registry, environment)

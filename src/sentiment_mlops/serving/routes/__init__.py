@@ -1,0 +1,1 @@
+"""One router per resource: predict, feedback, health, admin, metrics, ui."""

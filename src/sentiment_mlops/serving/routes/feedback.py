@@ -1,0 +1,38 @@
+"""POST /feedback: the true label of a logged prediction, single ``{id, label}`` or ``{items: [...]}``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from sentiment_mlops.errors import NotFoundError
+from sentiment_mlops.serving.responses import OrjsonResponse
+from sentiment_mlops.serving.schemas import ErrorResponse, FeedbackRequest, FeedbackResponse
+from sentiment_mlops.serving.state import ServingState, serving_state
+
+router = APIRouter(tags=["feedback"])
+FLUSH_TIMEOUT_SECONDS = 5.0
+
+
+def _record(state: ServingState, pairs: list[tuple[str, str]]) -> None:
+    missing = [pid for pid, _ in pairs if state.store.get_prediction(pid) is None]
+    if missing and state.writer is not None:
+        # The id may still sit in the log queue (the response leaves before the row is written).
+        state.writer.flush(FLUSH_TIMEOUT_SECONDS)
+        missing = [pid for pid in missing if state.store.get_prediction(pid) is None]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+        raise NotFoundError(f"no logged prediction with id {shown}; use the id a /predict response returned")
+    for prediction_id, label in pairs:
+        state.store.add_feedback(prediction_id, label)
+
+
+@router.post("/feedback", response_model=FeedbackResponse, summary="Record the true label of a prediction",
+             responses={404: {"model": ErrorResponse}, 413: {"model": ErrorResponse},
+                        422: {"model": ErrorResponse}})
+async def feedback(body: FeedbackRequest, request: Request) -> Response:
+    state = serving_state(request)
+    pairs = [(item.id, item.label) for item in body.pairs()]
+    await run_in_threadpool(_record, state, pairs)
+    return OrjsonResponse({"recorded": len(pairs), "ids": [pid for pid, _ in pairs]})

@@ -1,0 +1,186 @@
+"""Compile a fitted ``Pipeline(TfidfVectorizer, MultinomialNB)`` into a scorer that skips sklearn's per-call work.
+
+``Pipeline.predict_proba`` validates its input, builds a sparse matrix, runs three transformers and checks
+the result at every call: about half a millisecond for one tweet. The compiled scorer keeps exactly the
+same arithmetic (the vectorizer's own analyzer, its vocabulary, ``idf_``, sublinear tf and l2 norm, then
+``feature_log_prob_`` and ``class_log_prior_``) with everything that can be prepared once prepared once.
+Any other estimator falls back to the pipeline itself, so every fitted model can be served.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import scipy.sparse as sp
+
+DEFAULT_TOP_K = 10
+
+
+@dataclass(frozen=True)
+class TokenContribution:
+    """How much one token pushed the decision toward the predicted class."""
+
+    token: str
+    contribution: float
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The tokens behind one prediction, or why there are none."""
+
+    label: str
+    tokens: list[TokenContribution]
+    note: str | None = None
+
+
+class Scorer(Protocol):
+    """What serving needs from a model: class names, probabilities for texts, and an explanation."""
+
+    classes: list[str]
+    compiled: bool
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray: ...
+    def explain(self, text: str, top_k: int = DEFAULT_TOP_K) -> Explanation: ...
+
+
+def _softmax_rows(jll: np.ndarray) -> np.ndarray:
+    # The same arithmetic as sklearn's predict_proba: exp(jll - logsumexp(jll)).
+    top = jll.max(axis=1, keepdims=True)
+    log_norm = top + np.log(np.exp(jll - top).sum(axis=1, keepdims=True))
+    return np.exp(jll - log_norm)
+
+
+class CompiledNaiveBayes:
+    """TF-IDF + MultinomialNB scoring with numpy, equal to ``Pipeline.predict_proba`` within 1e-9."""
+
+    compiled = True
+
+    def __init__(self, vectorizer: Any, classifier: Any) -> None:
+        self.analyzer = vectorizer.build_analyzer()
+        self.vocabulary: dict[str, int] = dict(vectorizer.vocabulary_)
+        self.binary = bool(vectorizer.binary)
+        self.sublinear_tf = bool(vectorizer.sublinear_tf)
+        self.idf = np.asarray(vectorizer.idf_, dtype=np.float64) if vectorizer.use_idf else None
+        self.normalise = vectorizer.norm == "l2"
+        self.classes = [str(c) for c in classifier.classes_]
+        # (n_features, n_classes), contiguous: one text gathers a few rows instead of scattering columns.
+        self.log_prob_by_feature = np.ascontiguousarray(np.asarray(classifier.feature_log_prob_, dtype=np.float64).T)
+        self.class_log_prior = np.asarray(classifier.class_log_prior_, dtype=np.float64)
+        self.centred_log_prob = self.log_prob_by_feature - self.log_prob_by_feature.mean(axis=1, keepdims=True)
+        self.terms = {index: term for term, index in self.vocabulary.items()}
+
+    def _rows(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The CSR parts (indptr, indices, tf-idf weights) of the rows ``TfidfVectorizer.transform`` builds."""
+        analyzer, lookup = self.analyzer, self.vocabulary.get
+        indices: list[int] = []
+        counts: list[int] = []
+        indptr = [0]
+        for text in texts:
+            row: dict[int, int] = {}
+            for token in analyzer(text):
+                index = lookup(token)
+                if index is not None:
+                    row[index] = row.get(index, 0) + 1
+            indices.extend(row)
+            counts.extend(row.values())
+            indptr.append(len(indices))
+        columns = np.array(indices, dtype=np.intp)
+        tf = np.array(counts, dtype=np.float64)
+        if self.binary:
+            tf[:] = 1.0
+        elif self.sublinear_tf:
+            tf = np.log(tf) + 1.0
+        weights = tf * self.idf[columns] if self.idf is not None else tf
+        offsets = np.array(indptr, dtype=np.intp)
+        if self.normalise and len(weights):
+            row_of = np.repeat(np.arange(len(texts)), np.diff(offsets))
+            norms = np.sqrt(np.bincount(row_of, weights * weights, minlength=len(texts)))
+            weights = weights / norms[row_of]
+        return offsets, columns, weights
+
+    def score_one(self, text: str) -> np.ndarray:
+        """Class probabilities of one text, shape ``(n_classes,)``."""
+        _, columns, weights = self._rows([text])
+        jll = weights @ self.log_prob_by_feature[columns] + self.class_log_prior
+        shifted = np.exp(jll - jll.max())
+        return shifted / shifted.sum()
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        if len(texts) == 1:
+            return self.score_one(texts[0])[np.newaxis, :]
+        offsets, columns, weights = self._rows(texts)
+        matrix = sp.csr_matrix((weights, columns, offsets), shape=(len(texts), self.log_prob_by_feature.shape[0]))
+        jll = np.asarray(matrix @ self.log_prob_by_feature) + self.class_log_prior
+        return _softmax_rows(jll)
+
+    def explain(self, text: str, top_k: int = DEFAULT_TOP_K) -> Explanation:
+        """Per-token contribution: tf-idf weight x (log P(token|class) - its mean over classes)."""
+        _, columns, weights = self._rows([text])
+        jll = weights @ self.log_prob_by_feature[columns] + self.class_log_prior
+        best = int(jll.argmax())
+        contributions = weights * self.centred_log_prob[columns, best]
+        order = np.argsort(-contributions, kind="stable")[:top_k]
+        tokens = [TokenContribution(self.terms[int(columns[i])], float(contributions[i])) for i in order]
+        note = None if tokens else "no token of this text is in the model's vocabulary"
+        return Explanation(self.classes[best], tokens, note)
+
+
+class PipelineScorer:
+    """The fallback: the sklearn pipeline as it is, for estimators the compiler does not know."""
+
+    compiled = False
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+        self.classes = [str(c) for c in pipeline.classes_]
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.pipeline.predict_proba(texts), dtype=np.float64)
+
+    def explain(self, text: str, top_k: int = DEFAULT_TOP_K) -> Explanation:
+        probabilities = self.predict_proba([text])[0]
+        best = int(probabilities.argmax())
+        label = self.classes[best]
+        transform, classifier = self.pipeline[:-1], self.pipeline[-1]
+        coef = getattr(classifier, "coef_", None)
+        names = getattr(transform, "get_feature_names_out", None)
+        if coef is None or names is None:
+            return Explanation(label, [], f"{type(classifier).__name__} has no per-feature coefficients to explain")
+        row = transform.transform([text]).tocsr()
+        coef = np.asarray(coef)
+        # Binary linear models keep one coefficient row: it points toward classes_[1].
+        weights = coef[best] if coef.shape[0] > 1 else (coef[0] if best == 1 else -coef[0])
+        contributions = row.data * weights[row.indices]
+        feature_names = names()
+        order = np.argsort(-contributions, kind="stable")[:top_k]
+        tokens = [TokenContribution(str(feature_names[row.indices[i]]), float(contributions[i])) for i in order]
+        return Explanation(label, tokens, None if tokens else "no token of this text is in the model's vocabulary")
+
+
+def _compilable(pipeline: Any) -> bool:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.naive_bayes import MultinomialNB
+
+    steps = getattr(pipeline, "steps", None)
+    if not steps or len(steps) != 2:
+        return False
+    vectorizer, classifier = steps[0][1], steps[1][1]
+    # Exact types: a subclass may override transform or predict in ways the compiled path would miss.
+    return (type(vectorizer) is TfidfVectorizer and type(classifier) is MultinomialNB
+            and vectorizer.norm in ("l2", None) and np.dtype(vectorizer.dtype) == np.float64)
+
+
+def compile_scorer(pipeline: Any) -> CompiledNaiveBayes | PipelineScorer:
+    """The fastest scorer that gives the pipeline's own probabilities.
+
+    >>> from sentiment_mlops.training.pipeline import build_pipeline
+    >>> texts, labels = ["good day", "bad day", "a day"], ["positive", "negative", "neutral"]
+    >>> model = build_pipeline("mnb", {"min_df": 1}).fit(texts, labels)
+    >>> type(compile_scorer(model)).__name__
+    'CompiledNaiveBayes'
+    """
+    if _compilable(pipeline):
+        return CompiledNaiveBayes(pipeline.steps[0][1], pipeline.steps[1][1])
+    return PipelineScorer(pipeline)

@@ -1,0 +1,101 @@
+"""``sentiment-mlops serve``: check the model before binding the port, then run uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+from sentiment_mlops.errors import ConfigurationError, ModelNotFoundError
+from sentiment_mlops.serving.metrics import MULTIPROC_ENV
+from sentiment_mlops.serving.model_holder import ModelSnapshot, ServedModel
+from sentiment_mlops.serving.model_source import SERVING_ENVIRONMENTS, source_for
+
+ENVIRONMENT_ENV = "SENTIMENT_MLOPS_SERVE_ENVIRONMENT"
+logger = logging.getLogger(__name__)
+
+
+def _module_available(name: str) -> bool:
+    from importlib.util import find_spec
+
+    return find_spec(name) is not None
+
+
+def uvicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
+    """uvloop and httptools when installed; no access log (Prometheus counts requests, at no I/O cost)."""
+    return {"host": host, "port": port, "workers": workers,
+            "loop": "uvloop" if _module_available("uvloop") else "asyncio",
+            "http": "httptools" if _module_available("httptools") else "h11",
+            "access_log": False, "log_level": "info", "timeout_graceful_shutdown": 30}
+
+
+def preload(settings: Any, environment: str, *, require_model: bool) -> tuple[Any, ModelSnapshot]:
+    """Resolve and load (verifying sha256) what ``environment`` serves; one clear error when it cannot."""
+    source = source_for(settings, environment)
+    target = source.resolve()
+    if target.primary is None:
+        if require_model:
+            source.close()
+            raise ModelNotFoundError(target.missing_reason or f"nothing to serve for {environment}")
+        logger.warning("%s; serving 503 on prediction routes until a model appears", target.missing_reason)
+        return source, ModelSnapshot()
+    try:
+        served = ServedModel.from_loaded(source.load(target.primary), target.primary)
+    except BaseException:
+        source.close()
+        raise
+    return source, ModelSnapshot(served)
+
+
+def worker_app() -> Any:
+    """The app factory each of ``--workers N`` processes calls (settings and environment from os.environ)."""
+    from sentiment_mlops.config import Settings
+    from sentiment_mlops.serving.app import create_app
+
+    return create_app(Settings(), environment=os.environ.get(ENVIRONMENT_ENV, "local"))
+
+
+def serve(settings: Any, *, environment: str, host: str, port: int, workers: int, require_model: bool,
+          bootstrap: bool = False, echo: Callable[[str], None] = print) -> None:
+    """Run the service until SIGTERM / SIGINT; the lifespan flushes the prediction log on the way out."""
+    import uvicorn
+
+    from sentiment_mlops.serving.app import create_app
+
+    if environment not in SERVING_ENVIRONMENTS:
+        raise ConfigurationError(f"--env must be one of {', '.join(SERVING_ENVIRONMENTS)}, got {environment!r}")
+    if workers < 1:
+        raise ConfigurationError(f"--workers must be at least 1, got {workers}")
+    if bootstrap:
+        _bootstrap(settings, environment, echo)
+    source, snapshot = preload(settings, environment, require_model=require_model)
+    version = snapshot.primary.version if snapshot.primary else "none"
+    echo(f"serving {environment} (model version {version}, {source.description}) on http://{host}:{port} "
+         f"with {workers} worker{'s' if workers > 1 else ''}; prediction log: {settings.store_url}")
+    options = uvicorn_options(host, port, workers)
+    if workers == 1:
+        app = create_app(settings, environment=environment, model_source=source, initial_snapshot=snapshot)
+        uvicorn.run(app, **options)
+        return
+    source.close()  # each worker resolves and loads for itself
+    os.environ[ENVIRONMENT_ENV] = environment
+    with tempfile.TemporaryDirectory(prefix="sentiment-prometheus-") as metrics_dir:
+        os.environ.setdefault(MULTIPROC_ENV, metrics_dir)
+        uvicorn.run("sentiment_mlops.serving.server:worker_app", factory=True, **options)
+
+
+def _bootstrap(settings: Any, environment: str, echo: Callable[[str], None]) -> None:
+    if environment != "staging":
+        raise ConfigurationError("--bootstrap only applies to --env staging (it points an empty staging "
+                                 "alias at the newest version)")
+    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.registry import ModelRegistry
+    from sentiment_mlops.serving.bootstrap import ensure_staging
+
+    registry = ModelRegistry(settings.tracking_uri, settings.registered_model_name, settings.experiment_name)
+    with PredictionStore(settings.store_url) as store:
+        version = ensure_staging(registry, store)
+    if version is not None:
+        echo(f"staging was empty: pointed it at version {version}")

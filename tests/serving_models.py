@@ -1,0 +1,38 @@
+"""Models for the serving tests, trained on slices of the real built-in corpus (imported by the conftests)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+SLICE_ROWS = 3000
+
+
+def corpus_slice(rows: int = SLICE_ROWS, seed: int = 0) -> Any:
+    """A stratified random slice of the built-in corpus, as a ``Dataset``."""
+    from sklearn.model_selection import train_test_split
+
+    from sentiment_mlops.data import load_dataset
+
+    full = load_dataset("builtin")
+    texts, _, labels, _ = train_test_split(full.texts, full.labels, train_size=rows, random_state=seed,
+                                           stratify=full.labels)
+    return dataclasses.replace(full, texts=list(texts), labels=list(labels))
+
+
+def train_local(models_dir: Path, dataset: Any, **params: Any) -> Any:
+    """Train into ``models_dir`` without MLflow (the artifacts ``serve --env local`` serves)."""
+    from sentiment_mlops.training.run import TrainOptions, train
+
+    return train(dataset, TrainOptions(params=dict(params), register=False), models_dir=models_dir)
+
+
+def train_registered(models_dir: Path, dataset: Any, tracking_uri: str, **params: Any) -> Any:
+    """Train, log and register a version in the MLflow store at ``tracking_uri``."""
+    from sentiment_mlops.config import EXPERIMENT_NAME, REGISTERED_MODEL_NAME
+    from sentiment_mlops.registry.tracking import RunTracker
+    from sentiment_mlops.training.run import TrainOptions, train
+
+    tracker = RunTracker(tracking_uri, EXPERIMENT_NAME, REGISTERED_MODEL_NAME)
+    return train(dataset, TrainOptions(params=dict(params)), models_dir=models_dir, tracker=tracker)

@@ -1,0 +1,114 @@
+"""The compiled scorer gives the pipeline's own probabilities; other estimators fall back to the pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sentiment_mlops.serving.scorer import CompiledNaiveBayes, PipelineScorer, compile_scorer
+
+
+def test_compiled_probabilities_equal_the_pipeline_on_the_heldout_split(mnb_pipeline: Any, corpus_split: Any) -> None:
+    _, x_test, _, _ = corpus_split
+    scorer = compile_scorer(mnb_pipeline)
+    assert isinstance(scorer, CompiledNaiveBayes)
+    expected = mnb_pipeline.predict_proba(x_test)
+    np.testing.assert_allclose(scorer.predict_proba(x_test), expected, rtol=0, atol=1e-9)
+    one_by_one = np.vstack([scorer.predict_proba([text]) for text in x_test])
+    np.testing.assert_allclose(one_by_one, expected, rtol=0, atol=1e-9)
+    assert scorer.classes == [str(c) for c in mnb_pipeline.classes_]
+
+
+@pytest.mark.slow
+def test_compiled_probabilities_equal_the_pipeline_on_the_full_builtin_heldout_split() -> None:
+    from sklearn.model_selection import train_test_split
+
+    from sentiment_mlops.data import load_dataset
+    from sentiment_mlops.training.pipeline import build_pipeline
+
+    data = load_dataset("builtin")
+    x_train, x_test, y_train, _ = train_test_split(data.texts, data.labels, test_size=0.2, random_state=42,
+                                                   stratify=data.labels)
+    pipeline = build_pipeline("mnb").fit(x_train, y_train)
+    np.testing.assert_allclose(compile_scorer(pipeline).predict_proba(x_test), pipeline.predict_proba(x_test),
+                               rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("text", ["", "zzzz qqqq", "!!!", "😀", "\u0000", "a " * 3000])
+def test_edge_texts_match_the_pipeline(mnb_pipeline: Any, text: str) -> None:
+    scorer = compile_scorer(mnb_pipeline)
+    np.testing.assert_allclose(scorer.predict_proba([text]), mnb_pipeline.predict_proba([text]), atol=1e-9)
+    np.testing.assert_allclose(scorer.predict_proba([text, "thanks"]), mnb_pipeline.predict_proba([text, "thanks"]),
+                               atol=1e-9)
+
+
+@pytest.mark.parametrize("params", [{"sublinear_tf": False}, {"binary": True}, {"norm": None}, {"use_idf": False},
+                                    {"fit_prior": True}, {"ngram_range": (1, 1), "strip_accents": None}])
+def test_vectorizer_and_prior_options_are_compiled_exactly(corpus_split: Any, params: dict[str, Any]) -> None:
+    from sentiment_mlops.training.pipeline import build_pipeline
+
+    x_train, x_test, y_train, _ = corpus_split
+    pipeline = build_pipeline("mnb", params).fit(x_train[:800], y_train[:800])
+    scorer = compile_scorer(pipeline)
+    assert isinstance(scorer, CompiledNaiveBayes)
+    np.testing.assert_allclose(scorer.predict_proba(x_test[:200]), pipeline.predict_proba(x_test[:200]), atol=1e-9)
+
+
+@pytest.mark.parametrize("model", ["complement_nb", "logreg", "linear_svc"])
+def test_other_estimators_fall_back_to_the_pipeline(corpus_split: Any, model: str) -> None:
+    from sentiment_mlops.training.pipeline import build_pipeline
+
+    x_train, x_test, y_train, _ = corpus_split
+    pipeline = build_pipeline(model).fit(x_train[:900], y_train[:900])
+    scorer = compile_scorer(pipeline)
+    assert isinstance(scorer, PipelineScorer) and not scorer.compiled
+    np.testing.assert_array_equal(scorer.predict_proba(x_test[:50]), pipeline.predict_proba(x_test[:50]))
+
+
+def test_feature_union_falls_back(corpus_split: Any) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.naive_bayes import MultinomialNB
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    x_train, _, y_train, _ = corpus_split
+    union = FeatureUnion([("word", TfidfVectorizer()), ("char", TfidfVectorizer(analyzer="char_wb"))])
+    pipeline = Pipeline([("tfidf", union), ("clf", MultinomialNB())]).fit(x_train[:500], y_train[:500])
+    assert isinstance(compile_scorer(pipeline), PipelineScorer)
+
+
+def test_explain_ranks_the_tokens_of_the_text_for_the_predicted_class(mnb_pipeline: Any) -> None:
+    scorer = compile_scorer(mnb_pipeline)
+    text = "thank you so much, great crew and a lovely flight"
+    explanation = scorer.explain(text, top_k=5)
+    predicted = mnb_pipeline.predict([text])[0]
+    assert explanation.label == predicted and 0 < len(explanation.tokens) <= 5
+    values = [t.contribution for t in explanation.tokens]
+    assert values == sorted(values, reverse=True)
+    assert all(t.token in text for t in explanation.tokens)
+    # The contributions are exactly tf-idf weight x centred log-probability of the predicted class.
+    vectorizer, classifier = mnb_pipeline.steps[0][1], mnb_pipeline.steps[1][1]
+    row = vectorizer.transform([text])
+    klass = list(classifier.classes_).index(predicted)
+    centred = classifier.feature_log_prob_ - classifier.feature_log_prob_.mean(axis=0)
+    top = explanation.tokens[0]
+    column = vectorizer.vocabulary_[top.token]
+    assert top.contribution == pytest.approx(row[0, column] * centred[klass, column])
+
+
+def test_explain_says_why_when_nothing_is_known(mnb_pipeline: Any) -> None:
+    explanation = compile_scorer(mnb_pipeline).explain("qqqq zzzz")
+    assert explanation.tokens == [] and "vocabulary" in (explanation.note or "")
+
+
+def test_fallback_explain_uses_coefficients_or_says_why(corpus_split: Any) -> None:
+    from sentiment_mlops.training.pipeline import build_pipeline
+
+    x_train, _, y_train, _ = corpus_split
+    logreg = compile_scorer(build_pipeline("logreg").fit(x_train[:900], y_train[:900]))
+    explained = logreg.explain("thank you, great flight", top_k=3)
+    assert 0 < len(explained.tokens) <= 3 and explained.note is None
+    complement = compile_scorer(build_pipeline("complement_nb").fit(x_train[:900], y_train[:900]))
+    assert complement.explain("thank you").tokens == []
+    assert "ComplementNB" in (complement.explain("thank you").note or "")
