@@ -6,13 +6,26 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel
 
 from sentiment_mlops.dashboard import drift_view, experiments, live
 from sentiment_mlops.dashboard.resources import Resources, admin_authorized, resources
 from sentiment_mlops.errors import ModelNotFoundError, RegistryError
 
 T = TypeVar("T")
-router = APIRouter(prefix="/api", tags=["dashboard"])
+
+
+class ApiError(BaseModel):
+    """The error body the app's handlers send: one readable line, plus the validation errors for a 422."""
+
+    detail: str
+    errors: list[dict[str, object]] | None = None
+
+
+router = APIRouter(prefix="/api", tags=["dashboard"], responses={
+    status: {"model": ApiError, "description": description} for status, description in (
+        (401, "a wrong admin token"), (404, "an unknown run or version"),
+        (422, "an invalid query parameter"), (503, "the MLflow tracking store cannot be read"))})
 
 Res = Annotated[Resources, Depends(resources)]
 Environment = Literal["local", "staging", "production"]
@@ -33,6 +46,8 @@ def _registry(what: str, read: Callable[[], T]) -> T:
 
 
 def _versions(res: Resources) -> list[dict[str, Any]]:
+    if res.tracking_store_missing:
+        return []
     return res.cache.get_or_compute(("versions",), lambda: experiments.list_versions(res.registry),
                                     ttl=MLFLOW_TTL_SECONDS)
 
@@ -41,6 +56,8 @@ def _versions(res: Resources) -> list[dict[str, Any]]:
 def get_experiments(res: Res, include_trials: bool = False) -> dict[str, Any]:
     """Every training run of the experiment (newest first) with params, metrics and registered versions."""
     def read() -> dict[str, Any]:
+        if res.tracking_store_missing:
+            return {"experiment": res.settings.experiment_name, "runs": [], "max_runs": experiments.MAX_RUNS}
         versions = _versions(res)
         runs = experiments.list_runs(res.registry, include_trials=include_trials, versions=versions)
         return {"experiment": res.registry.experiment_name, "runs": runs, "max_runs": experiments.MAX_RUNS}
@@ -66,7 +83,8 @@ def get_runs(res: Res, ids: Annotated[str | None, Query(pattern=RUN_IDS_PATTERN)
                 raise HTTPException(status_code=404, detail=f"unknown model version(s) {', '.join(missing)}; "
                                                             f"registered: {', '.join(run_of) or 'none'}")
             wanted += [run_of[v] for v in versions.split(",") if run_of[v] and run_of[v] not in wanted]
-        runs = experiments.list_runs(res.registry, run_ids=wanted, versions=known)
+        runs = [] if res.tracking_store_missing else experiments.list_runs(res.registry, run_ids=wanted,
+                                                                             versions=known)
         missing_runs = sorted(set(wanted) - {run["run_id"] for run in runs})
         if missing_runs:
             raise HTTPException(status_code=404, detail=f"unknown run id(s) {', '.join(missing_runs)} in "
@@ -82,8 +100,8 @@ def get_versions(res: Res) -> dict[str, Any]:
     def read() -> dict[str, Any]:
         versions = _versions(res)
         aliases = {alias: v["version"] for v in versions for alias in v["aliases"]}
-        return {"model": res.registry.model_name, "versions": versions, "aliases": aliases,
-                "canary_percent": _canary_percent(res)}
+        return {"model": res.settings.registered_model_name, "versions": versions, "aliases": aliases,
+                "canary_percent": None if not versions else _canary_percent(res)}
 
     return _registry("reading versions", read)
 

@@ -31,6 +31,9 @@ def reference_profile_for(res: Resources, version: str) -> dict[str, Any]:
             if not path.is_file():
                 raise ModelNotFoundError(f"no {PROFILE_FILE} in {res.settings.models_dir}; run sentiment-mlops train")
             return json.loads(path.read_text())
+        if res.tracking_store_missing:
+            raise ModelNotFoundError(f"version {version} is not in a registry: {res.settings.tracking_uri} "
+                                     "does not exist yet")
         info = res.registry.version(version)
         if info.run_id is None:
             raise ModelNotFoundError(f"version {version} has no training run, so no reference profile")

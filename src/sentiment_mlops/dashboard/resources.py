@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request
@@ -26,15 +26,48 @@ T = TypeVar("T")
 _LOCK = threading.Lock()
 
 
-@dataclass(frozen=True)
 class Resources:
-    """The settings, prediction store, registry and caches one request works with."""
+    """The settings, prediction store, registry and caches one request works with.
 
-    settings: Settings
-    store: Any  # monitoring.store.PredictionStore; Any keeps the dashboard importable without it
-    registry: ModelRegistry
-    cache: TTLCache
-    engine: Engine
+    The registry and the aggregate-query engine are opened on first use: the Alerts page should not wait
+    for MLflow, and a server without a tracking store should not create one.
+    """
+
+    def __init__(self, request: Request, settings: Settings, store: Any) -> None:
+        self._request = request
+        self.settings = settings
+        self.store = store  # monitoring.store.PredictionStore
+        self.cache: TTLCache = _app_singleton(request, "dashboard_cache", TTLCache)
+
+    @property
+    def tracking_store_missing(self) -> bool:
+        """True for a SQLite tracking URI whose file does not exist: nothing was ever tracked, and opening
+        it would create a database (MLflow migrates a new one for seconds) just to list nothing."""
+        uri = self.settings.tracking_uri
+        if not uri.startswith("sqlite:///"):
+            return False
+        path = uri[len("sqlite:///"):].split("?", 1)[0]
+        return path not in ("", ":memory:") and not Path(path).exists()
+
+    @property
+    def registry(self) -> ModelRegistry:
+        found = _state(self._request, "registry")
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        settings = self.settings
+        return _app_singleton(self._request, "dashboard_registry", lambda: ModelRegistry(
+            settings.tracking_uri, settings.registered_model_name, settings.experiment_name))
+
+    @property
+    def engine(self) -> Engine:
+        """The engine the aggregate queries run on: the store's own when it exposes one, else one on its URL.
+
+        The store's public methods return rows; the Live page needs GROUP BY queries over the same tables.
+        """
+        engine = getattr(self.store, "engine", None)
+        if isinstance(engine, Engine):
+            return engine
+        return _app_singleton(self._request, "dashboard_engine", lambda: create_store_engine(self.store.url))
 
 
 def _state(request: Request, name: str) -> Any:
@@ -44,12 +77,18 @@ def _state(request: Request, name: str) -> Any:
 
 
 def _app_singleton(request: Request, name: str, build: Callable[[], T]) -> T:
+    """One ``build()`` result per app, kept on ``app.state``; built outside the lock, so a slow MLflow
+    client never holds up the cache (two racing builds keep the first, the other is dropped)."""
+    value = getattr(request.app.state, name, None)
+    if value is not None:
+        return value  # type: ignore[no-any-return]
+    built = build()
     with _LOCK:
         value = getattr(request.app.state, name, None)
         if value is None:
-            value = build()
-            setattr(request.app.state, name, value)
-        return value
+            setattr(request.app.state, name, built)
+            value = built
+    return value  # type: ignore[no-any-return]
 
 
 def resources(request: Request) -> Resources:
@@ -58,24 +97,7 @@ def resources(request: Request) -> Resources:
     store = _state(request, "store")
     if settings is None or store is None:
         raise HTTPException(status_code=503, detail="the dashboard is not wired: no settings or store in the app state")
-    registry = _state(request, "registry") or _app_singleton(
-        request, "dashboard_registry",
-        lambda: ModelRegistry(settings.tracking_uri, settings.registered_model_name, settings.experiment_name),
-    )
-    cache = _app_singleton(request, "dashboard_cache", TTLCache)
-    engine = _store_engine(request, store)
-    return Resources(settings=settings, store=store, registry=registry, cache=cache, engine=engine)
-
-
-def _store_engine(request: Request, store: Any) -> Engine:
-    """The engine the aggregate queries run on: the store's own when it exposes one, else one on its URL.
-
-    The store's public methods return rows; the Live page needs GROUP BY queries over the same tables.
-    """
-    engine = getattr(store, "engine", None)
-    if isinstance(engine, Engine):
-        return engine
-    return _app_singleton(request, "dashboard_engine", lambda: create_store_engine(store.url))
+    return Resources(request, settings, store)
 
 
 def admin_authorized(request: Request, settings: Settings) -> bool:

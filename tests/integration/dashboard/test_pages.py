@@ -50,7 +50,7 @@ def test_the_dashboard_root_redirects_to_experiments(client):
     assert response.headers["location"] == "/dashboard/experiments"
 
 
-def test_empty_registry_and_store_give_empty_answers_not_errors(empty_client):
+def test_empty_registry_and_store_give_empty_answers_not_errors(empty_client, tmp_path):
     assert empty_client.get("/api/experiments").json()["runs"] == []
     versions = empty_client.get("/api/versions").json()
     assert versions["versions"] == [] and versions["aliases"] == {} and versions["canary_percent"] is None
@@ -65,6 +65,24 @@ def test_empty_registry_and_store_give_empty_answers_not_errors(empty_client):
     assert empty_client.get("/api/runs?versions=1").status_code == 404
     for page in PAGES:
         assert empty_client.get(f"/dashboard/{page}").status_code == 200
+    assert not (tmp_path / "empty-mlflow.db").exists()  # reading nothing must not create a tracking store
+
+
+def test_an_existing_but_empty_tracking_store_lists_nothing(tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+    from fixtures_dashboard import build_app, make_settings
+
+    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.registry.client import ModelRegistry
+
+    monkeypatch.chdir(tmp_path)
+    settings = make_settings(tmp_path, None)
+    ModelRegistry(settings.tracking_uri, settings.registered_model_name).versions()  # creates the database
+    assert (tmp_path / "empty-mlflow.db").exists()
+    with PredictionStore(settings.store_url) as store, TestClient(build_app(settings, store)) as client:
+        assert client.get("/api/experiments").json()["runs"] == []
+        assert client.get("/api/versions").json()["versions"] == []
+        assert client.get("/api/runs?ids=" + "a" * 32).status_code == 404
 
 
 def test_versions_without_a_readable_profile_are_reported_unavailable(tmp_path, monkeypatch):
