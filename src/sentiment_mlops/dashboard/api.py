@@ -88,7 +88,7 @@ def get_runs(res: Res, ids: Annotated[str | None, Query(pattern=RUN_IDS_PATTERN)
         missing_runs = sorted(set(wanted) - {run["run_id"] for run in runs})
         if missing_runs:
             raise HTTPException(status_code=404, detail=f"unknown run id(s) {', '.join(missing_runs)} in "
-                                                        f"experiment {res.registry.experiment_name}")
+                                                        f"experiment {res.settings.experiment_name}")
         return {"runs": runs}
 
     return _registry("reading runs", read)

@@ -63,6 +63,7 @@ def test_empty_registry_and_store_give_empty_answers_not_errors(empty_client, tm
     assert empty_client.get("/api/alerts").json() == {"alerts": [], "firing": 0, "resolved": 0}
     assert empty_client.get("/api/predictions/recent").json()["predictions"] == []
     assert empty_client.get("/api/runs?versions=1").status_code == 404
+    assert empty_client.get("/api/runs?ids=" + "a" * 32).status_code == 404
     for page in PAGES:
         assert empty_client.get(f"/dashboard/{page}").status_code == 200
     assert not (tmp_path / "empty-mlflow.db").exists()  # reading nothing must not create a tracking store
