@@ -15,6 +15,8 @@ from types import SimpleNamespace
 from typing import Any
 
 SLICE_ROWS = 3000
+SEEDED_FAMILIAR = 1200
+SEEDED_SHIFTED = 400
 ADMIN_TOKEN = "dashboard-test-admin-token-0123456789"
 
 
@@ -57,8 +59,11 @@ def write_slice(path: Path, rows: int, seed: int = 0) -> Path:
     return path
 
 
-def traffic(familiar: int = 1200, shifted: int = 400) -> Traffic:
-    """Unseen texts: a random draw (no drift expected) and the corpus's last topic block (drift expected)."""
+def traffic(familiar: int = 1500, shifted: int = 500) -> Traffic:
+    """Unseen texts: a random draw (no drift expected) and the corpus's last topic block (drift expected).
+
+    ``seed_store`` uses the first ``SEEDED_FAMILIAR`` / ``SEEDED_SHIFTED`` of each; live traffic the rest.
+    """
     data = _corpus()
     seen = set(_training_rows(SLICE_ROWS))
     unseen = [i for i in range(len(data.texts)) if i not in seen]
@@ -119,9 +124,10 @@ def seed_store(store: Any, trained: Trained, *, now: datetime | None = None) -> 
     now = now or datetime.now(UTC)
     rng = random.Random(7)
     texts = traffic()
-    plan = [("production", 2 if i % 5 == 0 else 1, text, label)
-            for i, (text, label) in enumerate(zip(texts.familiar, texts.familiar_labels, strict=True))]
-    plan += [("staging", 2, text, label) for text, label in zip(texts.shifted, texts.shifted_labels, strict=True)]
+    familiar = zip(texts.familiar[:SEEDED_FAMILIAR], texts.familiar_labels[:SEEDED_FAMILIAR], strict=True)
+    shifted = zip(texts.shifted[:SEEDED_SHIFTED], texts.shifted_labels[:SEEDED_SHIFTED], strict=True)
+    plan = [("production", 2 if i % 5 == 0 else 1, text, label) for i, (text, label) in enumerate(familiar)]
+    plan += [("staging", 2, text, label) for text, label in shifted]
     rng.shuffle(plan)
     scored = {n: dict(zip(range(len(plan)), _scored(trained.pipelines[n - 1], [p[2] for p in plan]), strict=True))
               for n in (1, 2)}

@@ -1,5 +1,7 @@
-"""The dashboard in a real browser: two trained versions, a real server on loopback, traffic and feedback,
-every page opened in Debian's chromium, charts drawn with data, no console errors, no request off the host.
+"""The dashboard in a real browser: two trained versions, the real service (``create_app``) for production
+(version 1 with a version-2 canary at 20%) and staging (version 2) on loopback, three hours of earlier
+traffic in the store plus live requests and feedback over HTTP, every page opened in Debian's chromium,
+charts drawn with data, no console errors, no request off the host.
 
 Screenshots go to ``$SENTIMENT_MLOPS_SCREENSHOTS_DIR`` (CI keeps them as artifacts) or the test's tmp dir.
 """
@@ -19,7 +21,7 @@ from urllib.parse import urlparse
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fixtures_dashboard import ADMIN_TOKEN, build_app, make_settings, seed_store, train_two_versions  # noqa: E402
+from fixtures_dashboard import ADMIN_TOKEN, make_settings, seed_store, traffic, train_two_versions  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -78,16 +80,41 @@ def screenshots_dir(tmp_path_factory) -> Path:
     return path
 
 
+def _send_traffic(base: str, texts: list[str], labels: list[str], *, batch: int) -> int:
+    """Score ``texts`` through the service in batches and label the first half through POST /feedback."""
+    import httpx
+
+    labelled = 0
+    with httpx.Client(base_url=base, timeout=30) as http:
+        for start in range(0, len(texts), batch):
+            response = http.post("/predict/batch", json={"texts": texts[start:start + batch]})
+            response.raise_for_status()
+            ids = [item["id"] for item in response.json()["predictions"]]
+            if start < len(texts) // 2:
+                chunk = labels[start:start + batch]
+                items = [{"id": pid, "label": label} for pid, label in zip(ids, chunk, strict=True)]
+                http.post("/feedback", json={"items": items}).raise_for_status()
+                labelled += len(items)
+    return labelled
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[ServerThread]:
+    """The production service (whose dashboard the browser opens) and a staging service, one store."""
     from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.serving.app import create_app
 
     root = tmp_path_factory.mktemp("dashboard-e2e")
     trained = train_two_versions(root)
     settings = make_settings(root, trained)
+    live = traffic()
     with PredictionStore(settings.store_url) as store:
         seed_store(store, trained)
-        with ServerThread(build_app(settings, store)) as running:
+        production = create_app(settings, environment="production", store=store, poll=False)
+        staging = create_app(settings, environment="staging", store=store, poll=False)
+        with ServerThread(production) as running, ServerThread(staging) as staging_server:
+            _send_traffic(running.url, live.familiar[-300:], live.familiar_labels[-300:], batch=10)
+            _send_traffic(staging_server.url, live.shifted[-100:], live.shifted_labels[-100:], batch=25)
             yield running
 
 

@@ -71,8 +71,8 @@ def test_empty_registry_and_store_give_empty_answers_not_errors(empty_client, tm
 
 def test_an_existing_but_empty_tracking_store_lists_nothing(tmp_path, monkeypatch):
     from fastapi.testclient import TestClient
-    from fixtures_dashboard import build_app, make_settings
 
+    from fixtures_dashboard import build_app, make_settings
     from sentiment_mlops.monitoring.store import PredictionStore
     from sentiment_mlops.registry.client import ModelRegistry
 
