@@ -159,8 +159,8 @@ def seed_store(store: Any, trained: Trained, *, now: datetime | None = None) -> 
                                 created_at=now - timedelta(hours=hours_ago))
     resolved = store.record_alert(rule="p95_latency", severity="warning", environment="production",
                                   model_version=v1, message="p95 latency 61 ms > 50 ms", details={"p95_ms": 61},
-                                  created_at=now - timedelta(hours=2.5))
-    store.resolve_alert(resolved)
+                                  created_at=now - timedelta(hours=2.5), status="resolved",
+                                  resolved_at=now - timedelta(hours=2))
     firing = store.record_alert(rule="drift", severity="critical", environment="staging", model_version=v2,
                                 message="drift detected <script>alert(1)</script>", details={},
                                 created_at=now - timedelta(hours=1))
