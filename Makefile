@@ -36,6 +36,7 @@ typecheck: $(VENV)/.installed-dev
 ## bench: speed benchmarks, each against its baseline in the same run
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/train.py
+	$(BIN)/python benchmarks/store.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage coverage.xml

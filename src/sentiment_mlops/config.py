@@ -39,12 +39,17 @@ class Settings(BaseSettings):
     alert_cooldown_seconds: float = Field(default=900.0, ge=0)
     monitor_interval_seconds: float = Field(default=60.0, gt=0)
     monitor_in_server: bool = False
+    monitor_auto_rollback: bool = False
     bake_minutes: float = Field(default=30.0, ge=0)
     accuracy_floor: float = Field(default=0.55, ge=0, le=1)
     error_rate_threshold: float = Field(default=0.01, ge=0, le=1)
     p95_latency_ms: float = Field(default=50.0, gt=0)
     no_traffic_minutes: float = Field(default=30.0, gt=0)
     estimated_accuracy_drop: float = Field(default=0.05, ge=0, le=1)
+    # The promotion gate (deployment/policy.py): see GateRules for what each one means.
+    gate_max_macro_f1_drop: float = Field(default=0.01, ge=0, le=1)
+    gate_min_macro_f1: float = Field(default=0.50, ge=0, le=1)
+    gate_max_p99_latency_ms: float = Field(default=5.0, gt=0)
 
     @field_validator("admin_token")
     @classmethod

@@ -97,6 +97,10 @@ def train_command(settings: Settings, console: Console, *, data: str, text_colum
         result = train(dataset, options, models_dir=target, tracker=tracker, on_step=_step_printer(console),
                        on_trial=on_trial, commit=git_commit())
     print_evaluation(console, result.evaluation, result.train_size, result.test_size)
+    if result.calibration:
+        from sentiment_mlops.calibration import ConfidenceCalibration
+
+        console.print(ConfidenceCalibration.from_dict(result.calibration).summary())
     console.print(f"artifacts: {target}/ (sentiment_model.pkl, sentiment_model_vectorizer.pkl, metrics.json, "
                   "confusion_matrix.json/.png, reference_profile.json, manifest.json)")
     console.print(f"MLflow run: {result.run_id}")

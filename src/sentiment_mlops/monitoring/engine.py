@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -31,6 +32,15 @@ def engine_url(url: str) -> URL:
             f"store URL {masked!r} is not a database URL; expected sqlite:///path/to/predictions.db "
             "or postgresql://user@host:5432/database"
         ) from exc
+
+
+def _json_dumps(value: Any) -> str:
+    # Reports and details come from numpy/scipy; NaN becomes null, which PostgreSQL's json accepts.
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+# orjson reads and writes the JSON columns several times faster than the json module.
+_JSON_CODEC = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -59,11 +69,12 @@ def create_store_engine(url: URL) -> Engine:
                 connect_args={"check_same_thread": False},
                 # An in-memory database lives in one connection; share it so it is one database.
                 poolclass=StaticPool if in_memory else None,
+                **_JSON_CODEC,
             )
             event.listen(engine, "connect", _set_sqlite_pragmas)
             return engine
         connect_args = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
-        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **_JSON_CODEC)
     except (NoSuchModuleError, ImportError) as exc:
         raise ConfigurationError(
             f"store URL {url.render_as_string(hide_password=True)} needs a database driver that is not "

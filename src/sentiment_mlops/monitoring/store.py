@@ -16,19 +16,18 @@ comes back as a plain ``dict``.
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, String, func, literal, or_, select, text, update
+from sqlalchemy import ColumnElement, Connection, Result, String, func, literal, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError, StatementError
 
 from sentiment_mlops.errors import DataError, NotFoundError, StoreError
 from sentiment_mlops.monitoring.engine import create_store_engine, engine_url
+from sentiment_mlops.monitoring.prediction_rows import prediction_values
 from sentiment_mlops.monitoring.schema import (
     UTCDateTime,
     alerts,
@@ -44,18 +43,10 @@ ALERT_STATUSES = ("firing", "resolved")
 _SCHEMA_LOCK_KEY = 0x5E17  # pg_advisory_xact_lock key: workers starting together create tables once
 
 
-def _prediction_row(row: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """A full predictions row: id, time, and the text's hash and length filled in when absent."""
-    fields = row_fields(predictions, row, what="prediction")
-    text_value = fields.get("text")
-    if fields.get("text_sha256") is None or fields.get("text_length") is None:
-        if text_value is None:
-            raise TypeError("a prediction without its text needs text_sha256 and text_length")
-        fields.setdefault("text_sha256", hashlib.sha256(text_value.encode("utf-8")).hexdigest())
-        fields.setdefault("text_length", len(text_value))
-    fields.setdefault("id", uuid.uuid4().hex)
-    fields.setdefault("created_at", now)
-    return {name: fields.get(name) for name in predictions.c.keys()}
+def _dicts(result: Result[Any]) -> list[dict[str, Any]]:
+    """Rows as plain dicts (zip over the keys: a third faster than ``Row._mapping`` over 100k rows)."""
+    keys = tuple(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
 
 
 def _feedback_label(label: object) -> str:
@@ -164,7 +155,7 @@ class PredictionStore:
         if not rows:
             return []
         now = utcnow()
-        full_rows = [_prediction_row(row, now) for row in rows]
+        full_rows = [prediction_values(row, now) for row in rows]
         with self._transaction() as connection:
             connection.execute(predictions.insert(), full_rows)
         return [row["id"] for row in full_rows]
@@ -182,16 +173,26 @@ class PredictionStore:
         model_version: str | None = None,
         limit: int | None = 1000,
         since: datetime | None = None,
+        columns: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """The newest predictions first, at most ``limit`` (None: all)."""
+        """The newest predictions first, at most ``limit`` (None: all).
+
+        ``columns`` reads only those fields (say text, sentiment, confidence for drift), which is
+        several times faster over 100k rows than decoding every timestamp and probability map.
+        """
+        if columns is not None:
+            unknown = set(columns) - set(predictions.c.keys())
+            if unknown:
+                raise TypeError(f"unknown prediction column(s) {', '.join(sorted(unknown))}")
+        selected = [predictions] if columns is None else [predictions.c[name] for name in columns]
         query = (
-            select(predictions)
+            select(*selected)
             .where(*self._prediction_filters(environment, model_version, since))
             .order_by(predictions.c.created_at.desc())
             .limit(limit)
         )
         with self._transaction() as connection:
-            return [dict(row._mapping) for row in connection.execute(query)]
+            return _dicts(connection.execute(query))
 
     def iter_predictions(self, batch: int = 5000, *, environment: str | None = None) -> Iterator[dict[str, Any]]:
         """Every prediction, oldest first, read ``batch`` rows at a time.
@@ -207,14 +208,11 @@ class PredictionStore:
         while True:
             query = base
             if last is not None:
-                query = query.where(
-                    or_(
-                        predictions.c.created_at > last[0],
-                        (predictions.c.created_at == last[0]) & (predictions.c.id > last[1]),
-                    )
-                )
+                # A row-value comparison, which both databases answer from the (created_at, id) index.
+                after = tuple_(literal(last[0], UTCDateTime()), literal(last[1], String()))
+                query = query.where(tuple_(predictions.c.created_at, predictions.c.id) > after)
             with self._transaction() as connection:
-                page = [dict(row._mapping) for row in connection.execute(query)]
+                page = _dicts(connection.execute(query))
             yield from page
             if len(page) < batch:
                 return
@@ -266,10 +264,10 @@ class PredictionStore:
         source = select(
             predictions.c.id, literal(label, String()), literal(now, UTCDateTime())
         ).where(predictions.c.id == prediction_id)
-        statement = self._insert(feedback).from_select(["prediction_id", "label", "created_at"], source)
-        statement = statement.on_conflict_do_update(
+        insert = self._insert(feedback).from_select(["prediction_id", "label", "created_at"], source)
+        statement = insert.on_conflict_do_update(
             index_elements=[feedback.c.prediction_id],
-            set_={"label": statement.excluded.label, "created_at": statement.excluded.created_at},
+            set_={"label": insert.excluded.label, "created_at": insert.excluded.created_at},
         ).returning(feedback.c.prediction_id)  # rowcount of INSERT … SELECT is not reliable on psycopg
         with self._transaction() as connection:
             written = connection.execute(statement).first()
@@ -301,7 +299,7 @@ class PredictionStore:
             .order_by(predictions.c.created_at, predictions.c.id)
         )
         with self._transaction() as connection:
-            return [dict(row._mapping) for row in connection.execute(query)]
+            return _dicts(connection.execute(query))
 
     # --- deployment events (append-only) ------------------------------------------------------------
 
@@ -312,7 +310,8 @@ class PredictionStore:
         values.pop("id", None)
         values.setdefault("created_at", utcnow())
         with self._transaction() as connection:
-            return int(connection.execute(deployment_events.insert().values(**values)).inserted_primary_key[0])
+            statement = deployment_events.insert().values(**values).returning(deployment_events.c.id)
+            return int(connection.execute(statement).scalar_one())
 
     def deployment_events(self, environment: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Deployment events oldest first; with ``limit``, the latest ``limit`` of them (still oldest first)."""
@@ -320,7 +319,7 @@ class PredictionStore:
         if environment is not None:
             query = query.where(deployment_events.c.environment == environment)
         with self._transaction() as connection:
-            rows = [dict(row._mapping) for row in connection.execute(query)]
+            rows = _dicts(connection.execute(query))
         return rows[::-1]
 
     # --- alerts -------------------------------------------------------------------------------------
@@ -337,7 +336,7 @@ class PredictionStore:
         if values["status"] == "resolved":
             values.setdefault("resolved_at", values["created_at"])
         with self._transaction() as connection:
-            return int(connection.execute(alerts.insert().values(**values)).inserted_primary_key[0])
+            return int(connection.execute(alerts.insert().values(**values).returning(alerts.c.id)).scalar_one())
 
     def resolve_alert(self, alert_id: int) -> None:
         """Mark an alert resolved (keeping the first resolution time); ``NotFoundError`` for an unknown id."""
@@ -355,7 +354,7 @@ class PredictionStore:
         if status is not None:
             query = query.where(alerts.c.status == status)
         with self._transaction() as connection:
-            return [dict(row._mapping) for row in connection.execute(query)]
+            return _dicts(connection.execute(query))
 
     def open_alert(self, rule: str, environment: str | None) -> dict[str, Any] | None:
         """The newest firing alert for this rule and environment, or None."""

@@ -119,6 +119,25 @@ class ModelRegistry:
         self._call(f"tagging version {version}", self.client.set_model_version_tag,
                    self.model_name, str(version), key, value)
 
+    def model_tags(self) -> dict[str, str]:
+        """Tags of the registered model itself (``canary_percent`` lives here); empty before registration."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            model = self.client.get_registered_model(self.model_name)
+        except MlflowException as exc:
+            if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+                return {}
+            raise RegistryError(f"reading {self.model_name} failed at {self.tracking_uri}: {exc.message}") from exc
+        return dict(model.tags or {})
+
+    def set_model_tag(self, key: str, value: str) -> None:
+        self._call(f"tagging {self.model_name}", self.client.set_registered_model_tag, self.model_name, key, value)
+
+    def delete_model_tag(self, key: str) -> None:
+        self._call(f"removing tag {key!r} of {self.model_name}", self.client.delete_registered_model_tag,
+                   self.model_name, key)
+
     def download(self, version: str | int, destination: str) -> tuple[str, str]:
         """Download the model and its run's artifacts; returns ``(model_dir, run_artifacts_dir)``."""
         import mlflow.artifacts

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
+from sentiment_mlops.calibration import fit_confidence_calibration
 from sentiment_mlops.data import Dataset
 from sentiment_mlops.errors import ConfigurationError
 from sentiment_mlops.integrity import atomic_write_json, build_manifest
@@ -76,6 +77,7 @@ class TrainResult:
     run_id: str | None = None
     model_version: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
 
 
 class _Timer:
@@ -128,6 +130,10 @@ def train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, tracker:
                 predicted = pipeline.classes_[probabilities.argmax(axis=1)]
                 evaluation = evaluate_predictions(y_test, predicted, labels=sorted(set(dataset.labels)))
                 profile = reference_profile(pipeline, x_test, probabilities=probabilities)
+                # Monitoring's label-free accuracy estimate reads this map (see sentiment_mlops.calibration).
+                calibration = fit_confidence_calibration(probabilities.max(axis=1), predicted == y_test,
+                                                         seed=options.seed)
+                profile["calibration"] = calibration.to_dict()
             hparams = hyperparameters(pipeline)
             metadata = {
                 "model_type": options.model,
@@ -141,6 +147,9 @@ def train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, tracker:
                 "run_id": run_id,
                 "model_version": None,
                 "git_commit": commit,
+                "ece": calibration.ece,
+                "ece_calibrated": calibration.ece_calibrated,
+                "calibration_applied": calibration.applied,
             }
             with timer.step("artifacts"):
                 paths = write_artifacts(staging, pipeline, evaluation, metadata=metadata, profile=profile,
@@ -161,7 +170,7 @@ def train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, tracker:
     return TrainResult(
         pipeline=pipeline, evaluation=evaluation, train_size=len(x_train), test_size=len(x_test),
         hyperparameters=hparams, trials=trials, artifacts_dir=models_dir, run_id=run_id,
-        model_version=version, timings=timer.timings,
+        model_version=version, timings=timer.timings, calibration=profile["calibration"],
     )
 
 
@@ -189,7 +198,8 @@ def _track(tracker: Tracker, pipeline: Pipeline, evaluation: Evaluation, options
         "search_trials": options.search_trials,
         **hparams,
     })
-    tracker.log_metrics(evaluation.flat_metrics())
+    tracker.log_metrics({**evaluation.flat_metrics(), "ece": metadata["ece"],
+                         "ece_calibrated": metadata["ece_calibrated"]})
     model_uri = tracker.log_model(pipeline, x_test)
     manifest_path = staging / MANIFEST_FILE
     manifest = json.loads(manifest_path.read_text())

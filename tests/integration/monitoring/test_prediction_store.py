@@ -6,6 +6,7 @@ import hashlib
 import threading
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from sentiment_mlops.errors import ConfigurationError, DataError, NotFoundError, StoreError
@@ -48,6 +49,9 @@ def test_a_prediction_without_text_keeps_only_hash_and_length(store):
         store.insert_predictions([prediction(text=None)])
     with pytest.raises(TypeError, match="unknown prediction field.*colour"):
         store.insert_predictions([prediction(colour="red")])
+    with pytest.raises(ValueError, match="no time zone"):
+        store.insert_predictions([prediction(created_at=datetime(2026, 1, 1))])
+    assert store.count_predictions() == 1
 
 
 def test_a_failing_batch_inserts_nothing(store):
@@ -75,6 +79,10 @@ def test_recent_predictions_are_newest_first_and_filtered(store):
     # An aware time in another zone means the same instant.
     since_in_paris = (T0 + timedelta(minutes=3)).astimezone(timezone_plus(1))
     assert [r["id"] for r in store.recent_predictions(since=since_in_paris)] == ["p4", "p3"]
+    assert store.recent_predictions(limit=2, columns=["sentiment", "confidence"]) == [
+        {"sentiment": "positive", "confidence": 0.7}] * 2
+    with pytest.raises(TypeError, match="unknown prediction column.*label"):
+        store.recent_predictions(columns=["label"])
     assert store.count_predictions() == 5
     assert store.count_predictions(environment="production", model_version="2") == 2
     assert store.count_predictions(since=T0 + timedelta(minutes=4)) == 1
@@ -149,12 +157,14 @@ def test_deployment_events_are_appended_in_order(store):
     first = store.record_deployment(environment="staging", action="promote", to_version="1", actor="ci")
     second = store.record_deployment(environment="production", action="promote", from_version=None,
                                      to_version="1", reason="gate passed", report={"accuracy": 0.71, "checks": [1]})
-    third = store.record_deployment(environment="production", action="rollback", from_version="2", to_version="1")
+    third = store.record_deployment(environment="production", action="rollback", from_version="2", to_version="1",
+                                    report={"p_value": np.float64(0.25), "counts": np.array([1, 2])})
     assert first < second < third
     events = store.deployment_events()
     assert [e["id"] for e in events] == [first, second, third]
     assert events[1]["report"] == {"accuracy": 0.71, "checks": [1]} and events[1]["reason"] == "gate passed"
     assert events[0]["actor"] == "ci" and events[0]["created_at"].tzinfo is not None
+    assert events[2]["report"] == {"p_value": 0.25, "counts": [1, 2]}  # numpy values from scipy reports
     assert [e["action"] for e in store.deployment_events("production")] == ["promote", "rollback"]
     assert [e["id"] for e in store.deployment_events(limit=2)] == [second, third]
     assert [e["id"] for e in store.deployment_events("staging", limit=5)] == [first]
@@ -185,6 +195,10 @@ def test_alerts_fire_and_resolve(store):
     assert [a["id"] for a in store.alerts(status="firing")] == [global_rule, latency]
     again = store.record_alert(rule="drift", severity="warning", environment="production", message="again")
     assert store.open_alert("drift", "production")["id"] == again
+
+    closed = store.record_alert(rule="error_rate", severity="info", message="seen after the fact", status="resolved")
+    assert store.alerts(status="resolved", limit=1)[0]["id"] == closed
+    assert store.open_alert("error_rate", None) is None
 
     with pytest.raises(NotFoundError, match="12345"):
         store.resolve_alert(12345)

@@ -1,0 +1,343 @@
+"""Promote and roll back: move registry aliases, append the history, mirror it as MLflow tags.
+
+The decisions (is the candidate good enough? which version came before?) are pure functions in
+``policy`` and ``history``; this module only gathers inputs and applies the outcome, in this order:
+check everything that can fail, move the alias, append the event (undoing the alias move if the store
+refuses), then mirror tags on the versions.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sentiment_mlops.deployment.gate import gather_gate_evidence
+from sentiment_mlops.deployment.history import previous_version, read_history
+from sentiment_mlops.deployment.policy import GateReport, GateRules, evaluate_gate, force_report
+from sentiment_mlops.errors import (
+    ConfigurationError,
+    ModelNotFoundError,
+    PromotionRefusedError,
+    SentimentMLOpsError,
+)
+
+PROMOTE_TARGETS = ("staging", "production")
+ROLLBACK_TARGETS = ("staging", "production", "canary")
+CANARY_ALIAS = "canary"
+CANARY_TAG = "canary_percent"
+
+
+@dataclass(frozen=True)
+class DeploymentResult:
+    """What a promote or rollback did (``changed`` is False when there was nothing to do)."""
+
+    environment: str
+    action: str
+    from_version: str | None
+    to_version: str | None
+    changed: bool
+    message: str
+    event_id: int | None = None
+    report: GateReport | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def default_actor() -> str:
+    """``user@host``, or the GitHub user when running in GitHub Actions."""
+    if os.environ.get("GITHUB_ACTIONS") == "true" and os.environ.get("GITHUB_ACTOR"):
+        return f"{os.environ['GITHUB_ACTOR']}@github-actions"
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. an arbitrary uid in a container
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
+    if value not in choices:
+        raise ConfigurationError(f"{what} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _alias(registry: Any, alias: str) -> str | None:
+    info = registry.alias_version(alias)
+    return info.version if info is not None else None
+
+
+def _require_version(registry: Any, version: str) -> str:
+    """The version as the registry spells it; a clear error when it does not exist."""
+    if not str(version).isdigit():
+        raise ConfigurationError(f"a model version is a number, got {version!r}")
+    try:
+        return registry.version(str(version)).version
+    except ModelNotFoundError:
+        known = ", ".join(v.version for v in registry.versions()[:10]) or "none"
+        raise ModelNotFoundError(f"version {version} of {registry.model_name} does not exist "
+                                 f"(latest versions: {known})") from None
+
+
+def _mirror_tags(registry: Any, *, environment: str, action: str, from_version: str | None,
+                 to_version: str | None, actor: str, when: datetime, verdict: str | None) -> list[str]:
+    """Write the event onto the versions' MLflow tags; a failure here is a warning, the history has the event."""
+    stamp = when.isoformat(timespec="seconds")
+    tags: list[tuple[str, str, str]] = []
+    if to_version is not None:
+        tags += [(to_version, f"deployed.{environment}.at", stamp), (to_version, f"deployed.{environment}.by", actor),
+                 (to_version, "last_action", f"{action} {environment} {stamp}")]
+        if verdict is not None:
+            tags.append((to_version, f"gate.{environment}", verdict))
+    if from_version is not None and from_version != to_version:
+        replaced = f": replaced by v{to_version}" if to_version is not None else ""
+        tags += [(from_version, f"left.{environment}.at", stamp),
+                 (from_version, "last_action", f"{action} {environment}{replaced} {stamp}")]
+    warnings = []
+    for version, key, value in tags:
+        try:
+            registry.set_version_tag(version, key, value)
+        except SentimentMLOpsError as exc:
+            warnings.append(f"could not tag version {version} with {key}: {exc}")
+    return warnings
+
+
+def _record(registry: Any, store: Any, *, environment: str, action: str, from_version: str | None,
+            to_version: str | None, actor: str, reason: str | None, report: dict[str, Any] | None,
+            undo: Any, tag_from: bool = True, tag_to: bool = True) -> tuple[int, list[str]]:
+    """Append the event; if the store refuses, undo the registry change so history and aliases agree."""
+    when = _now()
+    try:
+        event_id = store.record_deployment(created_at=when, environment=environment, action=action,
+                                           from_version=from_version, to_version=to_version, actor=actor,
+                                           reason=reason, report=report)
+    except SentimentMLOpsError:
+        undo()
+        raise
+    verdict = report.get("verdict") if isinstance(report, dict) else None
+    # A canary event names production's version as "from" (start) or "to" (abort) for the reader, but
+    # that version never entered or left the canary: only the canary version is tagged.
+    warnings = _mirror_tags(registry, environment=environment, action=action,
+                            from_version=from_version if tag_from else None,
+                            to_version=to_version if tag_to else None, actor=actor, when=when, verdict=verdict)
+    return event_id, warnings
+
+
+def _restore_alias(registry: Any, alias: str, version: str | None) -> None:
+    if version is None:
+        registry.delete_alias(alias)
+    else:
+        registry.set_alias(alias, version)
+
+
+def run_gate(registry: Any, candidate: str, incumbent: str | None, *, rules: GateRules,
+             eval_path: Path | None, force: bool, reason: str | None) -> GateReport:
+    """Gather evidence in a temporary directory, apply the policy, honour ``--force``, refuse on failure."""
+    with tempfile.TemporaryDirectory(prefix="sentiment-gate-") as tmp:
+        evidence, incumbent_evidence = gather_gate_evidence(registry, candidate, incumbent,
+                                                            eval_path=eval_path, cache_dir=Path(tmp))
+    report = evaluate_gate(evidence, incumbent_evidence, rules)
+    if force:
+        report = force_report(report, reason or "")
+    if not report.passed:
+        raise PromotionRefusedError(f"version {candidate} refused: {report.summary()}", report)
+    return report
+
+
+def _validate_promote(to: str, canary_percent: float | None, force: bool, reason: str | None) -> None:
+    _check_choice(to, PROMOTE_TARGETS, "--to")
+    if canary_percent is not None:
+        if to != "production":
+            raise ConfigurationError("--canary only applies to --to production (it splits production traffic)")
+        if not 0 < canary_percent <= 100:
+            raise ConfigurationError(f"--canary must be a percentage above 0 and at most 100, got {canary_percent:g}")
+    if force and not (reason and reason.strip()):
+        raise ConfigurationError('--force needs --reason "why": an override is recorded in the history')
+
+
+def _pick_candidate(registry: Any, *, version: str | None, to: str, canary_running: str | None,
+                    canary_percent: float | None, force: bool) -> tuple[str, str]:
+    """``(candidate version, action)`` for a promotion, enforcing "production only takes staging's version"."""
+    if to == "staging":
+        if version is not None:
+            return _require_version(registry, version), "promote"
+        versions = registry.versions()
+        if not versions:
+            raise ModelNotFoundError(f"no versions of {registry.model_name} yet; run: sentiment-mlops train")
+        return versions[0].version, "promote"
+    if canary_running is not None and canary_percent is None:
+        # `promote --to production` while a canary runs completes that rollout, and nothing else.
+        if version is not None and _require_version(registry, version) != canary_running:
+            raise ConfigurationError(f"a canary of version {canary_running} is running; finish it with "
+                                     "`promote --to production` or abort it with `rollback --env canary` first")
+        return canary_running, "canary-finish"
+    staged = _alias(registry, "staging")
+    candidate = _require_version(registry, version) if version is not None else staged
+    if candidate is None:
+        raise ConfigurationError("nothing is in staging; production only takes the staging version: "
+                                 "run `sentiment-mlops promote VERSION --to staging` first")
+    if candidate != staged and not force:
+        raise ConfigurationError(f"production only takes the version in staging ({staged or 'none'}), got "
+                                 f"{candidate}; promote it to staging first, or override with "
+                                 '--force --reason "why"')
+    if canary_percent is not None:
+        if canary_running is not None and canary_running != candidate:
+            raise ConfigurationError(f"a canary of version {canary_running} is already running; "
+                                     "abort it with `rollback --env canary` first")
+        return candidate, "canary-start"
+    return candidate, "promote"
+
+
+def promote(registry: Any, store: Any, *, version: str | None, to: str, canary_percent: float | None = None,
+            force: bool = False, reason: str | None = None, eval_path: Path | None = None,
+            actor: str | None = None, rules: GateRules | None = None) -> DeploymentResult:
+    """Gate ``version`` (default: latest for staging, staging's for production) and move ``to``'s alias.
+
+    ``canary_percent`` starts a canary instead: alias ``canary`` on the candidate plus the registered
+    model tag ``canary_percent``. Raises ``PromotionRefusedError`` (with the report) when the gate fails.
+    """
+    _validate_promote(to, canary_percent, force, reason)
+    rules = rules or GateRules()
+    actor = actor or default_actor()
+    canary_running = _alias(registry, CANARY_ALIAS) if to == "production" else None
+    candidate, action = _pick_candidate(registry, version=version, to=to, canary_running=canary_running,
+                                        canary_percent=canary_percent, force=force)
+    incumbent = _alias(registry, to)
+    if action == "canary-start":
+        return _start_canary(registry, store, candidate=candidate, incumbent=incumbent, percent=float(canary_percent
+                             or 0), running=canary_running, rules=rules, eval_path=eval_path, force=force,
+                             reason=reason, actor=actor)
+    if candidate == incumbent:
+        return DeploymentResult(to, action, incumbent, candidate, False,
+                                f"version {candidate} is already in {to}; nothing to do")
+    report = run_gate(registry, candidate, incumbent, rules=rules, eval_path=eval_path, force=force, reason=reason)
+    registry.set_alias(to, candidate)
+    if action == "canary-finish":
+        percent = registry.model_tags().get(CANARY_TAG)
+
+        def undo() -> None:
+            _restore_alias(registry, to, incumbent)
+            registry.set_alias(CANARY_ALIAS, candidate)
+
+        registry.delete_alias(CANARY_ALIAS)
+        _delete_canary_tag(registry)
+        message = f"canary finished: production {incumbent or 'none'} → {candidate} (was at {percent or '?'}%)"
+    else:
+        def undo() -> None:
+            _restore_alias(registry, to, incumbent)
+
+        message = f"{to}: {incumbent or 'none'} → {candidate}"
+    event_id, warnings = _record(registry, store, environment=to, action=action, from_version=incumbent,
+                                 to_version=candidate, actor=actor, reason=reason, report=report.to_dict(),
+                                 undo=undo)
+    return DeploymentResult(to, action, incumbent, candidate, True, message, event_id, report, tuple(warnings))
+
+
+def _delete_canary_tag(registry: Any) -> None:
+    if CANARY_TAG in registry.model_tags():
+        registry.delete_model_tag(CANARY_TAG)
+
+
+def _start_canary(registry: Any, store: Any, *, candidate: str, incumbent: str | None, percent: float,
+                  running: str | None, rules: GateRules, eval_path: Path | None, force: bool, reason: str | None,
+                  actor: str) -> DeploymentResult:
+    if incumbent is None:
+        raise ConfigurationError("production is empty, so there is no traffic to split; promote to production "
+                                 "without --canary for the first version")
+    if candidate == incumbent:
+        raise ConfigurationError(f"version {candidate} is already in production; nothing to canary")
+    previous_percent = registry.model_tags().get(CANARY_TAG)
+    report = None
+    if running is None:
+        report = run_gate(registry, candidate, incumbent, rules=rules, eval_path=eval_path, force=force,
+                          reason=reason)
+    # The tag goes first: a server that sees the alias without a percentage routes nothing to it.
+    registry.set_model_tag(CANARY_TAG, f"{percent:g}")
+    registry.set_alias(CANARY_ALIAS, candidate)
+
+    def undo() -> None:
+        if running is None:
+            registry.delete_alias(CANARY_ALIAS)
+            _delete_canary_tag(registry)
+        else:
+            registry.set_model_tag(CANARY_TAG, previous_percent or "0")
+
+    if running is None:
+        message = f"canary started: {percent:g}% of production traffic → {candidate} (production stays {incumbent})"
+        recorded_reason = reason
+    else:
+        message = f"canary of {candidate}: {previous_percent or '?'}% → {percent:g}% of production traffic"
+        recorded_reason = reason or f"canary_percent {previous_percent or '?'} → {percent:g}"
+    event_id, warnings = _record(registry, store, environment=CANARY_ALIAS, action="canary-start",
+                                 from_version=incumbent, to_version=candidate, actor=actor, reason=recorded_reason,
+                                 report=report.to_dict() if report else None, undo=undo, tag_from=False)
+    return DeploymentResult(CANARY_ALIAS, "canary-start", incumbent, candidate, True, message, event_id, report,
+                            tuple(warnings))
+
+
+def rollback(registry: Any, store: Any, *, environment: str, to_version: str | None = None,
+             action: str = "rollback", reason: str | None = None, evidence: dict[str, Any] | None = None,
+             actor: str | None = None) -> DeploymentResult:
+    """Put ``environment`` back on the version it had before (from the history) or on ``to_version``.
+
+    ``environment="canary"`` aborts a running canary (alias and tag removed). ``action="auto-rollback"``
+    is what the monitor passes, with the ``evidence`` that triggered it; no gate runs on the way back.
+    """
+    _check_choice(environment, ROLLBACK_TARGETS, "--env")
+    _check_choice(action, ("rollback", "auto-rollback"), "action")
+    actor = actor or default_actor()
+    report = {"evidence": evidence} if evidence is not None else None
+    if environment == CANARY_ALIAS:
+        return _abort_canary(registry, store, to_version=to_version, action=action, reason=reason, report=report,
+                             actor=actor)
+    current = _alias(registry, environment)
+    if to_version is not None:
+        target = _require_version(registry, to_version)
+    else:
+        target = previous_version(read_history(store, environment), environment, current)
+        if target is None:
+            raise ConfigurationError(f"{environment} has no earlier version in the deployment history "
+                                     f"(now: {current or 'none'}); choose one with --to VERSION")
+    if target == current:
+        return DeploymentResult(environment, action, current, target, False,
+                                f"{environment} is already on version {target}; nothing to do")
+    registry.set_alias(environment, target)
+    event_id, warnings = _record(registry, store, environment=environment, action=action, from_version=current,
+                                 to_version=target, actor=actor, reason=reason, report=report,
+                                 undo=lambda: _restore_alias(registry, environment, current))
+    message = f"{environment}: {current or 'none'} → {target} ({action})"
+    return DeploymentResult(environment, action, current, target, True, message, event_id, None, tuple(warnings))
+
+
+def _abort_canary(registry: Any, store: Any, *, to_version: str | None, action: str, reason: str | None,
+                  report: dict[str, Any] | None, actor: str) -> DeploymentResult:
+    if to_version is not None:
+        raise ConfigurationError("--to does not apply to --env canary: aborting sends all traffic back to "
+                                 "production's version")
+    running = _alias(registry, CANARY_ALIAS)
+    if running is None:
+        raise ConfigurationError("no canary is running (alias 'canary' is not set); nothing to abort")
+    percent = registry.model_tags().get(CANARY_TAG)
+    production = _alias(registry, "production")
+    # Alias first: a server that still sees a percentage without an alias routes nothing to a canary.
+    registry.delete_alias(CANARY_ALIAS)
+    _delete_canary_tag(registry)
+
+    def undo() -> None:
+        if percent is not None:
+            registry.set_model_tag(CANARY_TAG, percent)
+        registry.set_alias(CANARY_ALIAS, running)
+
+    recorded = "canary-abort" if action == "rollback" else action
+    event_id, warnings = _record(registry, store, environment=CANARY_ALIAS, action=recorded, from_version=running,
+                                 to_version=production, actor=actor, reason=reason, report=report, undo=undo,
+                                 tag_to=False)
+    message = f"canary of {running} aborted ({percent or '?'}%): all production traffic → {production or 'none'}"
+    return DeploymentResult(CANARY_ALIAS, recorded, running, production, True, message, event_id, None,
+                            tuple(warnings))

@@ -1,0 +1,136 @@
+"""What ``promote``, ``rollback`` and ``history`` print: rich tables around ``actions`` and ``history``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sentiment_mlops.deployment.actions import DeploymentResult, promote, rollback
+from sentiment_mlops.deployment.gate import rules_from_settings
+from sentiment_mlops.deployment.history import DeploymentEvent, read_history
+from sentiment_mlops.deployment.policy import GateReport
+from sentiment_mlops.errors import PromotionRefusedError
+
+_VERDICT_STYLE = {"pass": "green", "fail": "red", "forced": "yellow"}
+
+
+@contextmanager
+def open_registry_and_store(settings: Any) -> Iterator[tuple[Any, Any]]:
+    """The registry and the prediction store the settings point at, closed afterwards."""
+    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.registry import ModelRegistry
+
+    registry = ModelRegistry(settings.tracking_uri, settings.registered_model_name, settings.experiment_name)
+    store = PredictionStore(settings.store_url)
+    try:
+        yield registry, store
+    finally:
+        store.close()
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def report_table(report: GateReport) -> Table:
+    """One row per rule: value, threshold, verdict and detail."""
+    style = _VERDICT_STYLE.get(report.verdict, "white")
+    incumbent = f"v{report.incumbent_version}" if report.incumbent_version else "none (empty environment)"
+    title = (f"Gate: candidate v{report.candidate_version} vs incumbent {incumbent} — "
+             f"[{style}]{report.verdict.upper()}[/]")
+    table = Table(title=title, title_justify="left")
+    for column in ("rule", "value", "threshold", "result", "detail"):
+        table.add_column(column, overflow="fold")
+    for rule in report.rules:
+        result = "skipped" if rule.skipped else ("pass" if rule.passed else "[red]FAIL[/]")
+        table.add_row(rule.name, _value(rule.value), _value(rule.threshold), result, rule.detail)
+    if report.forced_reason:
+        table.caption = f"forced: {report.forced_reason}"
+    return table
+
+
+def _print_result(console: Console, result: DeploymentResult) -> None:
+    if result.report is not None:
+        console.print(report_table(result.report))
+    style = "bold green" if result.changed else "bold"
+    console.print(f"[{style}]{result.message}[/]", highlight=False)
+    if result.event_id is not None:
+        console.print(f"history: event {result.event_id} ({result.action}) recorded", highlight=False)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
+def promote_command(settings: Any, console: Console, *, version: str | None, to: str,
+                    canary_percent: float | None, force: bool, reason: str | None,
+                    eval_data: Path | None) -> DeploymentResult:
+    """Run the gate and move the alias; on refusal print the report, then let the error exit 1."""
+    with open_registry_and_store(settings) as (registry, store):
+        try:
+            with console.status(f"gating {'version ' + version if version else 'the candidate'} for {to} …"):
+                result = promote(registry, store, version=version, to=to, canary_percent=canary_percent,
+                                 force=force, reason=reason, eval_path=eval_data,
+                                 rules=rules_from_settings(settings))
+        except PromotionRefusedError as exc:
+            if isinstance(exc.report, GateReport):
+                console.print(report_table(exc.report))
+            raise
+    _print_result(console, result)
+    return result
+
+
+def rollback_command(settings: Any, console: Console, *, env: str, to: str | None,
+                     reason: str | None) -> DeploymentResult:
+    with open_registry_and_store(settings) as (registry, store):
+        result = rollback(registry, store, environment=env, to_version=to, reason=reason)
+    _print_result(console, result)
+    return result
+
+
+def _versions(event: DeploymentEvent) -> str:
+    return f"{event.from_version or '-'} → {event.to_version or '-'}"
+
+
+def history_table(events: list[DeploymentEvent], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("#", "time (UTC)", "env", "action", "from → to", "who", "reason", "gate"):
+        table.add_column(column, overflow="fold")
+    for event in events:
+        when = event.created_at.strftime("%Y-%m-%d %H:%M:%S") if event.created_at else "-"
+        verdict = event.gate_verdict
+        if verdict is not None:
+            gate = f"[{_VERDICT_STYLE.get(verdict, 'white')}]{verdict}[/]"
+        elif event.report and "evidence" in event.report:
+            gate = "evidence: " + json.dumps(event.report["evidence"], default=str)[:80]
+        else:
+            gate = "-"
+        table.add_row(str(event.id or ""), when, event.environment, event.action, _versions(event),
+                      event.actor or "-", event.reason or "-", gate)
+    return table
+
+
+def history_command(settings: Any, console: Console, *, env: str | None, limit: int | None,
+                    as_json: bool) -> list[DeploymentEvent]:
+    with open_registry_and_store(settings) as (_registry, store):
+        events = read_history(store, env, limit)
+    if as_json:
+        rows = [{**event.__dict__, "created_at": event.created_at.isoformat() if event.created_at else None}
+                for event in events]
+        console.print_json(json.dumps(rows, default=str))
+        return events
+    if not events:
+        where = f" for {env}" if env else ""
+        console.print(f"no deployment events{where} yet; promote a version with: "
+                      "sentiment-mlops promote VERSION --to staging", highlight=False)
+        return events
+    console.print(history_table(events, f"Deployment history{' · ' + env if env else ''} ({settings.store_url})"))
+    return events

@@ -1,0 +1,118 @@
+"""One monitor per environment, however many server workers or machines run: a leader lock.
+
+Every worker runs the monitor thread; only the holder of the lock evaluates and alerts, the others try to
+take the lock each interval, so a new leader takes over within one interval when the leader exits.
+- SQLite store (one machine): an exclusive ``flock`` on a file beside the database. The kernel releases it
+  when the process dies, so a crashed leader never leaves a stale lock.
+- PostgreSQL store (possibly several machines): a session-level advisory lock held on one dedicated
+  connection; PostgreSQL releases it when that connection closes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+logger = logging.getLogger(__name__)
+
+
+class LeaderLock(Protocol):
+    def try_acquire(self) -> bool: ...
+    def release(self) -> None: ...
+
+
+def _key(store_url: str, environment: str) -> bytes:
+    return hashlib.sha256(f"sentiment-mlops monitor {store_url} {environment}".encode()).digest()
+
+
+class FileLeaderLock:
+    """``flock(LOCK_EX | LOCK_NB)`` on ``path``; ``try_acquire`` is idempotent once held."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def try_acquire(self) -> bool:
+        import fcntl
+
+        if self._fd is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # EWOULDBLOCK: another process leads
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+
+class PostgresLeaderLock:
+    """``pg_try_advisory_lock`` on a connection kept open while leading."""
+
+    def __init__(self, store_url: str, environment: str) -> None:
+        from sentiment_mlops.monitoring.engine import engine_url
+
+        self.url = engine_url(store_url)
+        self.key = int.from_bytes(_key(store_url, environment)[:8], "big", signed=True)
+        self._connection: Any = None
+        self._engine: Any = None
+
+    @property
+    def held(self) -> bool:
+        return self._connection is not None
+
+    def try_acquire(self) -> bool:
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.exc import SQLAlchemyError
+        from sqlalchemy.pool import NullPool
+
+        if self._connection is not None:
+            return True
+        try:
+            if self._engine is None:
+                self._engine = create_engine(self.url, poolclass=NullPool)
+            connection = self._engine.connect()
+            got = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}).scalar_one()
+            connection.commit()
+        except SQLAlchemyError as exc:
+            logger.warning("monitor leader lock unavailable: %s", exc)
+            return False
+        if not got:
+            connection.close()
+            return False
+        self._connection = connection
+        return True
+
+    def release(self) -> None:
+        if self._connection is not None:
+            self._connection.close()  # the session ends, so does its advisory lock
+            self._connection = None
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+def leader_lock(store_url: str, environment: str, lock_dir: Path | None = None) -> LeaderLock:
+    """The right lock for this store: advisory on PostgreSQL, a file lock otherwise."""
+    if store_url.startswith(("postgresql", "postgres://")):
+        return PostgresLeaderLock(store_url, environment)
+    digest = _key(store_url, environment).hex()[:16]
+    directory = lock_dir or Path(tempfile.gettempdir())
+    return FileLeaderLock(directory / f"sentiment-mlops-monitor-{environment}-{digest}.lock")

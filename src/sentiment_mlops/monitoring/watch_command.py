@@ -1,0 +1,165 @@
+"""``sentiment-mlops monitor --watch``: the monitor loop in its own process, one status line per interval.
+
+It follows the environment's alias in the registry (or ``models/`` for ``--env local``), loads and verifies
+each new version once to read its reference profile (a failure is the ``model_failed_to_load`` condition),
+and reads request counters from ``--metrics-url`` when given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from sentiment_mlops.config import Settings
+from sentiment_mlops.errors import ConfigurationError, SentimentMLOpsError
+from sentiment_mlops.monitoring.snapshot import DEFAULT_WINDOW, ServedModelInfo
+from sentiment_mlops.monitoring.watch import Iteration, MonitorLoop, server_load_error
+
+WATCH_ENVIRONMENTS = ("local", "staging", "production")
+
+
+@dataclass
+class RegistryModelInfo:
+    """The version behind an environment's alias and its profile, loaded once per version."""
+
+    settings: Settings
+    environment: str
+    store: Any
+    registry: Any = None
+    _cache: dict[str, ServedModelInfo] = field(default_factory=dict)
+
+    def __call__(self) -> ServedModelInfo:
+        if self.environment == "local":
+            return self._local()
+        try:
+            info = self._registry().alias_version(self.environment)
+        except SentimentMLOpsError as exc:
+            return ServedModelInfo(self.environment, None, None, f"cannot read the registry: {exc}")
+        if info is None:
+            return ServedModelInfo(self.environment, None)
+        served = self._cache.get(info.version)
+        if served is None:
+            served = self._load(info.version)
+            self._cache.clear()
+            self._cache[info.version] = served
+        poller_error = server_load_error(self.store, self.environment)
+        if poller_error and not served.load_error:
+            return ServedModelInfo(served.environment, served.version, served.profile, poller_error)
+        return served
+
+    def _registry(self) -> Any:
+        if self.registry is None:
+            from sentiment_mlops.registry.client import ModelRegistry
+
+            self.registry = ModelRegistry(self.settings.tracking_uri, self.settings.registered_model_name,
+                                          self.settings.experiment_name)
+        return self.registry
+
+    def _load(self, version: str) -> ServedModelInfo:
+        import shutil
+
+        from sentiment_mlops.registry.loading import load_version
+
+        try:
+            loaded = load_version(self._registry(), version)
+        except SentimentMLOpsError as exc:
+            return ServedModelInfo(self.environment, version, None, str(exc))
+        # The profile is in memory now; the download (a sentiment-v<N>-* temp folder) is not needed again.
+        download = next((p for p in (loaded.artifacts_dir.parents if loaded.artifacts_dir else [])
+                         if p.name.startswith(f"sentiment-v{version}-")), None)
+        if download is not None:
+            shutil.rmtree(download, ignore_errors=True)
+        return ServedModelInfo(self.environment, loaded.version, loaded.profile)
+
+    def _local(self) -> ServedModelInfo:
+        from sentiment_mlops.registry.loading import load_local
+
+        try:
+            loaded = load_local(self.settings.models_dir)
+        except SentimentMLOpsError as exc:
+            return ServedModelInfo(self.environment, None, None, str(exc))
+        return ServedModelInfo(self.environment, loaded.version, loaded.profile)
+
+
+def _pct(value: float | None) -> str:
+    return f"{value:.1%}" if value is not None else "-"
+
+
+def status_line(iteration: Iteration) -> str:
+    """One line per pass: traffic, errors, latency, accuracy live and estimated, drift, firing rules."""
+    s = iteration.snapshot
+    drift = "-" if s.drift is None else ("YES" if s.drift.get("drift_detected") else "no")
+    requests = "-" if s.requests is None else f"{s.requests:,} req {_pct(s.error_rate)} err"
+    p95 = "-" if s.p95_latency_ms is None else f"{s.p95_latency_ms:.1f} ms"
+    parts = [
+        s.taken_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        f"{s.environment} v{s.model_version or '-'}",
+        requests,
+        f"p95 {p95}",
+        f"live acc {_pct(s.live_accuracy)} ({s.labelled})",
+        f"est acc {_pct(s.estimated_accuracy)} (ref {_pct(s.reference_accuracy)})",
+        f"drift {drift}",
+        f"firing: {', '.join(iteration.firing) or 'none'}",
+    ]
+    return " · ".join(parts)
+
+
+def print_iteration(console: Console, iteration: Iteration) -> None:
+    console.print(escape(status_line(iteration)), highlight=False, soft_wrap=True)
+    for transition in iteration.transitions:
+        if transition.message is not None:
+            console.print(f"  {escape(transition.message.text)}", highlight=False, soft_wrap=True)
+    if iteration.rollback_result is not None:
+        console.print(f"  [bold red]auto-rollback:[/] {escape(str(iteration.rollback_result.message))}",
+                      soft_wrap=True)
+    for error in iteration.errors:
+        console.print(f"  [yellow]{escape(error)}[/]", soft_wrap=True)
+
+
+def build_watch_loop(settings: Settings, store: Any, *, env: str, window: int = DEFAULT_WINDOW,
+                     auto_rollback: bool = False, metrics_url: str | None = None, registry: Any = None
+                     ) -> MonitorLoop:
+    """The loop ``monitor --watch`` runs, wired from the settings (also used by tests)."""
+    from sentiment_mlops.monitoring.channels import default_channels
+    from sentiment_mlops.monitoring.notifier import AlertNotifier
+    from sentiment_mlops.monitoring.traffic import RequestRateTracker, scrape
+    from sentiment_mlops.monitoring.watch import build_auto_rollback, default_drift_reporter
+
+    if env not in WATCH_ENVIRONMENTS:
+        raise ConfigurationError(f"--env must be one of {', '.join(WATCH_ENVIRONMENTS)}, got {env!r}")
+    if window < 1:
+        raise ConfigurationError(f"--window must be at least 1 prediction, got {window}")
+    if auto_rollback and env == "local":
+        raise ConfigurationError("--auto-rollback needs --env staging or production (local has no history)")
+    model_info = RegistryModelInfo(settings, env, store, registry)
+    auto = build_auto_rollback(settings, store, env, model_info._registry()) if auto_rollback else None
+    notifier = AlertNotifier(store, default_channels(settings.alert_webhook),
+                             cooldown_seconds=settings.alert_cooldown_seconds)
+    return MonitorLoop(settings=settings, environment=env, store=store, model_info=model_info, notifier=notifier,
+                       traffic=RequestRateTracker(scrape(metrics_url)) if metrics_url else None,
+                       drift_reporter=default_drift_reporter(), auto_rollback=auto, window=window)
+
+
+def watch_command(settings: Settings, console: Console, *, env: str, window: int, interval: float,
+                  auto_rollback: bool, metrics_url: str | None, iterations: int | None = None) -> None:
+    """Run until Ctrl-C (or ``iterations`` passes), printing a status line per pass."""
+    from sentiment_mlops.monitoring.store import PredictionStore
+
+    if interval <= 0:
+        raise ConfigurationError(f"--interval must be a positive number of seconds, got {interval:g}")
+    store = PredictionStore(settings.store_url)
+    loop = build_watch_loop(settings, store, env=env, window=window, auto_rollback=auto_rollback,
+                            metrics_url=metrics_url)
+    guard = f", auto-rollback within {settings.bake_minutes:g} min of a promotion" if auto_rollback else ""
+    console.print(f"watching {env} every {interval:g} s (store {store.display_url}{guard}); Ctrl-C stops",
+                  highlight=False, soft_wrap=True)
+    try:
+        loop.run(interval=interval, iterations=iterations, on_iteration=lambda it: print_iteration(console, it))
+    except KeyboardInterrupt:
+        console.print("stopped")
+    finally:
+        loop.stop()
+        store.close()

@@ -1,0 +1,107 @@
+"""Real data and real models for the performance, alert and auto-rollback tests.
+
+Slices of the built-in corpus; a good model and a deliberately worse one (trained on shuffled labels of
+the same slice) registered in a real MLflow SQLite registry in a temporary folder, once per session.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+# Airline customer-service tweets are the largest topic of the corpus; every one addresses an airline.
+AIRLINE_PATTERN = re.compile(r"@(united|usairways|americanair|southwestair|jetblue|virginamerica|delta)\b",
+                             re.IGNORECASE)
+SLICE_SIZE = 3000
+
+
+@contextmanager
+def working_directory(path: Path) -> Iterator[None]:
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+# Fixtures carry name= so a test module can import them without shadowing warnings:
+#     from fixtures_alerts import corpus_fixture  # noqa: F401  (then ask for ``corpus``)
+@pytest.fixture(scope="session", name="corpus")
+def corpus_fixture() -> Any:
+    from sentiment_mlops.data import load_dataset
+
+    return load_dataset()
+
+
+def make_dataset(texts: list[str], labels: list[str], source: str = "slice") -> Any:
+    from sentiment_mlops.data import Dataset
+    from sentiment_mlops.data.loading import DataSummary, fingerprint
+
+    counts = {label: labels.count(label) for label in sorted(set(labels))}
+    summary = DataSummary(source=source, rows_read=len(texts), dropped_empty=0, dropped_duplicate=0,
+                          class_counts=counts, fingerprint=fingerprint(texts, labels))
+    return Dataset(texts=list(texts), labels=list(labels), summary=summary)
+
+
+def corpus_slice(corpus: Any, size: int, seed: int, *, exclude: set[int] | None = None) -> tuple[list[str], list[str]]:
+    rng = np.random.default_rng(seed)
+    pool = np.array([i for i in range(len(corpus.texts)) if not exclude or i not in exclude])
+    picked = rng.choice(pool, size, replace=False)
+    return [corpus.texts[i] for i in picked], [corpus.labels[i] for i in picked]
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A tmp MLflow registry with version ``good`` and version ``bad`` (shuffled labels)."""
+
+    tracking_uri: str
+    root: Path
+    good: str
+    bad: str
+    scoring_texts: list[str]  # rows neither model was trained on
+    scoring_labels: list[str]
+
+
+@pytest.fixture(scope="session", name="registered")
+def registered_fixture(corpus: Any, tmp_path_factory: pytest.TempPathFactory) -> Registered:
+    from sentiment_mlops.registry.tracking import RunTracker
+    from sentiment_mlops.training.run import TrainOptions, train
+
+    root = tmp_path_factory.mktemp("alerts-registry")
+    uri = f"sqlite:///{root}/mlflow.db"
+    texts, labels = corpus_slice(corpus, SLICE_SIZE, seed=1)
+    shuffled = list(np.random.default_rng(2).permutation(labels))
+    used = set(texts)
+    rest = [i for i, t in enumerate(corpus.texts) if t not in used]
+    picked = np.random.default_rng(3).choice(rest, 1500, replace=False)
+    with working_directory(root):
+        tracker = RunTracker(uri, "sentiment-analysis", "SentimentAnalysisModel")
+        good = train(make_dataset(texts, labels), TrainOptions(), models_dir=root / "models-good", tracker=tracker)
+        bad = train(make_dataset(texts, shuffled, "shuffled"), TrainOptions(), models_dir=root / "models-bad",
+                    tracker=tracker)
+    return Registered(tracking_uri=uri, root=root, good=str(good.model_version), bad=str(bad.model_version),
+                      scoring_texts=[corpus.texts[i] for i in picked],
+                      scoring_labels=[corpus.labels[i] for i in picked])
+
+
+def prediction_rows(pipeline: Any, texts: list[str], *, environment: str, version: str,
+                    created_at: datetime | None = None, latency_ms: float = 2.0) -> list[dict[str, Any]]:
+    """Rows as the service logs them: the model's label, confidence and probabilities for each text."""
+    probabilities = pipeline.predict_proba(texts)
+    classes = [str(c) for c in pipeline.classes_]
+    when = created_at or datetime.now(timezone.utc)
+    return [{"environment": environment, "model_version": version, "text": text,
+             "sentiment": classes[int(row.argmax())], "confidence": float(row.max()),
+             "probabilities": dict(zip(classes, map(float, row), strict=True)), "latency_ms": latency_ms,
+             "route": "/predict", "created_at": when}
+            for text, row in zip(texts, probabilities, strict=True)]
