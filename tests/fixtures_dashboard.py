@@ -4,6 +4,7 @@ prediction store and a minimal app wired the way ``create_app`` is."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import random
 from contextlib import asynccontextmanager
@@ -13,6 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+from sentiment_mlops.layout import PROFILE_FILE
 
 SLICE_ROWS = 3000
 SEEDED_FAMILIAR = 1200
@@ -26,6 +29,7 @@ class Trained:
     versions: list[str]
     run_ids: list[str]
     pipelines: list[Any]
+    profiles: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,9 @@ def train_two_versions(root: Path) -> Trained:
     registry.set_alias("staging", versions[1])
     registry.set_alias("canary", versions[1])
     registry.client.set_registered_model_tag(REGISTERED_MODEL_NAME, "canary_percent", "20")
+    profiles = [json.loads((r.artifacts_dir / PROFILE_FILE).read_text()) for r in results]
     return Trained(tracking_uri=tracking_uri, versions=versions, run_ids=[str(r.run_id) for r in results],
-                   pipelines=[r.pipeline for r in results])
+                   pipelines=[r.pipeline for r in results], profiles=profiles)
 
 
 def _scored(pipeline: Any, texts: list[str]) -> list[tuple[str, float, dict[str, float]]]:

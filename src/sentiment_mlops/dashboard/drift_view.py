@@ -121,10 +121,8 @@ def calibrations(res: Resources, slices: list[dict[str, Any]]) -> dict[str, Any]
 
     A version whose profile cannot be read is estimated from raw confidences rather than failing the page.
     """
-    try:
-        from sentiment_mlops.monitoring.performance import profile_calibration
-    except ImportError:  # the performance module arrives with the alerts part
-        return {}
+    from sentiment_mlops.monitoring.performance import profile_calibration
+
     found: dict[str, Any] = {}
     for version in {row["model_version"] for row in slices}:
         try:
