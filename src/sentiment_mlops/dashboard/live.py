@@ -52,7 +52,8 @@ def bucket_count(hours: float, bucket: str) -> int:
 def _epoch(engine: Engine, column: Any) -> ColumnElement[int]:
     if engine.dialect.name == "sqlite":  # stored as naive UTC text
         return cast(func.strftime("%s", column), Integer)
-    return cast(extract("epoch", column), BigInteger)
+    # floor: a cast to an integer rounds on PostgreSQL, which would move x:59.7 into the next minute.
+    return cast(func.floor(extract("epoch", column)), BigInteger)
 
 
 def _bucket(engine: Engine, query: LiveQuery) -> ColumnElement[int]:
@@ -77,9 +78,11 @@ def _volume_and_labels(engine: Engine, query: LiveQuery) -> dict[str, Any]:
     bucket = _bucket(engine, query).label("bucket")
     by_version = (select(bucket, predictions.c.model_version, func.count().label("n"),
                          func.avg(predictions.c.confidence).label("conf"))
-                  .where(*_filters(query)).group_by(bucket, predictions.c.model_version).order_by(bucket))
+                  .where(*_filters(query)).group_by(bucket, predictions.c.model_version)
+                  .order_by(bucket, predictions.c.model_version))
     by_label = (select(bucket, predictions.c.sentiment, func.count().label("n"))
-                .where(*_filters(query)).group_by(bucket, predictions.c.sentiment).order_by(bucket))
+                .where(*_filters(query)).group_by(bucket, predictions.c.sentiment)
+                .order_by(bucket, predictions.c.sentiment))
     latency = (select(bucket, func.avg(predictions.c.latency_ms).label("mean"),
                       func.max(predictions.c.latency_ms).label("max"))
                .where(*_filters(query), predictions.c.latency_ms.is_not(None)).group_by(bucket).order_by(bucket))
