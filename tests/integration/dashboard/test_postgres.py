@@ -44,6 +44,7 @@ def postgres_store(seeded):
                                    "environment=production&version=1&hours=48&bucket=day"])
 def test_live_on_postgresql_matches_sqlite(client, seeded_env, postgres_store, query):
     from fastapi.testclient import TestClient
+
     from fixtures_dashboard import build_app
 
     settings = seeded_env[0]
