@@ -37,6 +37,7 @@ typecheck: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/train.py
 	$(BIN)/python benchmarks/store.py
+	$(BIN)/python benchmarks/dashboard.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage coverage.xml

@@ -75,24 +75,36 @@ def _time(epoch: int | float) -> str:
 
 
 def _volume_and_labels(engine: Engine, query: LiveQuery) -> dict[str, Any]:
+    """Volume per version, labels and latency per bucket, from one scan grouped by (bucket, version, label)."""
     bucket = _bucket(engine, query).label("bucket")
-    by_version = (select(bucket, predictions.c.model_version, func.count().label("n"),
-                         func.avg(predictions.c.confidence).label("conf"))
-                  .where(*_filters(query)).group_by(bucket, predictions.c.model_version)
-                  .order_by(bucket, predictions.c.model_version))
-    by_label = (select(bucket, predictions.c.sentiment, func.count().label("n"))
-                .where(*_filters(query)).group_by(bucket, predictions.c.sentiment)
-                .order_by(bucket, predictions.c.sentiment))
-    latency = (select(bucket, func.avg(predictions.c.latency_ms).label("mean"),
-                      func.max(predictions.c.latency_ms).label("max"))
-               .where(*_filters(query), predictions.c.latency_ms.is_not(None)).group_by(bucket).order_by(bucket))
+    latency = predictions.c.latency_ms
+    stmt = (select(bucket, predictions.c.model_version, predictions.c.sentiment, func.count().label("n"),
+                   func.sum(predictions.c.confidence).label("conf"), func.count(latency).label("timed"),
+                   func.sum(latency).label("latency"), func.max(latency).label("slowest"))
+            .where(*_filters(query))
+            .group_by(bucket, predictions.c.model_version, predictions.c.sentiment)
+            .order_by(bucket, predictions.c.model_version, predictions.c.sentiment))
+    volume: dict[tuple[int, str], list[float]] = {}
+    labels: dict[tuple[int, str], int] = {}
+    timings: dict[int, list[float]] = {}
     with engine.connect() as conn:
-        volume = [{"t": _time(r.bucket), "model_version": r.model_version, "count": r.n,
-                   "mean_confidence": float(r.conf)} for r in conn.execute(by_version)]
-        labels = [{"t": _time(r.bucket), "sentiment": r.sentiment, "count": r.n} for r in conn.execute(by_label)]
-        latency_rows = [{"t": _time(r.bucket), "mean_ms": float(r.mean), "max_ms": float(r.max)}
-                        for r in conn.execute(latency)]
-    return {"volume": volume, "labels": labels, "latency_over_time": latency_rows}
+        for r in conn.execute(stmt):
+            cell = volume.setdefault((r.bucket, r.model_version), [0, 0.0])
+            cell[0] += r.n
+            cell[1] += float(r.conf)
+            labels[(r.bucket, r.sentiment)] = labels.get((r.bucket, r.sentiment), 0) + r.n
+            if r.timed:
+                timed = timings.setdefault(r.bucket, [0, 0.0, float("-inf")])
+                timed[0] += r.timed
+                timed[1] += float(r.latency)
+                timed[2] = max(timed[2], float(r.slowest))
+    return {
+        "volume": [{"t": _time(b), "model_version": v, "count": int(n), "mean_confidence": total / n}
+                   for (b, v), (n, total) in sorted(volume.items())],
+        "labels": [{"t": _time(b), "sentiment": label, "count": n} for (b, label), n in sorted(labels.items())],
+        "latency_over_time": [{"t": _time(b), "mean_ms": total / n, "max_ms": slowest}
+                              for b, (n, total, slowest) in sorted(timings.items())],
+    }
 
 
 def _confidence_histogram(engine: Engine, query: LiveQuery) -> list[dict[str, Any]]:
