@@ -168,9 +168,9 @@ def _accuracy(engine: Engine, query: LiveQuery, calibrations: Mapping[str, Calib
             cell["bins"].append((r.n, float(r.total)))
             cell["last_seen"] = max(cell["last_seen"], r.last_seen)
         for r in conn.execute(labelled):
-            cell = cells.get((r.bucket, r.environment, r.model_version))
-            if cell is not None:
-                cell["labelled"], cell["correct"] = r.n, int(r.correct or 0)
+            found = cells.get((r.bucket, r.environment, r.model_version))
+            if found is not None:
+                found["labelled"], found["correct"] = r.n, int(r.correct or 0)
     return {"accuracy_over_time": _over_time(cells, calibrations), "versions": _per_version(cells, calibrations)}
 
 
