@@ -19,9 +19,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
-## run: install, train on the built-in corpus, register the version
+## run: install, train on the built-in corpus, register the version, point an empty staging alias at it,
+## and serve staging on http://$(HOST):$(PORT) (web UI at /, API docs at /docs)
 run: $(VENV)/.installed
 	$(BIN)/sentiment-mlops train
+	$(BIN)/sentiment-mlops serve --env staging --bootstrap --host $(HOST) --port $(PORT)
 
 ## test: install with dev extras, lint, run the whole suite with coverage (fails under 85%)
 test: $(VENV)/.installed-dev lint
@@ -38,6 +40,8 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/train.py
 	$(BIN)/python benchmarks/store.py
 	$(BIN)/python benchmarks/dashboard.py
+	$(BIN)/python benchmarks/scorer.py
+	$(BIN)/python benchmarks/serving.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage coverage.xml

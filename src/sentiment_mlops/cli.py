@@ -167,7 +167,7 @@ def serve(
 
     run_server(settings(), environment=env or "local", host=host, port=port, workers=workers,
                require_model=env is not None, bootstrap=bootstrap,
-               echo=lambda line: console.print(line, highlight=False))
+               echo=lambda line: console.print(line, highlight=False, soft_wrap=True))
 
 
 @app.command()

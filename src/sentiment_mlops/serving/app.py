@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
@@ -54,13 +54,15 @@ def _openapi_with_limits(app: FastAPI, settings: Any) -> Any:
 
 
 def create_app(settings: Any, *, environment: str, store: Any = None, model_source: ModelSource | None = None,
-               initial_snapshot: ModelSnapshot | None = None, poll: bool = True) -> FastAPI:
+               initial_snapshot: ModelSnapshot | None = None, poll: bool = True,
+               extra_routers: Sequence[APIRouter] = ()) -> FastAPI:
     """The inference service for ``environment`` (local | staging | production).
 
     ``store`` defaults to ``PredictionStore(settings.store_url)`` (closed with the app when created here);
     ``model_source`` defaults to ``models/`` for local and the registry alias otherwise; ``initial_snapshot``
     lets ``serve`` hand over the model it already loaded and verified; ``poll=False`` disables the background
-    alias poller (POST /admin/reload still refreshes).
+    alias poller (POST /admin/reload still refreshes); ``extra_routers`` are included after the service's own
+    (their handlers reach the shared resources through ``serving.state.serving_state(request)``).
     """
     if environment not in SERVING_ENVIRONMENTS:
         from sentiment_mlops.errors import ConfigurationError
@@ -78,7 +80,9 @@ def create_app(settings: Any, *, environment: str, store: Any = None, model_sour
             the_store = await run_in_threadpool(PredictionStore, settings.store_url)
         else:
             the_store = store
-        source = model_source or await run_in_threadpool(source_for, settings, environment)
+        source = model_source
+        if source is None:
+            source = await run_in_threadpool(source_for, settings, environment)
         holder = ModelHolder(initial_snapshot)
 
         def on_swap(old: ModelSnapshot, new: ModelSnapshot) -> None:
@@ -113,7 +117,7 @@ def create_app(settings: Any, *, environment: str, store: Any = None, model_sour
     app = FastAPI(title=TITLE, version=_package_version(), lifespan=lifespan, default_response_class=OrjsonResponse,
                   description=f"Sentiment classifier ({environment}): negative / neutral / positive.")
     for router in (predict.router, feedback.router, health.router, admin.router, metrics.router, ui.router,
-                   dashboard_router):
+                   dashboard_router, *extra_routers):
         app.include_router(router)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

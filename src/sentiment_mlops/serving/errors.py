@@ -61,9 +61,18 @@ def validation_errors(errors: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _describe(error: dict[str, Any]) -> str:
+    if error["type"] == "json_invalid":
+        where = error["loc"][1] if len(error["loc"]) > 1 else "?"
+        reason = error.get("ctx", {}).get("error", "invalid JSON")
+        return f"body: malformed JSON at character {where}: {reason}"
+    # pydantic prefixes messages raised by our validators with "Value error, ": noise to a client.
+    return f"{_location(error['loc'])}: {error['msg'].removeprefix('Value error, ')}"
+
+
 def validation_detail(errors: list[dict[str, Any]]) -> str:
     """``body.text: String should have at most 5000 characters`` for each error, joined."""
-    return "; ".join(f"{_location(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
+    return "; ".join(_describe(e) for e in errors) or "invalid request"
 
 
 def _content_type_hint(request: Request, errors: list[dict[str, Any]]) -> str | None:

@@ -8,6 +8,7 @@ folder and ``/metrics`` aggregates all workers with ``MultiProcessCollector``.
 from __future__ import annotations
 
 import os
+from collections import Counter as Tally
 from typing import Any
 
 from prometheus_client import (
@@ -58,6 +59,7 @@ class ServingMetrics:
                                      ["outcome"], registry=r)
         self._request_children: dict[tuple[str, str, int], Any] = {}
         self._latency_children: dict[str, Any] = {}
+        self._prediction_children: dict[tuple[str, str], Any] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, status)
@@ -71,9 +73,15 @@ class ServingMetrics:
         latency.observe(seconds)
 
     def observe_predictions(self, model_version: str, labels: list[str], confidences: list[float]) -> None:
-        for label, confidence in zip(labels, confidences, strict=True):
-            self.predictions.labels(label, model_version).inc()
-            self.confidence.observe(confidence)
+        for label, count in Tally(labels).items():
+            key = (label, model_version)
+            child = self._prediction_children.get(key)
+            if child is None:
+                child = self._prediction_children[key] = self.predictions.labels(label, model_version)
+            child.inc(count)
+        observe = self.confidence.observe
+        for confidence in confidences:
+            observe(confidence)
 
     def set_model(self, environment: str, previous: dict[str, str | None], current: dict[str, str | None]) -> None:
         """Mark what is served now (1) and what no longer is (0); keys are roles: primary, canary."""

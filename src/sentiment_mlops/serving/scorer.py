@@ -71,29 +71,46 @@ class CompiledNaiveBayes:
         self.centred_log_prob = self.log_prob_by_feature - self.log_prob_by_feature.mean(axis=1, keepdims=True)
         self.terms = {index: term for term, index in self.vocabulary.items()}
 
+    def _counts_one(self, text: str) -> tuple[list[int], list[int]]:
+        lookup = self.vocabulary.get
+        row: dict[int, int] = {}
+        for index in map(lookup, self.analyzer(text)):
+            if index is not None:
+                row[index] = row.get(index, 0) + 1
+        return list(row), list(row.values())
+
+    def _counts_many(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Term counts of many texts, counted by numpy instead of a dict per text."""
+        analyzer, lookup = self.analyzer, self.vocabulary.get
+        found: list[int] = []
+        lengths: list[int] = []
+        for text in texts:
+            known = [i for i in map(lookup, analyzer(text)) if i is not None]
+            found.extend(known)
+            lengths.append(len(known))
+        n_features = self.log_prob_by_feature.shape[0]
+        keys = np.repeat(np.arange(len(texts), dtype=np.int64), lengths) * n_features + np.array(found, dtype=np.int64)
+        unique, counts = np.unique(keys, return_counts=True)
+        rows = unique // n_features
+        offsets = np.zeros(len(texts) + 1, dtype=np.intp)
+        np.cumsum(np.bincount(rows, minlength=len(texts)), out=offsets[1:])
+        return offsets, (unique % n_features).astype(np.intp), counts
+
     def _rows(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The CSR parts (indptr, indices, tf-idf weights) of the rows ``TfidfVectorizer.transform`` builds."""
-        analyzer, lookup = self.analyzer, self.vocabulary.get
-        indices: list[int] = []
-        counts: list[int] = []
-        indptr = [0]
-        for text in texts:
-            row: dict[int, int] = {}
-            for token in analyzer(text):
-                index = lookup(token)
-                if index is not None:
-                    row[index] = row.get(index, 0) + 1
-            indices.extend(row)
-            counts.extend(row.values())
-            indptr.append(len(indices))
-        columns = np.array(indices, dtype=np.intp)
-        tf = np.array(counts, dtype=np.float64)
+        if len(texts) == 1:
+            indices, counts = self._counts_one(texts[0])
+            offsets = np.array([0, len(indices)], dtype=np.intp)
+            columns = np.array(indices, dtype=np.intp)
+            tf = np.array(counts, dtype=np.float64)
+        else:
+            offsets, columns, raw = self._counts_many(texts)
+            tf = raw.astype(np.float64)
         if self.binary:
             tf[:] = 1.0
         elif self.sublinear_tf:
             tf = np.log(tf) + 1.0
         weights = tf * self.idf[columns] if self.idf is not None else tf
-        offsets = np.array(indptr, dtype=np.intp)
         if self.normalise and len(weights):
             row_of = np.repeat(np.arange(len(texts)), np.diff(offsets))
             norms = np.sqrt(np.bincount(row_of, weights * weights, minlength=len(texts)))

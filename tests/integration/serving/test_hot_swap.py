@@ -148,3 +148,27 @@ def test_bootstrap_points_empty_staging_at_the_newest_version(registry: Any, reg
         events = store.deployment_events("staging")
     assert registry.alias_version("staging").version == registry_store["versions"][-1]
     assert [(e["action"], e["to_version"]) for e in events] == [("promote", registry_store["versions"][-1])]
+
+
+def test_the_poller_picks_up_a_retrained_local_model(settings_factory: Any, local_models: Path,
+                                                     tmp_path: Path) -> None:
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from sentiment_mlops.serving.app import create_app
+    from serving_models import corpus_slice, train_local
+
+    models = tmp_path / "models"
+    shutil.copytree(local_models, models)
+    settings = settings_factory(models_dir=models, poll_seconds=0.2)
+    text = {"text": "the crew was kind but the seat was broken"}
+    with TestClient(create_app(settings, environment="local")) as client:
+        before = client.post("/predict", json=text).json()["probabilities"]
+        train_local(models, corpus_slice(rows=1500, seed=5), alpha=3.0)
+        deadline = time.monotonic() + 30
+        after = before
+        while after == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+            after = client.post("/predict", json=text).json()["probabilities"]
+    assert after != before, "the retrained model was never swapped in"

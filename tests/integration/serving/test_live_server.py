@@ -19,6 +19,8 @@ from conftest import ADMIN_TOKEN, POSTGRES_ENV
 
 pytestmark = pytest.mark.slow
 STARTUP_SECONDS = 90
+# The CLI through its ``main`` (not the console script, whose entry point the installed venv decides).
+CLI = [sys.executable, "-c", "import sys; from sentiment_mlops.cli import main; main(sys.argv[1:])"]
 
 
 def free_port() -> int:
@@ -37,7 +39,7 @@ def _server_env(store_url: str, models_dir: Path, tmp_path: Path) -> dict[str, s
 
 def start_server(store_url: str, models_dir: Path, tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    command = [str(Path(sys.executable).with_name("sentiment-mlops")), "serve", "--env", "local", "--port", str(port)]
+    command = [*CLI, "serve", "--env", "local", "--port", str(port)]
     process = subprocess.Popen(command, cwd=tmp_path, env=_server_env(store_url, models_dir, tmp_path),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -108,3 +110,35 @@ def test_schemathesis_finds_no_server_error_and_no_response_off_schema(local_mod
         output = stop_server(process)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "Traceback" not in output, output[-4000:]
+
+
+def test_two_workers_aggregate_their_metrics(local_models: Path, tmp_path: Path) -> None:
+    port = free_port()
+    env = _server_env(f"sqlite:///{tmp_path / 'p.db'}", local_models, tmp_path)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    process = subprocess.Popen([*CLI, "serve", "--env", "local",
+                                "--port", str(port), "--workers", "2"], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.3)
+        requests = 30
+        for i in range(requests):  # a new connection each time: the kernel spreads them over both workers
+            assert httpx.post(f"{base}/predict", json={"text": f"text {i}"}, timeout=10).status_code == 200
+        texts = [httpx.get(f"{base}/metrics", timeout=10).text for _ in range(4)]
+    finally:
+        output = stop_server(process)
+    for text in texts:  # whichever worker answers the scrape reports the total of both
+        total = sum(float(line.split()[-1]) for line in text.splitlines()
+                    if line.startswith("sentiment_predictions_total{"))
+        assert total == requests, output[-3000:]
+        # Read through MultiProcessCollector, which (unlike the in-process registry) has no *_created samples.
+        assert "sentiment_predictions_created" not in text

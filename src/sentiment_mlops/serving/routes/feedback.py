@@ -33,6 +33,6 @@ def _record(state: ServingState, pairs: list[tuple[str, str]]) -> None:
                         422: {"model": ErrorResponse}})
 async def feedback(body: FeedbackRequest, request: Request) -> Response:
     state = serving_state(request)
-    pairs = [(item.id, item.label) for item in body.pairs()]
+    pairs: list[tuple[str, str]] = [(item.id, str(item.label)) for item in body.pairs()]
     await run_in_threadpool(_record, state, pairs)
     return OrjsonResponse({"recorded": len(pairs), "ids": [pid for pid, _ in pairs]})

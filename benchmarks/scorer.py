@@ -1,0 +1,75 @@
+"""Single-text scoring: the compiled scorer vs ``Pipeline.predict_proba`` on the same fitted model.
+
+Trains TF-IDF + MultinomialNB on the built-in corpus (80/20 split, seed 42), checks the probabilities are
+identical (<= 1e-9) on the whole held-out split, then times one text at a time and a batch of 1,000.
+
+    python benchmarks/scorer.py [--texts 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from sentiment_mlops.data import load_dataset
+from sentiment_mlops.serving.scorer import compile_scorer
+from sentiment_mlops.training.pipeline import build_pipeline
+
+BUDGET_RATIO = 10.0
+BATCH = 1000
+
+
+def per_call_us(fn: Callable[[str], object], texts: list[str], repeats: int = 3) -> float:
+    """Median over ``repeats`` of the mean microseconds per call over ``texts``."""
+    runs = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for text in texts:
+            fn(text)
+        runs.append((time.perf_counter() - started) / len(texts) * 1e6)
+    return statistics.median(runs)
+
+
+def batch_ms(fn: Callable[[list[str]], object], texts: list[str], repeats: int = 7) -> float:
+    runs = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn(texts)
+        runs.append((time.perf_counter() - started) * 1e3)
+    return statistics.median(runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--texts", type=int, default=2000, help="held-out texts timed one by one")
+    args = parser.parse_args()
+    data = load_dataset("builtin")
+    x_train, x_test, y_train, _ = train_test_split(data.texts, data.labels, test_size=0.2, random_state=42,
+                                                   stratify=data.labels)
+    pipeline = build_pipeline("mnb").fit(x_train, y_train)
+    scorer = compile_scorer(pipeline)
+    difference = float(np.abs(scorer.predict_proba(x_test) - pipeline.predict_proba(x_test)).max())
+    print(f"model: TF-IDF + MultinomialNB, {len(x_train):,} training texts, "
+          f"{len(pipeline.named_steps['tfidf'].vocabulary_):,} features; compiled: {scorer.compiled}")
+    print(f"identical probabilities on {len(x_test):,} held-out texts: max |difference| = {difference:.2e} "
+          f"({'ok' if difference <= 1e-9 else 'FAIL'}, budget 1e-9)")
+    sample = x_test[: args.texts]
+    ours = per_call_us(lambda t: scorer.predict_proba([t]), sample)
+    theirs = per_call_us(lambda t: pipeline.predict_proba([t]), sample[: max(200, args.texts // 5)])
+    ratio = theirs / ours
+    print(f"single text   Pipeline.predict_proba {theirs:8.1f} µs   compiled {ours:7.1f} µs   "
+          f"ratio {ratio:5.1f}x  (budget >= {BUDGET_RATIO:.0f}x: {'met' if ratio >= BUDGET_RATIO else 'MISSED'})")
+    batch = x_test[:BATCH]
+    ours_batch = batch_ms(scorer.predict_proba, batch)
+    theirs_batch = batch_ms(pipeline.predict_proba, batch)
+    print(f"batch of {BATCH:,}  Pipeline.predict_proba {theirs_batch:8.2f} ms   compiled {ours_batch:7.2f} ms   "
+          f"ratio {theirs_batch / ours_batch:5.1f}x")
+
+
+if __name__ == "__main__":
+    main()
