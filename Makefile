@@ -40,6 +40,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/train.py
 	$(BIN)/python benchmarks/store.py
 	$(BIN)/python benchmarks/drift.py
+	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python benchmarks/scorer.py
 	$(BIN)/python benchmarks/serving.py
 

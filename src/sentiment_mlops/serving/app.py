@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
+from sentiment_mlops.dashboard.routes import router as dashboard_router
 from sentiment_mlops.serving.errors import install_error_handlers
 from sentiment_mlops.serving.metrics import ServingMetrics
 from sentiment_mlops.serving.middleware import BodySizeLimit, RequestMetrics
@@ -137,7 +138,7 @@ def create_app(settings: Any, *, environment: str, store: Any = None, model_sour
     app = FastAPI(title=TITLE, version=_package_version(), lifespan=lifespan, default_response_class=OrjsonResponse,
                   description=f"Sentiment classifier ({environment}): negative / neutral / positive.")
     for router in (predict.router, feedback.router, health.router, admin.router, metrics.router, ui.router,
-                   *extra_routers):
+                   dashboard_router, *extra_routers):
         app.include_router(router)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -1,0 +1,5 @@
+"""The dashboard: experiments, model versions, live traffic, drift and alerts, served by the inference app.
+
+``dashboard.routes.router`` holds the pages under ``/dashboard`` and their JSON under ``/api/``;
+``serving.app.create_app`` includes it.
+"""

@@ -1,0 +1,182 @@
+"""The dashboard's JSON routes under ``/api/``: one per chart or table, every query parameter validated."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel
+
+from sentiment_mlops.dashboard import drift_view, experiments, live
+from sentiment_mlops.dashboard.resources import Resources, admin_authorized, resources
+from sentiment_mlops.errors import ModelNotFoundError, RegistryError
+
+T = TypeVar("T")
+
+
+class ApiError(BaseModel):
+    """The error body the app's handlers send: one readable line, plus the validation errors for a 422."""
+
+    detail: str
+    errors: list[dict[str, object]] | None = None
+
+
+router = APIRouter(prefix="/api", tags=["dashboard"], responses={
+    status: {"model": ApiError, "description": description} for status, description in (
+        (401, "a wrong admin token"), (404, "an unknown run or version"),
+        (422, "an invalid query parameter"), (503, "the MLflow tracking store cannot be read"))})
+
+Res = Annotated[Resources, Depends(resources)]
+Environment = Literal["local", "staging", "production"]
+VERSION_PATTERN = r"^(local|[0-9]{1,9})$"
+RUN_IDS_PATTERN = r"^[0-9a-f]{32}(,[0-9a-f]{32}){0,19}$"
+VERSIONS_PATTERN = r"^[0-9]{1,9}(,[0-9]{1,9}){0,19}$"
+MLFLOW_TTL_SECONDS = 5.0
+
+
+def _registry(what: str, read: Callable[[], T]) -> T:
+    """MLflow failures become 503 with the reason: the dashboard is up, its tracking store is not."""
+    try:
+        return read()
+    except ModelNotFoundError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    except RegistryError as exc:
+        raise HTTPException(status_code=503, detail=f"{what}: {exc}") from exc
+
+
+def _versions(res: Resources) -> list[dict[str, Any]]:
+    if res.tracking_store_missing:
+        return []
+    return res.cache.get_or_compute(("versions",), lambda: experiments.list_versions(res.registry),
+                                    ttl=MLFLOW_TTL_SECONDS)
+
+
+@router.get("/experiments")
+def get_experiments(res: Res, include_trials: bool = False) -> dict[str, Any]:
+    """Every training run of the experiment (newest first) with params, metrics and registered versions."""
+    def read() -> dict[str, Any]:
+        if res.tracking_store_missing:
+            return {"experiment": res.settings.experiment_name, "runs": [], "max_runs": experiments.MAX_RUNS}
+        versions = _versions(res)
+        runs = experiments.list_runs(res.registry, include_trials=include_trials, versions=versions)
+        return {"experiment": res.registry.experiment_name, "runs": runs, "max_runs": experiments.MAX_RUNS}
+
+    return _registry("reading the experiment", lambda: res.cache.get_or_compute(
+        ("experiments", include_trials), read, ttl=MLFLOW_TTL_SECONDS))
+
+
+@router.get("/runs")
+def get_runs(res: Res, ids: Annotated[str | None, Query(pattern=RUN_IDS_PATTERN)] = None,
+             versions: Annotated[str | None, Query(pattern=VERSIONS_PATTERN)] = None) -> dict[str, Any]:
+    """The runs to compare side by side, chosen by run id and/or registered version (20 of each at most)."""
+    if ids is None and versions is None:
+        raise HTTPException(status_code=422, detail="give ids=RUN_ID,... or versions=N,... to compare")
+
+    def read() -> dict[str, Any]:
+        known = _versions(res)
+        wanted = list(dict.fromkeys(ids.split(","))) if ids else []
+        if versions:
+            run_of = {v["version"]: v["run_id"] for v in known}
+            missing = [v for v in versions.split(",") if v not in run_of]
+            if missing:
+                raise HTTPException(status_code=404, detail=f"unknown model version(s) {', '.join(missing)}; "
+                                                            f"registered: {', '.join(run_of) or 'none'}")
+            wanted += [run_of[v] for v in versions.split(",") if run_of[v] and run_of[v] not in wanted]
+        runs = [] if res.tracking_store_missing else experiments.list_runs(res.registry, run_ids=wanted,
+                                                                             versions=known)
+        missing_runs = sorted(set(wanted) - {run["run_id"] for run in runs})
+        if missing_runs:
+            raise HTTPException(status_code=404, detail=f"unknown run id(s) {', '.join(missing_runs)} in "
+                                                        f"experiment {res.settings.experiment_name}")
+        return {"runs": runs}
+
+    return _registry("reading runs", read)
+
+
+@router.get("/versions")
+def get_versions(res: Res) -> dict[str, Any]:
+    """Registered versions with aliases, the alias map and the canary share."""
+    def read() -> dict[str, Any]:
+        versions = _versions(res)
+        aliases = {alias: v["version"] for v in versions for alias in v["aliases"]}
+        return {"model": res.settings.registered_model_name, "versions": versions, "aliases": aliases,
+                "canary_percent": None if not versions else _canary_percent(res)}
+
+    return _registry("reading versions", read)
+
+
+def _canary_percent(res: Resources) -> float | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = res.registry.client.get_registered_model(res.registry.model_name)
+    except MlflowException:
+        return None  # nothing registered yet
+    value = (model.tags or {}).get("canary_percent")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+@router.get("/deployments")
+def get_deployments(res: Res, environment: Environment | None = None,
+                    limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> dict[str, Any]:
+    """The deployment history (promotions, rollbacks, canaries), oldest first."""
+    events = res.store.deployment_events(environment=environment, limit=limit)
+    return {"events": events}
+
+
+@router.get("/live")
+def get_live(res: Res, environment: Environment | None = None,
+             version: Annotated[str | None, Query(pattern=VERSION_PATTERN)] = None,
+             hours: Annotated[float, Query(gt=0, le=24 * 90)] = 24.0,
+             bucket: Literal["minute", "hour", "day"] | None = None) -> dict[str, Any]:
+    """Volume, labels, confidence, latency and live vs estimated accuracy for one slice of traffic."""
+    chosen = bucket or live.choose_bucket(hours)
+    if live.bucket_count(hours, chosen) > live.MAX_BUCKETS:
+        raise HTTPException(status_code=422, detail=f"{hours} hours in {chosen} buckets is "
+                                                    f"{live.bucket_count(hours, chosen)} points; the most is "
+                                                    f"{live.MAX_BUCKETS}: choose a larger bucket or fewer hours")
+    query = live.LiveQuery(since=live.window_start(hours), bucket_seconds=live.BUCKETS[chosen],
+                           environment=environment, version=version)
+    engine = res.engine
+    summary = live.live_summary(engine, query, drift_view.calibrations(res, live.traffic_slices(engine)))
+    summary["bucket"] = chosen
+    summary["slices"] = live.traffic_slices(engine)
+    return summary
+
+
+@router.get("/drift")
+def get_drift(res: Res, environment: Environment | None = None,
+              window: Annotated[int, Query(ge=50, le=20_000)] = 500,
+              history: Annotated[int, Query(ge=1, le=24)] = 8) -> dict[str, Any]:
+    """The latest drift report per environment and the verdicts of the windows before it (cached briefly)."""
+    return res.cache.get_or_compute(("drift", environment, window, history),
+                                    lambda: drift_view.drift_overview(res, environment=environment,
+                                                                      window=window, history=history),
+                                    ttl=drift_view.TTL_SECONDS)
+
+
+@router.get("/alerts")
+def get_alerts(res: Res, status: Literal["firing", "resolved"] | None = None,
+               limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> dict[str, Any]:
+    """Alerts, newest first, with the open ones counted separately."""
+    rows = res.store.alerts(status=status, limit=limit)
+    rows = sorted(rows, key=lambda row: row["id"], reverse=True)
+    return {"alerts": rows, "firing": sum(row["status"] == "firing" for row in rows),
+            "resolved": sum(row["status"] == "resolved" for row in rows)}
+
+
+@router.get("/predictions/recent")
+def get_recent_predictions(request: Request, res: Res, environment: Environment | None = None,
+                           version: Annotated[str | None, Query(pattern=VERSION_PATTERN)] = None,
+                           limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    """The newest logged predictions; the raw text only for the admin, and never when texts are not logged."""
+    admin = admin_authorized(request, res.settings)
+    show_text = admin and res.settings.log_text
+    rows = res.store.recent_predictions(environment=environment, model_version=version, limit=limit)
+    shown = [{key: value for key, value in row.items() if key != "text" or show_text} for row in rows]
+    texts = "not_logged" if not res.settings.log_text else ("shown" if show_text else "hidden")
+    return {"predictions": shown, "texts": texts}

@@ -1,0 +1,13 @@
+"""``router``: the dashboard pages under ``/dashboard`` and their JSON under ``/api/``, included by ``create_app``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from sentiment_mlops.dashboard import api, pages
+
+router = APIRouter()
+router.include_router(pages.router)
+router.include_router(api.router)
+
+__all__ = ["router"]
