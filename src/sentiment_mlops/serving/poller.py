@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from sentiment_mlops.serving.model_source import ModelSource, Target
 logger = logging.getLogger(__name__)
 
 ALERT_RULE = "model_load_failed"
+RETAINED_MODELS = 2  # recently replaced versions kept in memory for an instant rollback
 
 
 @dataclass(frozen=True)
@@ -46,13 +48,26 @@ class ModelPoller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failed_target: Target | None = None
+        # Models swapped out recently stay loaded, so a rollback to them is a reference swap, not a download.
+        self._retired: OrderedDict[str, ServedModel] = OrderedDict()
 
     # -- the decision ---------------------------------------------------------------------------------
     def _reuse(self, key: str | None, snapshot: ModelSnapshot) -> ServedModel | None:
         for model in (snapshot.primary, snapshot.canary):
             if model is not None and key is not None and model.key == key:
                 return model
-        return None
+        return self._retired.get(key) if key is not None else None
+
+    def _retire(self, old: ModelSnapshot, new: ModelSnapshot) -> None:
+        kept = {m.key for m in (new.primary, new.canary) if m is not None}
+        for model in (old.primary, old.canary):
+            if model is not None and model.key not in kept:
+                self._retired[model.key] = model
+                self._retired.move_to_end(model.key)
+        for key in kept:
+            self._retired.pop(key, None)
+        while len(self._retired) > RETAINED_MODELS:
+            self._retired.popitem(last=False)
 
     def _load(self, key: str, snapshot: ModelSnapshot) -> ServedModel:
         reused = self._reuse(key, snapshot)
@@ -89,6 +104,7 @@ class ModelPoller:
                 return self._fail(f"loading {self.source.description} failed: {exc}", target, snapshot)
             new = ModelSnapshot(primary, canary, target.canary_percent if canary else 0.0)
             self.holder.swap(new)
+            self._retire(snapshot, new)
             self.holder.degraded_reason = None
             self._failed_target = None
             self._resolve_alert()

@@ -173,3 +173,25 @@ def test_the_poller_picks_up_a_retrained_local_model(settings_factory: Any, loca
             time.sleep(0.2)
             after = client.post("/predict", json=text).json()["probabilities"]
     assert after != before, "the retrained model was never swapped in"
+
+
+def test_rolling_back_to_a_recent_version_reuses_it_without_a_download(registry: Any, registry_client: Any,
+                                                                       registry_store: dict[str, Any]) -> None:
+    first, second = registry_store["versions"]
+    registry.set_alias("staging", first)
+    skops = _skops_file(registry, registry_store["root"], first)
+    backup = skops.with_suffix(".bak")
+    shutil.copyfile(skops, backup)
+    try:
+        with registry_client("staging") as client:
+            registry.set_alias("staging", second)
+            assert client.post("/admin/reload", headers=AUTH).json()["model_version"] == second
+            # Version 1's stored model is now unreadable: only the copy the server kept can serve it.
+            skops.write_bytes(b"gone")
+            registry.set_alias("staging", first)
+            reload = client.post("/admin/reload", headers=AUTH).json()
+            assert reload["changed"] is True and reload["model_version"] == first and reload["status"] == "ok"
+            assert client.post("/predict", json={"text": "nice crew"}).json()["model_version"] == first
+    finally:
+        shutil.copyfile(backup, skops)
+        backup.unlink()
