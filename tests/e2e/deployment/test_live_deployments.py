@@ -75,7 +75,7 @@ def test_hot_swap_under_load_promote_and_roll_back_twice(registry, store, server
         load = Load(url)
         thread = threading.Thread(target=load.run, name="load", daemon=True)
         thread.start()
-        moves: list[tuple[float, str]] = []
+        moves: list[tuple[float, float, str]] = []  # (step called, step returned, version)
         try:
             time.sleep(1.0)
             steps = [lambda: promote(registry, store, version=None, to="production", rules=ANY_QUALITY),
@@ -83,9 +83,9 @@ def test_hot_swap_under_load_promote_and_roll_back_twice(registry, store, server
                      lambda: promote(registry, store, version=None, to="production", rules=ANY_QUALITY),
                      lambda: rollback(registry, store, environment="production")]
             for step in steps:
+                called_at = time.monotonic()
                 result = step()
-                moved_at = time.monotonic()
-                moves.append((moved_at, result.to_version))
+                moves.append((called_at, time.monotonic(), result.to_version))
                 wait_for(lambda v=result.to_version: load.results and load.results[-1][2] == v,
                          timeout=30, interval=0.05, what=f"responses from version {result.to_version}")
                 time.sleep(SWITCH_BUDGET)  # traffic on the new version before the next move
@@ -98,7 +98,9 @@ def test_hot_swap_under_load_promote_and_roll_back_twice(registry, store, server
     assert len(statuses) > 200 and set(statuses) == {200}, f"{len(statuses)} requests, statuses {set(statuses)}"
     assert all(one for *_, one in load.results), "a batch mixed model versions"
     switch_times, late = [], []
-    for i, (moved_at, version) in enumerate(moves):
+    for i, (_, moved_at, version) in enumerate(moves):
+        # A move's window ends when the next step is called: the alias moves inside the step, before it
+        # returns, and a fast server already answers with the next version by then.
         until = moves[i + 1][0] if i + 1 < len(moves) else float("inf")
         window = [(start, v) for start, _, v, _ in load.results if moved_at <= start < until]
         # The switch: the first request after which only the new version answers.
