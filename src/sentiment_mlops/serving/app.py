@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -121,6 +122,11 @@ def create_app(settings: Any, *, environment: str, store: Any = None, model_sour
         monitor = await run_in_threadpool(_start_monitor, settings, environment, the_store, holder, serving_metrics)
         state = ServingState(settings=settings, environment=environment, holder=holder, poller=poller,
                              store=the_store, metrics=serving_metrics, writer=writer)
+        # Everything loaded so far (MLflow, scikit-learn, the model's vocabulary) lives as long as the
+        # process: freezing it keeps the collector from walking it again on every full collection, which
+        # otherwise shows up as p99 spikes of tens of milliseconds once logging allocates per request.
+        gc.collect()
+        gc.freeze()
         try:
             yield {"serving": state}
         finally:
