@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
+from sentiment_mlops.monitoring.drift.ks import ks_check
 from sentiment_mlops.monitoring.drift.result import CheckResult
 
 NAME = "confidence"
@@ -12,15 +12,6 @@ NAME = "confidence"
 
 def confidence_check(reference: np.ndarray, current: np.ndarray, *, alpha: float) -> CheckResult:
     """KS test on the model's confidence (max class probability) per text."""
-    result = stats.ks_2samp(reference, current)
-    p_value = float(result.pvalue)
-    return CheckResult(
-        name=NAME,
-        test="ks",
-        statistic=float(result.statistic),
-        p_value=p_value,
-        threshold=alpha,
-        drift=p_value < alpha,
-        details={"reference_mean": round(float(np.mean(reference)), 4),
-                 "current_mean": round(float(np.mean(current)), 4)},
-    )
+    return ks_check(NAME, reference, current, alpha=alpha,
+                    details={"reference_mean": round(float(np.mean(reference)), 4),
+                             "current_mean": round(float(np.mean(current)), 4)})
