@@ -58,6 +58,19 @@ def builtin_corpus_path() -> Path:
     return path
 
 
+def _read_csv(path: Path, *, sep: str) -> pd.DataFrame:
+    # Rows end at "\n" only: pandas' own to_csv leaves a bare "\r" inside a text unquoted, and the default
+    # reader would split the row there. A CRLF file keeps a trailing "\r" on its last column, which the
+    # stripping of names, texts and labels removes.
+    options = {"sep": sep, "dtype": object, "keep_default_na": False, "lineterminator": "\n"}
+    try:
+        frame = pd.read_csv(path, **options)
+    except UnicodeDecodeError:
+        frame = pd.read_csv(path, encoding="latin-1", **options)
+    frame.columns = [str(column).strip() for column in frame.columns]
+    return frame
+
+
 def _read_frame(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise DataError(f"data file not found: {path}")
@@ -73,11 +86,7 @@ def _read_frame(path: Path) -> pd.DataFrame:
         raise DataError(f"data file is empty: {path}")
     try:
         if kind == "csv":
-            sep = "\t" if path.suffix.lower() == ".tsv" else ","
-            try:
-                return pd.read_csv(path, sep=sep, dtype=object, keep_default_na=False)
-            except UnicodeDecodeError:
-                return pd.read_csv(path, sep=sep, dtype=object, keep_default_na=False, encoding="latin-1")
+            return _read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
         if kind == "jsonl":
             return pd.read_json(path, lines=True, dtype=False)
         return pd.read_parquet(path)

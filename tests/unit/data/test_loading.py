@@ -94,3 +94,20 @@ def test_load_texts_reads_a_column_or_lines(tmp_path):
     assert load_texts(_csv(tmp_path / "t.csv", ROWS[:3])) == [t for t, _ in ROWS[:3]]
     with pytest.raises(DataError, match="column 'body' not found"):
         load_texts(tmp_path / "t.csv", text_column="body")
+
+
+def test_a_csv_written_by_pandas_from_the_builtin_corpus_reads_back_row_for_row(builtin_dataset, tmp_path):
+    # About 1,500 corpus texts hold a bare "\r", which pandas writes unquoted.
+    frame = pd.DataFrame({"text": builtin_dataset.texts, "sentiment": builtin_dataset.labels})
+    assert frame["text"].str.contains("\r").any()
+    frame.to_csv(tmp_path / "corpus.csv", index=False)
+    loaded = load_dataset(tmp_path / "corpus.csv")
+    assert loaded.summary.rows_read == len(frame) and loaded.summary.dropped_empty == 0
+    assert loaded.summary.fingerprint == builtin_dataset.summary.fingerprint
+
+
+def test_crlf_line_endings_are_read_like_lf(tmp_path):
+    path = tmp_path / "windows.csv"
+    path.write_bytes(b"text,sentiment\r\n" + b"".join(f"{t},{y}\r\n".encode() for t, y in ROWS))
+    loaded = load_dataset(path)
+    assert loaded.texts == [t for t, _ in ROWS] and loaded.labels == [y for _, y in ROWS]
