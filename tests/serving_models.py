@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 SLICE_ROWS = 3000
+POSTGRES_ENV = "SENTIMENT_MLOPS_TEST_POSTGRES_URL"
+ADMIN_TOKEN = "test-admin-token-0123456789"
 
 
 def corpus_slice(rows: int = SLICE_ROWS, seed: int = 0) -> Any:

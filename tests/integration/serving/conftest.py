@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from serving_models import corpus_slice, train_local, train_registered  # noqa: E402
-
-POSTGRES_ENV = "SENTIMENT_MLOPS_TEST_POSTGRES_URL"
-ADMIN_TOKEN = "test-admin-token-0123456789"
+from serving_models import ADMIN_TOKEN, POSTGRES_ENV, corpus_slice, train_local, train_registered  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -41,42 +36,6 @@ def registry_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         os.chdir(previous)
     return {"root": root, "tracking_uri": tracking_uri, "versions": [first.model_version, second.model_version]}
 
-
-@pytest.fixture(scope="session")
-def postgres_admin_engine() -> Iterator[Any]:
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        pytest.skip(f"{POSTGRES_ENV} is not set; set it to postgresql://postgres@127.0.0.1:5432/test")
-    from sqlalchemy import create_engine
-
-    from sentiment_mlops.monitoring.engine import engine_url
-
-    engine = create_engine(engine_url(url), isolation_level="AUTOCOMMIT")
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def postgres_store_url(postgres_admin_engine: Any) -> Iterator[str]:
-    """A URL working in a fresh schema of its own (search_path), dropped after the test."""
-    from sqlalchemy import text
-
-    schema = f"sm_serving_test_{uuid.uuid4().hex[:12]}"
-    with postgres_admin_engine.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    base = os.environ[POSTGRES_ENV]
-    separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
-    with postgres_admin_engine.connect() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The prediction store URL on each backend (PostgreSQL skips when its URL is unset)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'logs' / 'predictions.db'}"
-    return str(request.getfixturevalue("postgres_store_url"))
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ADMIN_TOKEN
+from serving_models import ADMIN_TOKEN
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 

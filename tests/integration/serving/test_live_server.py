@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import ADMIN_TOKEN, POSTGRES_ENV
+from serving_models import ADMIN_TOKEN, POSTGRES_ENV
 
 pytestmark = pytest.mark.slow
 STARTUP_SECONDS = 90
