@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from sentiment_mlops.dashboard import drift_view, experiments, live
 from sentiment_mlops.dashboard.resources import Resources, admin_authorized, resources
 from sentiment_mlops.errors import ModelNotFoundError, RegistryError
+from sentiment_mlops.registry.client import CANARY_PERCENT_TAG
 
 T = TypeVar("T")
 
@@ -113,7 +114,7 @@ def _canary_percent(res: Resources) -> float | None:
         model = res.registry.client.get_registered_model(res.registry.model_name)
     except MlflowException:
         return None  # nothing registered yet
-    value = (model.tags or {}).get("canary_percent")
+    value = (model.tags or {}).get(CANARY_PERCENT_TAG)
     try:
         return float(value) if value is not None else None
     except ValueError:

@@ -26,11 +26,10 @@ from sentiment_mlops.errors import (
     PromotionRefusedError,
     SentimentMLOpsError,
 )
+from sentiment_mlops.registry.client import CANARY_ALIAS, CANARY_PERCENT_TAG
 
 PROMOTE_TARGETS = ("staging", "production")
 ROLLBACK_TARGETS = ("staging", "production", "canary")
-CANARY_ALIAS = "canary"
-CANARY_TAG = "canary_percent"
 
 
 @dataclass(frozen=True)
@@ -219,7 +218,7 @@ def promote(registry: Any, store: Any, *, version: str | None, to: str, canary_p
     report = run_gate(registry, candidate, incumbent, rules=rules, eval_path=eval_path, force=force, reason=reason)
     registry.set_alias(to, candidate)
     if action == "canary-finish":
-        percent = registry.model_tags().get(CANARY_TAG)
+        percent = registry.model_tags().get(CANARY_PERCENT_TAG)
 
         def undo() -> None:
             _restore_alias(registry, to, incumbent)
@@ -240,8 +239,8 @@ def promote(registry: Any, store: Any, *, version: str | None, to: str, canary_p
 
 
 def _delete_canary_tag(registry: Any) -> None:
-    if CANARY_TAG in registry.model_tags():
-        registry.delete_model_tag(CANARY_TAG)
+    if CANARY_PERCENT_TAG in registry.model_tags():
+        registry.delete_model_tag(CANARY_PERCENT_TAG)
 
 
 def _start_canary(registry: Any, store: Any, *, candidate: str, incumbent: str | None, percent: float,
@@ -252,13 +251,13 @@ def _start_canary(registry: Any, store: Any, *, candidate: str, incumbent: str |
                                  "without --canary for the first version")
     if candidate == incumbent:
         raise ConfigurationError(f"version {candidate} is already in production; nothing to canary")
-    previous_percent = registry.model_tags().get(CANARY_TAG)
+    previous_percent = registry.model_tags().get(CANARY_PERCENT_TAG)
     report = None
     if running is None:
         report = run_gate(registry, candidate, incumbent, rules=rules, eval_path=eval_path, force=force,
                           reason=reason)
     # The tag goes first: a server that sees the alias without a percentage routes nothing to it.
-    registry.set_model_tag(CANARY_TAG, f"{percent:g}")
+    registry.set_model_tag(CANARY_PERCENT_TAG, f"{percent:g}")
     registry.set_alias(CANARY_ALIAS, candidate)
 
     def undo() -> None:
@@ -266,7 +265,7 @@ def _start_canary(registry: Any, store: Any, *, candidate: str, incumbent: str |
             registry.delete_alias(CANARY_ALIAS)
             _delete_canary_tag(registry)
         else:
-            registry.set_model_tag(CANARY_TAG, previous_percent or "0")
+            registry.set_model_tag(CANARY_PERCENT_TAG, previous_percent or "0")
 
     if running is None:
         message = f"canary started: {percent:g}% of production traffic → {candidate} (production stays {incumbent})"
@@ -324,7 +323,7 @@ def _abort_canary(registry: Any, store: Any, *, to_version: str | None, action: 
     running = _alias(registry, CANARY_ALIAS)
     if running is None:
         raise ConfigurationError("no canary is running (alias 'canary' is not set); nothing to abort")
-    percent = registry.model_tags().get(CANARY_TAG)
+    percent = registry.model_tags().get(CANARY_PERCENT_TAG)
     production = _alias(registry, "production")
     # Alias first: a server that still sees a percentage without an alias routes nothing to a canary.
     registry.delete_alias(CANARY_ALIAS)
@@ -332,7 +331,7 @@ def _abort_canary(registry: Any, store: Any, *, to_version: str | None, action: 
 
     def undo() -> None:
         if percent is not None:
-            registry.set_model_tag(CANARY_TAG, percent)
+            registry.set_model_tag(CANARY_PERCENT_TAG, percent)
         registry.set_alias(CANARY_ALIAS, running)
 
     recorded = "canary-abort" if action == "rollback" else action

@@ -11,6 +11,10 @@ from typing import Any
 from sentiment_mlops.errors import ModelNotFoundError, RegistryError
 from sentiment_mlops.layout import RUN_ARTIFACTS
 
+# A partial rollout: alias ``canary`` names the candidate and this registered-model tag its traffic share.
+CANARY_ALIAS = "canary"
+CANARY_PERCENT_TAG = "canary_percent"
+
 _QUIET_LOGGERS = ("mlflow", "alembic", "mlflow.store.db.utils", "mlflow.tracking.fluent")
 
 

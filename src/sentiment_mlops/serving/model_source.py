@@ -12,9 +12,8 @@ from typing import Any, Protocol
 from sentiment_mlops.errors import ConfigurationError, RegistryError
 from sentiment_mlops.integrity import MANIFEST_NAME
 from sentiment_mlops.layout import MODEL_FILE
+from sentiment_mlops.registry.client import CANARY_ALIAS, CANARY_PERCENT_TAG
 
-CANARY_ALIAS = "canary"
-CANARY_PERCENT_TAG = "canary_percent"
 SERVING_ENVIRONMENTS = ("local", "staging", "production")
 
 
