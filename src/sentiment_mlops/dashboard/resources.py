@@ -19,7 +19,6 @@ from sqlalchemy import Engine
 
 from sentiment_mlops.config import Settings
 from sentiment_mlops.dashboard.cache import TTLCache
-from sentiment_mlops.monitoring.engine import create_store_engine
 from sentiment_mlops.registry.client import ModelRegistry
 
 T = TypeVar("T")
@@ -60,14 +59,8 @@ class Resources:
 
     @property
     def engine(self) -> Engine:
-        """The engine the aggregate queries run on: the store's own when it exposes one, else one on its URL.
-
-        The store's public methods return rows; the Live page needs GROUP BY queries over the same tables.
-        """
-        engine = getattr(self.store, "engine", None)
-        if isinstance(engine, Engine):
-            return engine
-        return _app_singleton(self._request, "dashboard_engine", lambda: create_store_engine(self.store.url))
+        """The store's own engine: the store's methods return rows, the Live page needs GROUP BY queries."""
+        return self.store.engine
 
 
 def _state(request: Request, name: str) -> Any:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Result, String, func, literal, select, text, tuple_, update
+from sqlalchemy import ColumnElement, Connection, Engine, Result, String, func, literal, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError, StatementError
 
@@ -84,6 +84,11 @@ class PredictionStore:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    @property
+    def engine(self) -> Engine:
+        """The store's engine, for read-only aggregate queries over its tables (the dashboard's Live page)."""
+        return self._engine
 
     def close(self) -> None:
         """Close every pooled connection."""
