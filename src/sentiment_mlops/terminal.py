@@ -61,19 +61,20 @@ def _start_tracker(settings: Settings) -> Any:
 def train_command(settings: Settings, console: Console, *, data: str, text_column: str, label_column: str,
                   model: str, params: list[str], test_size: float, seed: int, search: int, register: bool,
                   models_dir: Path | None) -> None:
-    from sentiment_mlops.data import load_dataset
-    from sentiment_mlops.training.pipeline import parse_params
-    from sentiment_mlops.training.run import TrainOptions, train
-
-    options = TrainOptions(model=model, params=parse_params(params), test_size=test_size, seed=seed,
-                           search_trials=search, register=register)
-    options.validate()
     target = models_dir or settings.models_dir
     started = time.perf_counter()
     # Opening MLflow (importing it, creating or checking the SQLite schema, importing skops) takes 4-6 s
-    # of pure Python: a second process does it on the other core while the corpus loads and the model fits
-    # (it imports at once, and opens the store once the data has loaded cleanly).
+    # of pure Python: a second process does it on the other core while scikit-learn imports, the corpus
+    # loads and the model fits. It starts before anything else (it imports at once, and opens the store
+    # only once the options and the data have been checked; bad ones stop it before it touches the store).
     with _start_tracker(settings) as tracker:
+        from sentiment_mlops.data import load_dataset
+        from sentiment_mlops.training.pipeline import parse_params
+        from sentiment_mlops.training.run import TrainOptions, train
+
+        options = TrainOptions(model=model, params=parse_params(params), test_size=test_size, seed=seed,
+                               search_trials=search, register=register)
+        options.validate()
         with console.status(f"loading {data} …"):
             dataset = load_dataset(data, text_column=text_column, label_column=label_column)
         print_data_summary(console, dataset.summary)
