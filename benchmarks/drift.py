@@ -57,15 +57,14 @@ def _setup(rows: int, directory: Path) -> tuple[dict, str]:
 
 def ours(profile: dict, url: str, rows: int) -> tuple[dict[str, float], object]:
     from sentiment_mlops.monitoring.drift import Reference, drift_report
-    from sentiment_mlops.monitoring.drift.online import WINDOW_COLUMNS, window_from_rows
+    from sentiment_mlops.monitoring.drift.online import WINDOW_COLUMNS, window_from_columns
     from sentiment_mlops.monitoring.store import PredictionStore
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
     with PredictionStore(url) as store:
-        logged = store.recent_predictions(environment="production", model_version="1", limit=rows,
-                                          columns=WINDOW_COLUMNS)
-    window = window_from_rows(logged)
+        logged = store.recent_columns(WINDOW_COLUMNS, environment="production", model_version="1", limit=rows)
+    window = window_from_columns(logged)
     timings["store read"] = time.perf_counter() - start
     mark, cpu = time.perf_counter(), time.process_time()
     reference = Reference.from_profile(profile)

@@ -21,9 +21,9 @@ DEFAULT_WINDOW = 1000
 class PredictionLog(Protocol):
     """The part of ``monitoring.store.PredictionStore`` this module reads."""
 
-    def recent_predictions(self, *, environment: str | None = None, model_version: str | None = None,
-                           limit: int | None = 1000, since: Any = None,
-                           columns: Sequence[str] | None = None) -> list[dict[str, Any]]: ...
+    def recent_columns(self, columns: Sequence[str], *, environment: str | None = None,
+                       model_version: str | None = None, limit: int | None = 1000,
+                       since: Any = None) -> dict[str, Sequence[Any]]: ...
 
 
 # Only what the checks read: decoding timestamps and probability maps would double the read time.
@@ -54,6 +54,19 @@ def window_from_rows(rows: Sequence[Mapping[str, Any]]) -> LoggedWindow:
     )
 
 
+def window_from_columns(columns: Mapping[str, Sequence[Any]]) -> LoggedWindow:
+    """``window_from_rows`` for a columnar read (``PredictionStore.recent_columns`` of ``WINDOW_COLUMNS``)."""
+    texts = list(columns["text"])
+    missing = texts.count(None)
+    return LoggedWindow(
+        texts=None if missing else texts,
+        predicted=list(columns["sentiment"]),
+        confidences=list(columns["confidence"]),
+        lengths=list(columns["text_length"]),
+        missing_texts=missing,
+    )
+
+
 def logged_drift_report(store: PredictionLog, profile: Mapping[str, Any] | Reference, *, environment: str,
                         model_version: str, window: int = DEFAULT_WINDOW) -> DriftReport:
     """Drift of the last ``window`` predictions ``model_version`` made in ``environment``.
@@ -63,13 +76,13 @@ def logged_drift_report(store: PredictionLog, profile: Mapping[str, Any] | Refer
     """
     if window < 1:
         raise DataError(f"--window must be at least 1 prediction, got {window}")
-    rows = store.recent_predictions(environment=environment, model_version=str(model_version), limit=window,
-                                    columns=WINDOW_COLUMNS)
-    if not rows:
+    columns = store.recent_columns(WINDOW_COLUMNS, environment=environment, model_version=str(model_version),
+                                   limit=window)
+    if not columns["sentiment"]:
         raise DataError(
             f"no logged predictions of model version {model_version} in environment {environment!r}; "
             "send traffic to the server first (or check --env)"
         )
-    logged = window_from_rows(rows)
+    logged = window_from_columns(columns)
     return drift_report(as_reference(profile), logged.texts, logged.predicted, logged.confidences,
                         model_version=str(model_version), lengths=logged.lengths)
