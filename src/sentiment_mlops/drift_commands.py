@@ -51,6 +51,10 @@ def print_drift_report(console: Console, report: DriftReport, *, title: str) -> 
     labels = report.checks[0].details
     console.print(f"predicted labels: reference {labels['reference_share']} · current {labels['current_share']} "
                   f"· PSI {labels['psi']:.4f}", highlight=False)
+    words = next((c.details.get("top_words") for c in report.checks if c.name == "new_terms"), None)
+    if words:
+        console.print("words the model never saw, in the most texts: "
+                      + ", ".join(f"{w['word']} ({w['texts']:,})" for w in words), highlight=False)
     for skipped in report.skipped:
         console.print(f"[dim]{skipped.name} skipped: {skipped.reason}[/]", highlight=False)
     console.print(f"{report.current_size:,} current vs {report.reference_size:,} reference texts; "

@@ -116,6 +116,21 @@ def drift_overview(res: Resources, *, environment: str | None, window: int, hist
                                                for entry in _environment_overview(res, env, window, history)]}
 
 
+def without_words(overview: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``drift_overview`` without the words the new-terms check quotes from the logged texts."""
+    def hide(report: dict[str, Any]) -> dict[str, Any]:
+        checks = [{**check, "details": {**check["details"], "top_words": [], "top_words_hidden": True}}
+                  if check.get("details", {}).get("top_words") else check for check in report["checks"]]
+        return {**report, "checks": checks}
+
+    environments = []
+    for entry in overview["environments"]:
+        if "latest" in entry:
+            entry = {**entry, "latest": hide(entry["latest"]), "history": [hide(r) for r in entry["history"]]}
+        environments.append(entry)
+    return {**overview, "environments": environments}
+
+
 def calibrations(res: Resources, slices: list[dict[str, Any]]) -> dict[str, Any]:
     """Each served version's confidence calibration (from its reference profile), for the accuracy estimate.
 

@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline
 from sentiment_mlops.data.text_stats import DEFAULT_TOKEN_PATTERN, make_tokenizer, text_stats
 from sentiment_mlops.training.pipeline import word_vectorizer
 
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2  # 2: per_text.oov_terms
 
 
 def unigram_vocabulary(pipeline: Pipeline) -> list[str]:
@@ -62,5 +62,7 @@ def reference_profile(pipeline: Pipeline, texts: Sequence[str], *, probabilities
             "length": stats.lengths.tolist(),
             "oov_rate": [round(float(r), 6) for r in stats.oov_rates],
             "term_ids": stats.term_ids,
+            # Drift's new-terms check: which unseen words recur across texts of a window.
+            "oov_terms": stats.oov_terms,
         },
     }

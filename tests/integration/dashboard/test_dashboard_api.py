@@ -173,6 +173,22 @@ def test_drift_reports_the_shifted_staging_topic_and_not_the_familiar_production
     assert by_slice[("production", v2)]["latest"]["current_size"] == 200  # 240 canary predictions
 
 
+def test_the_words_of_the_new_terms_check_are_shown_only_to_the_admin(client, admin_token):
+    def new_terms(headers):
+        body = client.get("/api/drift?environment=staging&window=200&history=2", headers=headers)
+        assert body.status_code == 200
+        (entry,) = body.json()["environments"]
+        return [next(c for c in r["checks"] if c["name"] == "new_terms")["details"]
+                for r in [entry["latest"], *entry["history"]]]
+
+    shown = new_terms({"Authorization": f"Bearer {admin_token}"})
+    assert shown[0]["top_words"] and all(w["texts"] >= 2 for w in shown[0]["top_words"])
+    hidden = new_terms({})
+    assert all(d["top_words"] == [] for d in hidden) and hidden[0]["top_words_hidden"] is True
+    assert hidden[0]["texts_with_top_word"] == shown[0]["texts_with_top_word"]
+    assert client.get("/api/drift", headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+
 def test_drift_of_one_environment_and_bad_windows(client):
     body = client.get("/api/drift?environment=staging&window=100&history=1").json()
     assert [e["environment"] for e in body["environments"]] == ["staging"]

@@ -75,14 +75,15 @@ def test_the_models_own_heldout_file_shows_no_drift(run: Any, trained: dict[str,
     assert report["drift_detected"] is False
     assert report["model_version"] == "local"
     assert report["current_size"] == report["reference_size"] == 600
-    assert len(report["checks"]) == 5
+    assert len(report["checks"]) == 6
 
 
 def test_a_new_topic_exits_3_with_fail_on_drift(run: Any, trained: dict[str, Path]) -> None:
     code, out, _ = run("drift", "--data", str(trained["new_topic"]), "--text-column", "tweet", "--fail-on-drift",
                        "--models-dir", str(trained["models"]))
     assert code == 3
-    assert "drift detected in:" in out and "oov_rate" in out and "vocabulary" in out
+    assert "drift detected in:" in out and "oov_rate" in out and "vocabulary" in out and "new_terms" in out
+    assert "words the model never saw, in the most texts: coachella" in out
     code, _, _ = run("drift", "--data", str(trained["new_topic"]), "--text-column", "tweet")
     assert code == 0  # without --fail-on-drift drift is reported, not an error
 
@@ -130,7 +131,7 @@ def test_monitor_reports_the_latest_logged_window(run: Any, trained: dict[str, P
     report = json.loads(out)
     assert report["current_size"] == 250 and report["model_version"] == "local"
     assert report["drift_detected"] is False
-    assert [c["name"] for c in report["checks"]][-1] == "vocabulary"
+    assert [c["name"] for c in report["checks"]][-2:] == ["vocabulary", "new_terms"]
 
 
 def test_monitor_without_logged_texts_runs_three_checks(run: Any, trained: dict[str, Path], tmp_path: Path) -> None:

@@ -42,11 +42,11 @@ def test_report_has_the_design_json_shape(small_model: dict[str, Any]) -> None:
     assert document["model_version"] == "7"
     assert document["reference_size"] == 1000 and document["current_size"] == 200
     assert [c["name"] for c in document["checks"]] == [
-        "prediction_distribution", "confidence", "text_length", "oov_rate", "vocabulary"]
+        "prediction_distribution", "confidence", "text_length", "oov_rate", "vocabulary", "new_terms"]
     for check in document["checks"]:
         assert {"name", "test", "statistic", "p_value", "threshold", "drift"} <= check.keys()
         if check["test"] != "jensen_shannon":
-            assert check["threshold"] == pytest.approx(FAMILY_ALPHA / 5)
+            assert check["threshold"] == pytest.approx(FAMILY_ALPHA / 6)
     assert document["checks"][0]["details"]["psi"] >= 0
 
 
@@ -75,7 +75,7 @@ def test_without_texts_only_label_confidence_and_length_run(small_model: dict[st
     report = drift_report(small_model["profile"], None, predicted, confidences, model_version="1",
                           lengths=[len(t) for t in texts])
     assert [c.name for c in report.checks] == ["prediction_distribution", "confidence", "text_length"]
-    assert [s.name for s in report.skipped] == ["oov_rate", "vocabulary"]
+    assert [s.name for s in report.skipped] == ["oov_rate", "vocabulary", "new_terms"]
     assert report.checks[0].threshold == pytest.approx(FAMILY_ALPHA / 3)
     assert report.to_dict()["skipped_checks"][0]["reason"].startswith("the texts were not logged")
     with pytest.raises(KeyError):
@@ -88,7 +88,41 @@ def test_a_reference_object_caches_the_vocabulary_calibration(small_model: dict[
         texts = small_model["heldout"][start:start + 100]
         predicted, confidences = _score(small_model["pipeline"], texts)
         drift_report(reference, texts, predicted, confidences, model_version="1")
-    assert len(reference.null_cache) == 1
+    assert sorted(key[0] for key in reference.null_cache) == ["new_terms", "vocabulary"]
+
+
+def test_a_profile_from_before_the_new_terms_check_skips_only_it(small_model: dict[str, Any]) -> None:
+    old = json.loads(json.dumps(small_model["profile"]))
+    del old["per_text"]["oov_terms"]
+    texts = small_model["heldout"][:300]
+    predicted, confidences = _score(small_model["pipeline"], texts)
+    report = drift_report(old, texts, predicted, confidences, model_version="1")
+    assert [c.name for c in report.checks] == [
+        "prediction_distribution", "confidence", "text_length", "oov_rate", "vocabulary"]
+    assert [(s.name, "retrain" in s.reason) for s in report.skipped] == [("new_terms", True)]
+    assert report.checks[0].threshold == pytest.approx(FAMILY_ALPHA / 5)
+
+
+def test_a_word_the_model_never_saw_recurring_across_texts_is_named(small_model: dict[str, Any]) -> None:
+    """Held-out tweets plus 10% from the rest of the corpus that share a word outside the vocabulary."""
+    from collections import Counter
+
+    from sentiment_mlops.data import load_dataset
+    from sentiment_mlops.data.text_stats import make_tokenizer
+
+    vocabulary = set(small_model["profile"]["vocabulary"])
+    tokenize = make_tokenizer(**small_model["profile"]["tokenizer"])
+    heldout = small_model["heldout"][:270]
+    others = [t for t in load_dataset().texts[:20_000] if t not in set(small_model["heldout"])]
+    words = [set(tokenize(t)) - vocabulary for t in others]
+    unseen, _ = Counter(w for found in words for w in found).most_common(1)[0]
+    carriers = [t for t, found in zip(others, words, strict=True) if unseen in found][:30]
+    window = heldout + carriers
+    predicted, confidences = _score(small_model["pipeline"], window)
+    check = drift_report(small_model["profile"], window, predicted, confidences, model_version="1").check("new_terms")
+    assert check.drift
+    assert check.details["top_words"][0] == {"word": unseen, "texts": 30}
+    assert check.details["texts_with_top_word"] == 30 and check.statistic == pytest.approx(30 / 300)
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
 from sentiment_mlops.data.text_stats import DEFAULT_TOKEN_PATTERN, make_tokenizer, text_stats
-from sentiment_mlops.monitoring.drift.tokens import SEPARATOR, batch_text_stats
+from sentiment_mlops.monitoring.drift.tokens import SEPARATOR, WindowTokens, batch_text_stats
 
 ODD_TEXTS = [
     "", "  ", "a b c", "Café CRÈME brûlée", "e\u0301te\u0301 de\u0301ja\u0300",  # already decomposed
@@ -15,10 +17,23 @@ ODD_TEXTS = [
 ]
 
 
-def _expected(texts: list[str], vocabulary: dict[str, int], tokenizer: dict) -> tuple[np.ndarray, np.ndarray]:
+def _expected(texts: list[str], vocabulary: dict[str, int], tokenizer: dict) -> WindowTokens:
+    """The same statistics computed text by text, the obvious way."""
     stats = text_stats(texts, vocabulary, make_tokenizer(**tokenizer))
     flat = np.fromiter((i for ids in stats.term_ids for i in ids), dtype=np.int64)
-    return stats.oov_rates, np.bincount(flat, minlength=len(vocabulary)).astype(float)
+    unseen = {text: set(terms) for text, terms in zip(texts, stats.oov_terms, strict=True)}  # distinct texts
+    per_word = Counter(word for words in unseen.values() for word in words)
+    return WindowTokens(oov_rates=stats.oov_rates,
+                        term_counts=np.bincount(flat, minlength=len(vocabulary)).astype(float),
+                        distinct_texts=len(unseen), texts_with_unseen=sum(1 for words in unseen.values() if words),
+                        recurring_unseen={word: n for word, n in per_word.items() if n >= 2})
+
+
+def _assert_same(got: WindowTokens, expected: WindowTokens) -> None:
+    assert np.array_equal(got.oov_rates, expected.oov_rates)
+    assert np.array_equal(got.term_counts, expected.term_counts)
+    assert (got.distinct_texts, got.texts_with_unseen) == (expected.distinct_texts, expected.texts_with_unseen)
+    assert got.recurring_unseen == expected.recurring_unseen
 
 
 @pytest.fixture(scope="module")
@@ -44,17 +59,15 @@ def vocabulary(corpus: list[str]) -> dict[str, int]:
     {"lowercase": False, "strip_accents": "unicode", "token_pattern": DEFAULT_TOKEN_PATTERN},
 ])
 def test_batch_stats_equal_text_stats(corpus: list[str], vocabulary: dict[str, int], tokenizer: dict) -> None:
-    texts = corpus + ODD_TEXTS
-    oov, counts = batch_text_stats(texts, vocabulary, tokenizer)
-    expected_oov, expected_counts = _expected(texts, vocabulary, tokenizer)
-    assert np.array_equal(oov, expected_oov)
-    assert np.array_equal(counts, expected_counts)
+    texts = corpus + ODD_TEXTS + corpus[:50]  # the repeated texts count once for the unseen words
+    got = batch_text_stats(texts, vocabulary, tokenizer)
+    _assert_same(got, _expected(texts, vocabulary, tokenizer))
+    assert got.distinct_texts < len(texts) and len(got.recurring_unseen) > 10
 
 
 def test_a_text_that_becomes_the_separator_falls_back(vocabulary: dict[str, int]) -> None:
     tokenizer = {"lowercase": True, "strip_accents": "unicode", "token_pattern": DEFAULT_TOKEN_PATTERN}
     texts = ["good flight", ODD_TEXTS[-1], "bad"]  # bold capitals decompose to the ASCII separator
-    oov, counts = batch_text_stats(texts, vocabulary, tokenizer)
-    expected_oov, expected_counts = _expected(texts, vocabulary, tokenizer)
-    assert np.array_equal(oov, expected_oov) and np.array_equal(counts, expected_counts)
-    assert oov[1] > 0  # the separator-like word is an unknown token of that text
+    got = batch_text_stats(texts, vocabulary, tokenizer)
+    _assert_same(got, _expected(texts, vocabulary, tokenizer))
+    assert got.oov_rates[1] > 0  # the separator-like word is an unknown token of that text

@@ -420,7 +420,8 @@ const live = {
 // ---- Drift -----------------------------------------------------------------------------------------
 const drift = {
   async load() {
-    const data = await api(`/api/drift?window=${$("f-window").value}`);
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    const data = await api(`/api/drift?window=${$("f-window").value}`, token ? { Authorization: `Bearer ${token}` } : {});
     const box = $("environments");
     box.replaceChildren();
     $("empty").hidden = data.environments.length > 0;
@@ -449,7 +450,14 @@ const drift = {
       { title: "threshold", class: "num", value: (c) => fmt.num(c.threshold, 4) },
       { title: "verdict", value: (c) => badge(c.drift ? "drift" : "ok") },
     ], latest.checks);
-    grid.append(el("div", {}, el("h3", { text: "Latest report" }), el("div", { class: "table-wrap" }, table)));
+    const latestReport = el("div", {}, el("h3", { text: "Latest report" }), el("div", { class: "table-wrap" }, table));
+    const words = (latest.checks.find((c) => c.name === "new_terms") || {}).details || {};
+    if (words.top_words && words.top_words.length) {
+      latestReport.append(el("p", { class: "muted", text: `words the model never saw, in the most texts: ${words.top_words.map((w) => `${w.word} (${fmt.int(w.texts)})`).join(", ")}` }));
+    } else if (words.top_words_hidden) {
+      latestReport.append(el("p", { class: "muted", text: `one word the model never saw is in ${fmt.int(words.texts_with_top_word)} texts; enter the admin token (Live page) to see the words` }));
+    }
+    grid.append(latestReport);
     grid.append(el("div", {}, el("h3", { text: "Drift status over time (red: drift)" }),
       el("div", { id: `chart-drift-${i}`, class: "chart" })));
     card.append(grid);

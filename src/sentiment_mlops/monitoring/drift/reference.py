@@ -7,6 +7,7 @@ held-out split. Converting its lists to arrays and its term ids to a sparse matr
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,18 @@ def _term_matrix(term_ids: Sequence[Sequence[int]], n_terms: int) -> sparse.csr_
     return matrix
 
 
+def _recurring_unseen(oov_terms: Sequence[Sequence[str]]) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """Which texts contain each unseen word found in two or more texts (words x texts, 0/1), and which
+    texts contain any unseen word."""
+    texts_per_term = Counter(term for terms in oov_terms for term in set(terms))
+    recurring = {term: i for i, term in enumerate(sorted(t for t, n in texts_per_term.items() if n >= 2))}
+    rows = [recurring[term] for terms in oov_terms for term in set(terms) if term in recurring]
+    columns = [i for i, terms in enumerate(oov_terms) for term in set(terms) if term in recurring]
+    matrix = sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(len(recurring), len(oov_terms)))
+    has_unseen = np.fromiter((bool(terms) for terms in oov_terms), dtype=bool, count=len(oov_terms))
+    return matrix, has_unseen
+
+
 @dataclass(frozen=True, eq=False)
 class Reference:
     """Per-text arrays of a reference profile plus the tokenizer and vocabulary that produced them."""
@@ -46,6 +59,9 @@ class Reference:
     terms: sparse.csr_matrix  # texts x vocabulary, counts
     vocabulary: dict[str, int]
     tokenizer: dict[str, Any]
+    # The new-terms check's view of the reference: None for a profile written before it existed.
+    unseen_terms: sparse.csr_matrix | None = None  # recurring unseen words x texts, 0/1
+    has_unseen: np.ndarray | None = None  # per text: contains any unseen word
     # Null distributions of distance checks, keyed by (check, calibration size, resamples, seed).
     null_cache: dict[tuple[Any, ...], np.ndarray] = field(default_factory=dict, repr=False)
 
@@ -79,6 +95,12 @@ class Reference:
         size = len(per_text["predicted"])
         if size == 0 or any(len(per_text[key]) != size for key in _REQUIRED_PER_TEXT):
             raise DataError("the reference profile is empty or its per-text lists have different lengths")
+        unseen_terms = has_unseen = None
+        oov_terms = per_text.get("oov_terms")
+        if oov_terms is not None:
+            if len(oov_terms) != size:
+                raise DataError("the reference profile's oov_terms do not pair up with its texts")
+            unseen_terms, has_unseen = _recurring_unseen(oov_terms)
         return cls(
             labels=labels,
             predicted=np.fromiter((index[p] for p in per_text["predicted"]), dtype=np.int64, count=size),
@@ -88,6 +110,8 @@ class Reference:
             terms=_term_matrix(per_text["term_ids"], len(vocabulary)),
             vocabulary=vocabulary,
             tokenizer=dict(profile.get("tokenizer") or {}),
+            unseen_terms=unseen_terms,
+            has_unseen=has_unseen,
         )
 
 
@@ -98,13 +122,21 @@ class TextWindow:
     lengths: np.ndarray
     oov_rate: np.ndarray
     term_counts: np.ndarray  # summed over the window, one entry per vocabulary term
+    # Counted over distinct texts: how many, how many hold a word outside the vocabulary, and the words
+    # outside it that recur in 2+ texts with their counts.
+    distinct_texts: int
+    texts_with_unseen: int
+    recurring_unseen: dict[str, int]
 
 
 def text_window(reference: Reference, texts: Sequence[str]) -> TextWindow:
     """Tokenize ``texts`` exactly as the reference was (same tokenizer settings and vocabulary)."""
-    oov_rates, term_counts = batch_text_stats(texts, reference.vocabulary, reference.tokenizer)
+    tokens = batch_text_stats(texts, reference.vocabulary, reference.tokenizer)
     return TextWindow(
         lengths=np.fromiter((len(t) for t in texts), dtype=np.float64, count=len(texts)),
-        oov_rate=np.round(oov_rates, PROFILE_DECIMALS),
-        term_counts=term_counts,
+        oov_rate=np.round(tokens.oov_rates, PROFILE_DECIMALS),
+        term_counts=tokens.term_counts,
+        distinct_texts=tokens.distinct_texts,
+        texts_with_unseen=tokens.texts_with_unseen,
+        recurring_unseen=tokens.recurring_unseen,
     )

@@ -1,6 +1,6 @@
 """The drift report: every check over one window of traffic against one model version's reference profile.
 
-Several checks run on the same window, so each is held to ``family_alpha / number of checks``
+Several checks run on the same window, so each is held to ``family_alpha / number of checks run``
 (Bonferroni): the chance that a window without drift raises any alarm stays below ``family_alpha``.
 """
 
@@ -13,6 +13,8 @@ import numpy as np
 
 from sentiment_mlops.errors import DataError
 from sentiment_mlops.monitoring.drift.confidence import confidence_check
+from sentiment_mlops.monitoring.drift.new_terms import NAME as NEW_TERMS
+from sentiment_mlops.monitoring.drift.new_terms import new_terms_check, new_terms_null, resamples_for
 from sentiment_mlops.monitoring.drift.oov_rate import oov_rate_check
 from sentiment_mlops.monitoring.drift.prediction_distribution import prediction_distribution_check
 from sentiment_mlops.monitoring.drift.reference import PROFILE_DECIMALS, Reference, text_window
@@ -26,9 +28,11 @@ from sentiment_mlops.monitoring.drift.vocabulary import (
 )
 
 FAMILY_ALPHA = 0.01
-CHECKS = ("prediction_distribution", "confidence", "text_length", "oov_rate", "vocabulary")
-TEXT_CHECKS = ("oov_rate", "vocabulary")
+CHECKS = ("prediction_distribution", "confidence", "text_length", "oov_rate", "vocabulary", "new_terms")
+TEXT_CHECKS = ("oov_rate", "vocabulary", "new_terms")
 NO_TEXT_REASON = "the texts were not logged (SENTIMENT_MLOPS_LOG_TEXT=false)"
+OLD_PROFILE_REASON = ("the model version's reference profile predates this check (no per-text oov_terms); "
+                      "retrain to get it")
 
 
 def as_reference(profile: Mapping[str, Any] | Reference) -> Reference:
@@ -81,8 +85,12 @@ def drift_report(profile: Mapping[str, Any] | Reference, texts: Sequence[str] | 
     reference = as_reference(profile)
     label_counts = _label_counts(reference, predicted)
     window = text_window(reference, texts) if texts is not None else None
-    n_checks = len(CHECKS) if window is not None else len(CHECKS) - len(TEXT_CHECKS)
-    alpha = family_alpha / n_checks
+    skipped: list[SkippedCheck] = []
+    if window is None:
+        skipped = [SkippedCheck(name, NO_TEXT_REASON) for name in TEXT_CHECKS]
+    elif reference.unseen_terms is None or reference.has_unseen is None:
+        skipped = [SkippedCheck(NEW_TERMS, OLD_PROFILE_REASON)]
+    alpha = family_alpha / (len(CHECKS) - len(skipped))
     current_confidence = np.round(np.asarray(confidences, dtype=np.float64), PROFILE_DECIMALS)
     current_lengths = window.lengths if window is not None else np.asarray(lengths, dtype=np.float64)
 
@@ -91,7 +99,6 @@ def drift_report(profile: Mapping[str, Any] | Reference, texts: Sequence[str] | 
         confidence_check(reference.confidence, current_confidence, alpha=alpha),
         text_length_check(reference.length, current_lengths, alpha=alpha),
     ]
-    skipped: list[SkippedCheck] = []
     if window is not None:
         checks.append(oov_rate_check(reference.oov_rate, window.oov_rate, alpha=alpha))
         key = ("vocabulary", calibration_size(size, reference.size), resamples, seed)
@@ -99,8 +106,16 @@ def drift_report(profile: Mapping[str, Any] | Reference, texts: Sequence[str] | 
         if null is None:
             null = reference.null_cache[key] = vocabulary_null(reference.terms, size, resamples=resamples, seed=seed)
         checks.append(vocabulary_check(reference.term_counts, window.term_counts, null, alpha=alpha))
-    else:
-        skipped = [SkippedCheck(name, NO_TEXT_REASON) for name in TEXT_CHECKS]
+        if reference.unseen_terms is not None and reference.has_unseen is not None:
+            n_resamples = resamples_for(alpha)
+            key = (NEW_TERMS, calibration_size(window.distinct_texts, reference.size), n_resamples, seed)
+            null = reference.null_cache.get(key)
+            if null is None:
+                null = reference.null_cache[key] = new_terms_null(
+                    reference.unseen_terms, reference.has_unseen, window.distinct_texts, resamples=n_resamples,
+                    seed=seed)
+            checks.append(new_terms_check(window.recurring_unseen, window.texts_with_unseen, window.distinct_texts,
+                                          null, alpha=alpha))
     return DriftReport(
         model_version=str(model_version),
         reference_size=reference.size,

@@ -14,6 +14,7 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -61,23 +62,65 @@ def _lookup(vocabulary: Mapping[str, int], separator: str) -> defaultdict[str, i
     return lookup
 
 
-def _token_ids(tokens: list[str], lookup: Mapping[str, int], n_texts: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(text index, vocabulary id or -1)`` per token of ``n_texts`` joined texts; None if a text spelled
-    the separator (its position would be lost)."""
+@dataclass(frozen=True)
+class WindowTokens:
+    """What the text checks read from a window's tokens."""
+
+    oov_rates: np.ndarray  # per text, the share of its tokens outside the vocabulary
+    term_counts: np.ndarray  # per vocabulary id, its count over the window
+    # Counted over distinct texts (a text repeated verbatim, say a retweet burst, counts once):
+    distinct_texts: int
+    texts_with_unseen: int  # texts with at least one token outside the vocabulary
+    recurring_unseen: dict[str, int]  # tokens outside the vocabulary found in 2+ texts, and in how many
+
+
+@dataclass(frozen=True)
+class _Group:
+    text_of: np.ndarray  # per token, the index of its text in the group
+    ids: np.ndarray  # per token, its vocabulary id or -1
+    oov_text_of: np.ndarray  # per out-of-vocabulary token, the index of its text in the group
+    oov_tokens: list[str]
+
+
+def _token_ids(tokens: list[str], lookup: Mapping[str, int], n_texts: int) -> _Group | None:
+    """Vocabulary ids and texts of the tokens of ``n_texts`` joined texts; None if a text spelled the
+    separator (its position would be lost)."""
     ids = np.fromiter(map(lookup.__getitem__, tokens), dtype=np.int64, count=len(tokens)) - 1
     is_separator = ids == _SEPARATOR_ID
     if int(is_separator.sum()) != n_texts - 1:
         return None
-    return np.cumsum(is_separator)[~is_separator], ids[~is_separator]
+    text_of = np.cumsum(is_separator)
+    unknown = np.flatnonzero(ids == _OOV_ID)
+    return _Group(text_of=text_of[~is_separator], ids=ids[~is_separator], oov_text_of=text_of[unknown],
+                  oov_tokens=[tokens[i] for i in unknown.tolist()])
+
+
+def _unseen_stats(texts: Sequence[str], text_of: np.ndarray, tokens: list[str]
+                  ) -> tuple[int, int, dict[str, int]]:
+    """``(distinct texts, texts with an unseen token, {token found in 2+ texts: texts})``."""
+    distinct = len(set(texts))
+    if not tokens:
+        return distinct, 0, {}
+    if distinct < len(texts):
+        first: dict[str, int] = {}
+        canonical = [first.setdefault(text, i) for i, text in enumerate(texts)]
+        text_of = np.asarray(canonical, dtype=np.int64)[text_of]
+    codes: dict[str, int] = {}
+    token_codes = np.fromiter((codes.setdefault(t, len(codes)) for t in tokens), dtype=np.int64, count=len(tokens))
+    pairs = np.unique(text_of * len(codes) + token_codes)  # each (text, token) once
+    per_token = np.bincount(pairs % len(codes), minlength=len(codes))
+    names = list(codes)  # in code order
+    recurring = {names[c]: int(per_token[c]) for c in np.flatnonzero(per_token >= 2).tolist()}
+    return distinct, len(np.unique(pairs // len(codes))), recurring
 
 
 def batch_text_stats(texts: Sequence[str], vocabulary: Mapping[str, int], tokenizer: Mapping[str, Any]
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """``(oov_rates, term_counts)`` of ``texts``: per-text OOV share and window totals per vocabulary id."""
+                     ) -> WindowTokens:
+    """Per-text OOV shares, window totals per vocabulary id, and the texts each unseen token appears in."""
     pattern = tokenizer.get("token_pattern") or DEFAULT_TOKEN_PATTERN
     if not tokenizer.get("lowercase", True) or not texts:
         return _slow(texts, vocabulary, tokenizer)
-    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    groups: list[tuple[np.ndarray, _Group]] = []  # (positions of the group's texts, its tokens)
     if pattern == DEFAULT_TOKEN_PATTERN:
         # The same tokens as the default pattern, twice as fast: after a greedy run of word characters the
         # scanner restarts on a non-word character, so every match of \w\w+ starts and ends on a boundary.
@@ -97,9 +140,9 @@ def batch_text_stats(texts: Sequence[str], vocabulary: Mapping[str, int], tokeni
             found = _token_ids(joined.split(), lookup, len(group))
             if found is None:
                 return _slow(texts, vocabulary, tokenizer)
-            text_of, ids = found
-            keep = ids != _SHORT_ID
-            parts.append((positions[text_of[keep]], ids[keep]))
+            keep = found.ids != _SHORT_ID
+            groups.append((positions, _Group(text_of=found.text_of[keep], ids=found.ids[keep],
+                                             oov_text_of=found.oov_text_of, oov_tokens=found.oov_tokens)))
         positions = np.flatnonzero(~ascii_at)
     else:
         positions = np.arange(len(texts))
@@ -111,10 +154,9 @@ def batch_text_stats(texts: Sequence[str], vocabulary: Mapping[str, int], tokeni
         found = _token_ids(tokens, _lookup(vocabulary, SEPARATOR), len(group))
         if found is None:
             return _slow(texts, vocabulary, tokenizer)  # a text spelled the separator (or the pattern split it)
-        text_of, ids = found
-        parts.append((positions[text_of], ids))
-    text_of = np.concatenate([p[0] for p in parts])
-    ids = np.concatenate([p[1] for p in parts])
+        groups.append((positions, found))
+    text_of = np.concatenate([positions[g.text_of] for positions, g in groups])
+    ids = np.concatenate([g.ids for _, g in groups])
     known = ids >= 0
     totals = np.bincount(text_of, minlength=len(texts))
     known_per_text = np.bincount(text_of[known], minlength=len(texts))
@@ -122,11 +164,21 @@ def batch_text_stats(texts: Sequence[str], vocabulary: Mapping[str, int], tokeni
     has_tokens = totals > 0
     oov[has_tokens] = 1.0 - known_per_text[has_tokens] / totals[has_tokens]
     term_counts = np.bincount(ids[known], minlength=len(vocabulary)).astype(np.float64)
-    return oov, term_counts
+    oov_text_of = np.concatenate([positions[g.oov_text_of] for positions, g in groups])
+    oov_tokens = [token for _, g in groups for token in g.oov_tokens]
+    return _window_tokens(texts, oov, term_counts, oov_text_of, oov_tokens)
 
 
-def _slow(texts: Sequence[str], vocabulary: Mapping[str, int], tokenizer: Mapping[str, Any]
-          ) -> tuple[np.ndarray, np.ndarray]:
+def _window_tokens(texts: Sequence[str], oov: np.ndarray, term_counts: np.ndarray, oov_text_of: np.ndarray,
+                   oov_tokens: list[str]) -> WindowTokens:
+    distinct, with_unseen, recurring = _unseen_stats(texts, oov_text_of, oov_tokens)
+    return WindowTokens(oov_rates=oov, term_counts=term_counts, distinct_texts=distinct,
+                        texts_with_unseen=with_unseen, recurring_unseen=recurring)
+
+
+def _slow(texts: Sequence[str], vocabulary: Mapping[str, int], tokenizer: Mapping[str, Any]) -> WindowTokens:
     stats = text_stats(texts, vocabulary, make_tokenizer(**tokenizer))
     flat = np.fromiter((i for ids in stats.term_ids for i in ids), dtype=np.int64)
-    return stats.oov_rates, np.bincount(flat, minlength=len(vocabulary)).astype(np.float64)
+    text_of = np.fromiter((i for i, terms in enumerate(stats.oov_terms) for _ in terms), dtype=np.int64)
+    return _window_tokens(texts, stats.oov_rates, np.bincount(flat, minlength=len(vocabulary)).astype(np.float64),
+                          text_of, [t for terms in stats.oov_terms for t in terms])
