@@ -1,9 +1,10 @@
 """Drift over 100,000 logged predictions: store read + checks, against a straightforward baseline.
 
 Budget (DESIGN.md): <= 2 s for the report over 100k logged predictions on this 2-core machine.
-The baseline is what one writes first: the same scipy tests and the same 500 resampled windows, but
-one dense ``scipy.spatial.distance.jensenshannon`` per window over term counts gathered text by text,
-and the window's texts tokenized with scikit-learn's ``CountVectorizer`` (plus its analyzer for OOV).
+The baseline is what one writes first: the same scipy tests and the same numbers of resampled windows,
+but one dense ``scipy.spatial.distance.jensenshannon`` per window over term counts gathered text by text,
+one ``Counter`` of unseen words per window for the new-terms check, and the window's texts tokenized
+with scikit-learn's ``CountVectorizer`` (plus its analyzer for OOV and unseen words).
 The budget applies end to end: reading the window from the store (only the columns the checks use)
 plus the checks, as ``sentiment-mlops monitor --window 100000`` does.
 
@@ -16,6 +17,7 @@ import argparse
 import os
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -92,13 +94,13 @@ def baseline(profile: dict, url: str, rows: int) -> tuple[dict[str, float], bool
     mark, cpu = time.perf_counter(), time.process_time()
     per_text = profile["per_text"]
     labels = profile["labels"]
-    alpha = 0.01 / 5
+    alpha = 0.01 / 6
     vocabulary = {t: i for i, t in enumerate(profile["vocabulary"])}
     counter = CountVectorizer(vocabulary=vocabulary, lowercase=True, strip_accents="unicode")
     current_terms = counter.transform(texts)
     all_tokens = counter.build_analyzer()
-    oov = np.array([1 - sum(tok in vocabulary for tok in toks) / len(toks) if toks else 0.0
-                    for toks in map(all_tokens, texts)])
+    analyzed = [all_tokens(text) for text in texts]
+    oov = np.array([1 - sum(tok in vocabulary for tok in toks) / len(toks) if toks else 0.0 for toks in analyzed])
     ref_counts = [per_text["predicted"].count(label) for label in labels]
     cur_counts = [sum(r["sentiment"] == label for r in logged) for label in labels]
     drifted = stats.chi2_contingency([ref_counts, cur_counts]).pvalue < alpha
@@ -123,6 +125,19 @@ def baseline(profile: dict, url: str, rows: int) -> tuple[dict[str, float], bool
         window = np.bincount(np.concatenate([per_text["term_ids"][i] for i in picked]), minlength=n_terms)
         null.append(jensenshannon(window, ref_terms - window, base=2))
     drifted |= distance > np.mean(null) + stats.norm.isf(alpha) * np.std(null, ddof=1)
+    # New terms: the most widespread unseen word over distinct texts, against as many resampled windows.
+    unseen = {text: {tok for tok in toks if tok not in vocabulary}
+              for text, toks in zip(texts, analyzed, strict=True)}
+    per_word = Counter(word for words in unseen.values() for word in words)
+    share = max(per_word.values(), default=0) / len(unseen)
+    reference_unseen = [set(words) for words in per_text["oov_terms"]]
+    size = min(len(unseen), len(reference_unseen) // 2)
+    reached = 0
+    for _ in range(int(np.ceil(2 / alpha))):
+        picked = rng.choice(len(reference_unseen), size, replace=False)
+        counts = Counter(word for i in picked for word in reference_unseen[i])
+        reached += max(counts.values(), default=0) / size >= share
+    drifted |= (1 + reached) / (1 + np.ceil(2 / alpha)) < alpha
     timings["checks"] = time.perf_counter() - mark
     timings["checks cpu"] = time.process_time() - cpu
     timings["total"] = time.perf_counter() - start

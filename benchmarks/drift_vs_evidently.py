@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -56,13 +57,15 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--windows", type=int, default=20, help="Windows per scenario.")
+    parser.add_argument("--topic", default=LEFT_OUT_TOPIC,
+                        help="Regular expression (case-insensitive) selecting the tweets left out of training.")
     parser.add_argument("--skip-evidently", action="store_true",
                         help="Only our report (Evidently takes seconds per window: use this for 200+ windows).")
     args = parser.parse_args()
     python = None if args.skip_evidently else evidently_python()
-    shift = build_topic_shift()
+    shift = build_topic_shift(topic=re.compile(args.topic, re.IGNORECASE))
     reference = Reference.from_profile(shift.profile)
-    print(f"model trained without '{LEFT_OUT_TOPIC}' on {shift.train_size:,} rows; reference profile "
+    print(f"model trained without '{args.topic}' on {shift.train_size:,} rows; reference profile "
           f"{shift.profile_size:,} rows; same-topic pool {len(shift.same_pool):,}, new-topic pool "
           f"{len(shift.new_pool):,}")
     payload: dict = {

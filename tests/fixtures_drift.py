@@ -40,8 +40,11 @@ class TopicShift:
         return [classes[i] for i in probabilities.argmax(axis=1)], probabilities.max(axis=1)
 
 
-def build_topic_shift(*, max_train: int | None = None) -> TopicShift:
-    """Train on the kept topics (60%), profile on 20%, keep 20% for same-distribution windows."""
+def build_topic_shift(*, max_train: int | None = None, topic: re.Pattern[str] = TOPIC_PATTERN) -> TopicShift:
+    """Train on the kept topics (60%), profile on 20%, keep 20% for same-distribution windows.
+
+    ``topic`` selects the tweets left out (the Coachella festival by default).
+    """
     from sentiment_mlops.data import load_dataset
     from sentiment_mlops.training.pipeline import build_pipeline
     from sentiment_mlops.training.profile import reference_profile
@@ -49,7 +52,7 @@ def build_topic_shift(*, max_train: int | None = None) -> TopicShift:
     dataset = load_dataset()
     texts = np.array(dataset.texts, dtype=object)
     labels = np.array(dataset.labels)
-    is_new = np.array([bool(TOPIC_PATTERN.search(t)) for t in dataset.texts])
+    is_new = np.array([bool(topic.search(t)) for t in dataset.texts])
     kept = np.flatnonzero(~is_new)
     train_idx, rest = train_test_split(kept, test_size=0.4, random_state=SEED, stratify=labels[kept])
     profile_idx, same_idx = train_test_split(rest, test_size=0.5, random_state=SEED, stratify=labels[rest])

@@ -41,7 +41,7 @@ def print_drift_report(console: Console, report: DriftReport, *, title: str) -> 
                             ("threshold", "right"), ("drift", "left")):
         table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for check in report.checks:
-        threshold = (f"p<{check.threshold:g}" if check.test != "jensen_shannon"
+        threshold = (f"p<{check.threshold:.4g}" if check.test != "jensen_shannon"
                      else f">{_format_number(check.threshold)}")
         table.add_row(check.name, check.test, f"{check.statistic:.4g}", _format_number(check.p_value),
                       threshold, "[bold red]yes[/]" if check.drift else "[green]no[/]")
@@ -51,7 +51,7 @@ def print_drift_report(console: Console, report: DriftReport, *, title: str) -> 
     labels = report.checks[0].details
     console.print(f"predicted labels: reference {labels['reference_share']} · current {labels['current_share']} "
                   f"· PSI {labels['psi']:.4f}", highlight=False)
-    words = next((c.details.get("top_words") for c in report.checks if c.name == "new_terms"), None)
+    words = next((c.details.get("top_words") for c in report.checks if c.name == "new_terms" and c.drift), None)
     if words:
         console.print("words the model never saw, in the most texts: "
                       + ", ".join(f"{w['word']} ({w['texts']:,})" for w in words), highlight=False)

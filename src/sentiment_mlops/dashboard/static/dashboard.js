@@ -451,7 +451,8 @@ const drift = {
       { title: "verdict", value: (c) => badge(c.drift ? "drift" : "ok") },
     ], latest.checks);
     const latestReport = el("div", {}, el("h3", { text: "Latest report" }), el("div", { class: "table-wrap" }, table));
-    const words = (latest.checks.find((c) => c.name === "new_terms") || {}).details || {};
+    const newTerms = latest.checks.find((c) => c.name === "new_terms" && c.drift);
+    const words = (newTerms && newTerms.details) || {};
     if (words.top_words && words.top_words.length) {
       latestReport.append(el("p", { class: "muted", text: `words the model never saw, in the most texts: ${words.top_words.map((w) => `${w.word} (${fmt.int(w.texts)})`).join(", ")}` }));
     } else if (words.top_words_hidden) {

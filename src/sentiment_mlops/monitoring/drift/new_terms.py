@@ -88,7 +88,7 @@ def new_terms_check(recurring: Mapping[str, int], texts_with_unseen: int, distin
     top = sorted(((count, term) for term, count in recurring.items()), key=lambda x: (-x[0], x[1]))[:TOP_TERMS]
     return CheckResult(
         name=NAME,
-        test="resampled_max_share",
+        test="max_share",
         statistic=share,
         p_value=p_value,
         threshold=alpha,
