@@ -53,8 +53,8 @@ def print_drift_report(console: Console, report: DriftReport, *, title: str) -> 
                   f"· PSI {labels['psi']:.4f}", highlight=False)
     words = next((c.details.get("top_words") for c in report.checks if c.name == "new_terms" and c.drift), None)
     if words:
-        console.print("words the model never saw, in the most texts: "
-                      + ", ".join(f"{w['word']} ({w['texts']:,})" for w in words), highlight=False)
+        console.print("words the model never saw, most significant first (texts): "
+                      + ", ".join(f"{w['word']} ({w['texts']:,})" for w in words), highlight=False, markup=False)
     for skipped in report.skipped:
         console.print(f"[dim]{skipped.name} skipped: {skipped.reason}[/]", highlight=False)
     console.print(f"{report.current_size:,} current vs {report.reference_size:,} reference texts; "

@@ -56,7 +56,7 @@ def _process_main(conn: Connection, tracking_uri: str, experiment_name: str, mod
     # objects that all live as long as the process; collecting them again and again costs 15-20% of
     # the start-up. ``serve`` turns the collector back on once the store is open.
     gc.disable()
-    serve(conn, tracking_uri, experiment_name, model_name)
+    serve(conn, tracking_uri, experiment_name, model_name, collector_held=True)
     if "coverage" not in sys.modules:  # coverage saves a child's data only at a normal exit
         # Tearing down an interpreter holding MLflow, scikit-learn and pandas takes about a second, and
         # whoever reads the command's output (a pipe, CI, the benchmark) waits for this process to let
@@ -67,8 +67,13 @@ def _process_main(conn: Connection, tracking_uri: str, experiment_name: str, mod
         os._exit(0)
 
 
-def serve(conn: Connection, tracking_uri: str, experiment_name: str, model_name: str) -> None:
-    """The child's loop: import MLflow, open the store when asked, then answer calls until ``None``."""
+def serve(conn: Connection, tracking_uri: str, experiment_name: str, model_name: str, *,
+          collector_held: bool = False) -> None:
+    """The child's loop: import MLflow, open the store when asked, then answer calls until ``None``.
+
+    ``collector_held``: the caller disabled the garbage collector for the start-up; it is frozen and
+    turned back on once the store is open.
+    """
     try:
         from sentiment_mlops.registry.client import quiet_mlflow
         from sentiment_mlops.registry.tracking import RunTracker
@@ -85,7 +90,7 @@ def serve(conn: Connection, tracking_uri: str, experiment_name: str, model_name:
     except BaseException as exc:  # report any failure to the parent instead of dying silently
         _reply_error(conn, exc)
         return
-    if not gc.isenabled():  # held off by _process_main
+    if collector_held:
         gc.freeze()  # what the imports built stays for good: keep it out of every later collection
         gc.enable()
     alive = _send(conn, (_READY, None))

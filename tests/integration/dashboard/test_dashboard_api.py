@@ -185,7 +185,7 @@ def test_the_words_of_the_new_terms_check_are_shown_only_to_the_admin(client, ad
     assert shown[0]["top_words"] and all(w["texts"] >= 2 for w in shown[0]["top_words"])
     hidden = new_terms({})
     assert all(d["top_words"] == [] for d in hidden) and hidden[0]["top_words_hidden"] is True
-    assert hidden[0]["texts_with_top_word"] == shown[0]["texts_with_top_word"]
+    assert hidden[0]["texts_with_most_common_word"] == shown[0]["texts_with_most_common_word"]
     assert client.get("/api/drift", headers={"Authorization": "Bearer wrong"}).status_code == 401
 
 

@@ -83,7 +83,7 @@ def test_a_new_topic_exits_3_with_fail_on_drift(run: Any, trained: dict[str, Pat
                        "--models-dir", str(trained["models"]))
     assert code == 3
     assert "drift detected in:" in out and "oov_rate" in out and "vocabulary" in out and "new_terms" in out
-    assert "words the model never saw, in the most texts: coachella" in out
+    assert "words the model never saw, most significant first (texts): coachella" in out
     code, _, _ = run("drift", "--data", str(trained["new_topic"]), "--text-column", "tweet")
     assert code == 0  # without --fail-on-drift drift is reported, not an error
 

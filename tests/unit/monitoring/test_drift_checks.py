@@ -6,14 +6,10 @@ import numpy as np
 import pytest
 from scipy import sparse
 from scipy.spatial.distance import jensenshannon
+from scipy.stats import fisher_exact
 
 from sentiment_mlops.monitoring.drift.confidence import confidence_check
-from sentiment_mlops.monitoring.drift.new_terms import (
-    NEW_TERMS_RESAMPLES,
-    new_terms_check,
-    new_terms_null,
-    resamples_for,
-)
+from sentiment_mlops.monitoring.drift.new_terms import new_terms_check, tarone_divisor
 from sentiment_mlops.monitoring.drift.oov_rate import oov_rate_check
 from sentiment_mlops.monitoring.drift.prediction_distribution import (
     population_stability_index,
@@ -151,49 +147,37 @@ def test_check_results_serialise_without_nan() -> None:
                                 "drift": False, "details": {}}
 
 
-def _brute_force_new_terms_null(terms_by_text: np.ndarray, has_unseen: np.ndarray, size: int, draws: int,
-                                seed: int) -> np.ndarray:
-    """Windows drawn text by text; the largest number of window texts sharing one unseen word."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(draws):
-        picked = rng.choice(terms_by_text.shape[1], size, replace=False)
-        largest = terms_by_text[:, picked].sum(axis=1).max(initial=0)
-        out.append(max(largest, 1 if has_unseen[picked].any() else 0))
-    return np.array(out) / size
+def test_new_terms_p_value_is_fishers_exact_test_for_the_most_significant_word() -> None:
+    """coachella2015 in 15 of 300 window texts and 0 of 6,700 reference texts; filler words everywhere."""
+    window = {"coachella2015": 15, "festival": 6, "gate": 3, "lol": 2}
+    reference = {"gate": 60, "lol": 40, **{f"rare{i}": 1 for i in range(3000)}}
+    check = new_terms_check(window, 300, reference, 6700, alpha=ALPHA)
+    table = [[15, 300 - 15], [0, 6700]]
+    fisher = fisher_exact(table, alternative="greater").pvalue
+    divisor = check.details["tests_counted"]
+    assert check.p_value == pytest.approx(min(1.0, fisher * divisor), rel=1e-9)
+    assert check.drift and check.details["top_words"][0] == {
+        "word": "coachella2015", "texts": 15, "reference_texts": 0, "p_value": pytest.approx(fisher * divisor)}
+    # Only the words that drift on their own are named: "festival" (6 vs 0) does, "gate" (3 vs 60) does not.
+    assert [w["word"] for w in check.details["top_words"]] == ["coachella2015", "festival"]
+    assert check.statistic == pytest.approx(15 / 300)
+    # Words in one text can never reach a small p-value: Tarone leaves them out of the divisor.
+    assert divisor < 10
 
 
-def test_new_terms_null_matches_drawing_whole_windows() -> None:
-    """The two-step draw (how many recurring-word texts, then which) has the law of a whole window."""
-    rng = np.random.default_rng(5)
-    n_texts = 60
-    words = (rng.random((8, n_texts)) < np.linspace(0.02, 0.3, 8)[:, None]).astype(float)
-    has_unseen = (words.sum(axis=0) > 0) | (rng.random(n_texts) < 0.3)
-    null = new_terms_null(sparse.csr_matrix(words), has_unseen, 12, resamples=6000, seed=1)
-    brute = _brute_force_new_terms_null(words, has_unseen, 12, 6000, seed=2)
-    assert np.all(np.diff(null) >= 0) and len(null) == 6000
-    for value in np.union1d(null, brute):
-        assert np.mean(null == value) == pytest.approx(np.mean(brute == value), abs=0.025)
-    assert np.mean(null) == pytest.approx(np.mean(brute), rel=0.03)
-    # Same seed, same calibration.
-    assert np.array_equal(null, new_terms_null(sparse.csr_matrix(words), has_unseen, 12, resamples=6000, seed=1))
+def test_new_terms_without_a_shift_do_not_drift() -> None:
+    """The same rates in the window as in the reference: nothing is significant."""
+    reference = {"gate": 200, "delay": 100, **{f"rare{i}": 1 for i in range(2000)}}
+    window = {"gate": 9, "delay": 4, **{f"other{i}": 1 for i in range(80)}}
+    check = new_terms_check(window, 300, reference, 6700, alpha=ALPHA)
+    assert not check.drift and check.p_value > 0.5
+    empty = new_terms_check({}, 300, reference, 6700, alpha=ALPHA)
+    assert empty.p_value == 1.0 and empty.statistic == 0.0 and empty.details["top_words"] == []
 
 
-def test_new_terms_check_p_value_counts_the_resampled_windows_that_reach_the_share() -> None:
-    null = np.sort(np.r_[np.full(990, 2 / 300), np.full(10, 3 / 300)])
-    quiet = new_terms_check({"delay": 3, "gate": 2}, 280, 300, null, alpha=ALPHA)
-    assert quiet.statistic == pytest.approx(3 / 300)
-    assert quiet.p_value == pytest.approx(11 / 1001) and not quiet.drift
-    loud = new_terms_check({"coachella": 31, "delay": 3}, 290, 300, null, alpha=ALPHA)
-    assert loud.p_value == pytest.approx(1 / 1001) and loud.drift
-    assert loud.details["top_words"] == [{"word": "coachella", "texts": 31}, {"word": "delay", "texts": 3}]
-    only_singletons = new_terms_check({}, 40, 300, null, alpha=ALPHA)
-    assert only_singletons.statistic == pytest.approx(1 / 300) and only_singletons.p_value == 1.0
-    nothing_unseen = new_terms_check({}, 0, 300, null, alpha=ALPHA)
-    assert nothing_unseen.statistic == 0.0 and not nothing_unseen.drift
-
-
-def test_enough_resamples_for_any_alpha() -> None:
-    for alpha in (0.01 / 6, 0.0005, 0.05):
-        assert 1 / (resamples_for(alpha) + 1) < alpha
-    assert resamples_for(0.05) == NEW_TERMS_RESAMPLES
+def test_tarone_divisor_counts_only_tests_that_could_pass() -> None:
+    log_min_p = np.log(np.array([1e-9, 1e-6, 0.01, 0.2, 0.5, 0.9]))
+    # k = 1: three tests can reach 0.01 (more than 1); k = 2: two can reach 0.005 (not more than 2).
+    assert tarone_divisor(log_min_p, 0.01) == 2
+    assert tarone_divisor(np.log(np.full(50, 1e-9)), 0.01) == 50  # all testable: Bonferroni
+    assert tarone_divisor(np.array([]), 0.01) == 1

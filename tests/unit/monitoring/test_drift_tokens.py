@@ -25,15 +25,14 @@ def _expected(texts: list[str], vocabulary: dict[str, int], tokenizer: dict) -> 
     per_word = Counter(word for words in unseen.values() for word in words)
     return WindowTokens(oov_rates=stats.oov_rates,
                         term_counts=np.bincount(flat, minlength=len(vocabulary)).astype(float),
-                        distinct_texts=len(unseen), texts_with_unseen=sum(1 for words in unseen.values() if words),
-                        recurring_unseen={word: n for word, n in per_word.items() if n >= 2})
+                        distinct_texts=len(unseen), unseen_words=dict(per_word))
 
 
 def _assert_same(got: WindowTokens, expected: WindowTokens) -> None:
     assert np.array_equal(got.oov_rates, expected.oov_rates)
     assert np.array_equal(got.term_counts, expected.term_counts)
-    assert (got.distinct_texts, got.texts_with_unseen) == (expected.distinct_texts, expected.texts_with_unseen)
-    assert got.recurring_unseen == expected.recurring_unseen
+    assert got.distinct_texts == expected.distinct_texts
+    assert got.unseen_words == expected.unseen_words
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +61,7 @@ def test_batch_stats_equal_text_stats(corpus: list[str], vocabulary: dict[str, i
     texts = corpus + ODD_TEXTS + corpus[:50]  # the repeated texts count once for the unseen words
     got = batch_text_stats(texts, vocabulary, tokenizer)
     _assert_same(got, _expected(texts, vocabulary, tokenizer))
-    assert got.distinct_texts < len(texts) and len(got.recurring_unseen) > 10
+    assert got.distinct_texts < len(texts) and sum(n >= 2 for n in got.unseen_words.values()) > 10
 
 
 def test_a_text_that_becomes_the_separator_falls_back(vocabulary: dict[str, int]) -> None:
@@ -71,3 +70,13 @@ def test_a_text_that_becomes_the_separator_falls_back(vocabulary: dict[str, int]
     got = batch_text_stats(texts, vocabulary, tokenizer)
     _assert_same(got, _expected(texts, vocabulary, tokenizer))
     assert got.oov_rates[1] > 0  # the separator-like word is an unknown token of that text
+
+
+def test_arrays_and_series_of_texts_work_like_lists(vocabulary: dict[str, int]) -> None:
+    import pandas as pd
+
+    tokenizer = {"lowercase": True, "strip_accents": "unicode", "token_pattern": DEFAULT_TOKEN_PATTERN}
+    texts = ["good flight", "Café crème", "bad gate agent"]
+    expected = _expected(texts, vocabulary, tokenizer)
+    _assert_same(batch_text_stats(np.array(texts, dtype=object), vocabulary, tokenizer), expected)
+    _assert_same(batch_text_stats(pd.Series(texts, index=[10, 20, 30]), vocabulary, tokenizer), expected)

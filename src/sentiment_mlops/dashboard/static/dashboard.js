@@ -420,8 +420,16 @@ const live = {
 // ---- Drift -----------------------------------------------------------------------------------------
 const drift = {
   async load() {
+    const path = `/api/drift?window=${$("f-window").value}`;
     const token = sessionStorage.getItem(TOKEN_KEY);
-    const data = await api(`/api/drift?window=${$("f-window").value}`, token ? { Authorization: `Bearer ${token}` } : {});
+    let data;
+    try {
+      data = await api(path, token ? { Authorization: `Bearer ${token}` } : {});
+    } catch (error) {
+      if (error.status !== 401) throw error;
+      sessionStorage.removeItem(TOKEN_KEY);  // a stale token: show the report without the words
+      data = await api(path);
+    }
     const box = $("environments");
     box.replaceChildren();
     $("empty").hidden = data.environments.length > 0;
@@ -456,7 +464,7 @@ const drift = {
     if (words.top_words && words.top_words.length) {
       latestReport.append(el("p", { class: "muted", text: `words the model never saw, in the most texts: ${words.top_words.map((w) => `${w.word} (${fmt.int(w.texts)})`).join(", ")}` }));
     } else if (words.top_words_hidden) {
-      latestReport.append(el("p", { class: "muted", text: `one word the model never saw is in ${fmt.int(words.texts_with_top_word)} texts; enter the admin token (Live page) to see the words` }));
+      latestReport.append(el("p", { class: "muted", text: "words the model never saw recur far more than in the reference; enter the admin token (Live page) to see them" }));
     }
     grid.append(latestReport);
     grid.append(el("div", {}, el("h3", { text: "Drift status over time (red: drift)" }),

@@ -35,18 +35,6 @@ def _term_matrix(term_ids: Sequence[Sequence[int]], n_terms: int) -> sparse.csr_
     return matrix
 
 
-def _recurring_unseen(oov_terms: Sequence[Sequence[str]]) -> tuple[sparse.csr_matrix, np.ndarray]:
-    """Which texts contain each unseen word found in two or more texts (words x texts, 0/1), and which
-    texts contain any unseen word."""
-    texts_per_term = Counter(term for terms in oov_terms for term in set(terms))
-    recurring = {term: i for i, term in enumerate(sorted(t for t, n in texts_per_term.items() if n >= 2))}
-    rows = [recurring[term] for terms in oov_terms for term in set(terms) if term in recurring]
-    columns = [i for i, terms in enumerate(oov_terms) for term in set(terms) if term in recurring]
-    matrix = sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(len(recurring), len(oov_terms)))
-    has_unseen = np.fromiter((bool(terms) for terms in oov_terms), dtype=bool, count=len(oov_terms))
-    return matrix, has_unseen
-
-
 @dataclass(frozen=True, eq=False)
 class Reference:
     """Per-text arrays of a reference profile plus the tokenizer and vocabulary that produced them."""
@@ -59,9 +47,9 @@ class Reference:
     terms: sparse.csr_matrix  # texts x vocabulary, counts
     vocabulary: dict[str, int]
     tokenizer: dict[str, Any]
-    # The new-terms check's view of the reference: None for a profile written before it existed.
-    unseen_terms: sparse.csr_matrix | None = None  # recurring unseen words x texts, 0/1
-    has_unseen: np.ndarray | None = None  # per text: contains any unseen word
+    # The new-terms check's view of the reference: per word outside the vocabulary, the texts containing
+    # it; None for a profile written before that check existed.
+    unseen_words: dict[str, int] | None = None
     # Null distributions of distance checks, keyed by (check, calibration size, resamples, seed).
     null_cache: dict[tuple[Any, ...], np.ndarray] = field(default_factory=dict, repr=False)
 
@@ -95,12 +83,12 @@ class Reference:
         size = len(per_text["predicted"])
         if size == 0 or any(len(per_text[key]) != size for key in _REQUIRED_PER_TEXT):
             raise DataError("the reference profile is empty or its per-text lists have different lengths")
-        unseen_terms = has_unseen = None
+        unseen_words = None
         oov_terms = per_text.get("oov_terms")
         if oov_terms is not None:
             if len(oov_terms) != size:
                 raise DataError("the reference profile's oov_terms do not pair up with its texts")
-            unseen_terms, has_unseen = _recurring_unseen(oov_terms)
+            unseen_words = dict(Counter(str(word) for words in oov_terms for word in set(words)))
         return cls(
             labels=labels,
             predicted=np.fromiter((index[p] for p in per_text["predicted"]), dtype=np.int64, count=size),
@@ -110,8 +98,7 @@ class Reference:
             terms=_term_matrix(per_text["term_ids"], len(vocabulary)),
             vocabulary=vocabulary,
             tokenizer=dict(profile.get("tokenizer") or {}),
-            unseen_terms=unseen_terms,
-            has_unseen=has_unseen,
+            unseen_words=unseen_words,
         )
 
 
@@ -122,11 +109,9 @@ class TextWindow:
     lengths: np.ndarray
     oov_rate: np.ndarray
     term_counts: np.ndarray  # summed over the window, one entry per vocabulary term
-    # Counted over distinct texts: how many, how many hold a word outside the vocabulary, and the words
-    # outside it that recur in 2+ texts with their counts.
+    # Counted over distinct texts: how many, and per word outside the vocabulary, how many contain it.
     distinct_texts: int
-    texts_with_unseen: int
-    recurring_unseen: dict[str, int]
+    unseen_words: dict[str, int]
 
 
 def text_window(reference: Reference, texts: Sequence[str]) -> TextWindow:
@@ -137,6 +122,5 @@ def text_window(reference: Reference, texts: Sequence[str]) -> TextWindow:
         oov_rate=np.round(tokens.oov_rates, PROFILE_DECIMALS),
         term_counts=tokens.term_counts,
         distinct_texts=tokens.distinct_texts,
-        texts_with_unseen=tokens.texts_with_unseen,
-        recurring_unseen=tokens.recurring_unseen,
+        unseen_words=tokens.unseen_words,
     )

@@ -14,7 +14,7 @@ import numpy as np
 from sentiment_mlops.errors import DataError
 from sentiment_mlops.monitoring.drift.confidence import confidence_check
 from sentiment_mlops.monitoring.drift.new_terms import NAME as NEW_TERMS
-from sentiment_mlops.monitoring.drift.new_terms import new_terms_check, new_terms_null, resamples_for
+from sentiment_mlops.monitoring.drift.new_terms import new_terms_check
 from sentiment_mlops.monitoring.drift.oov_rate import oov_rate_check
 from sentiment_mlops.monitoring.drift.prediction_distribution import prediction_distribution_check
 from sentiment_mlops.monitoring.drift.reference import PROFILE_DECIMALS, Reference, text_window
@@ -88,7 +88,7 @@ def drift_report(profile: Mapping[str, Any] | Reference, texts: Sequence[str] | 
     skipped: list[SkippedCheck] = []
     if window is None:
         skipped = [SkippedCheck(name, NO_TEXT_REASON) for name in TEXT_CHECKS]
-    elif reference.unseen_terms is None or reference.has_unseen is None:
+    elif reference.unseen_words is None:
         skipped = [SkippedCheck(NEW_TERMS, OLD_PROFILE_REASON)]
     alpha = family_alpha / (len(CHECKS) - len(skipped))
     current_confidence = np.round(np.asarray(confidences, dtype=np.float64), PROFILE_DECIMALS)
@@ -106,16 +106,9 @@ def drift_report(profile: Mapping[str, Any] | Reference, texts: Sequence[str] | 
         if null is None:
             null = reference.null_cache[key] = vocabulary_null(reference.terms, size, resamples=resamples, seed=seed)
         checks.append(vocabulary_check(reference.term_counts, window.term_counts, null, alpha=alpha))
-        if reference.unseen_terms is not None and reference.has_unseen is not None:
-            n_resamples = resamples_for(alpha)
-            key = (NEW_TERMS, calibration_size(window.distinct_texts, reference.size), n_resamples, seed)
-            null = reference.null_cache.get(key)
-            if null is None:
-                null = reference.null_cache[key] = new_terms_null(
-                    reference.unseen_terms, reference.has_unseen, window.distinct_texts, resamples=n_resamples,
-                    seed=seed)
-            checks.append(new_terms_check(window.recurring_unseen, window.texts_with_unseen, window.distinct_texts,
-                                          null, alpha=alpha))
+        if reference.unseen_words is not None:
+            checks.append(new_terms_check(window.unseen_words, window.distinct_texts, reference.unseen_words,
+                                          reference.size, alpha=alpha))
     return DriftReport(
         model_version=str(model_version),
         reference_size=reference.size,

@@ -70,8 +70,7 @@ class WindowTokens:
     term_counts: np.ndarray  # per vocabulary id, its count over the window
     # Counted over distinct texts (a text repeated verbatim, say a retweet burst, counts once):
     distinct_texts: int
-    texts_with_unseen: int  # texts with at least one token outside the vocabulary
-    recurring_unseen: dict[str, int]  # tokens outside the vocabulary found in 2+ texts, and in how many
+    unseen_words: dict[str, int]  # per token outside the vocabulary, the texts containing it
 
 
 @dataclass(frozen=True)
@@ -95,12 +94,11 @@ def _token_ids(tokens: list[str], lookup: Mapping[str, int], n_texts: int) -> _G
                   oov_tokens=[tokens[i] for i in unknown.tolist()])
 
 
-def _unseen_stats(texts: Sequence[str], text_of: np.ndarray, tokens: list[str]
-                  ) -> tuple[int, int, dict[str, int]]:
-    """``(distinct texts, texts with an unseen token, {token found in 2+ texts: texts})``."""
+def _unseen_stats(texts: Sequence[str], text_of: np.ndarray, tokens: list[str]) -> tuple[int, dict[str, int]]:
+    """``(distinct texts, {token: distinct texts containing it})`` for the tokens outside the vocabulary."""
     distinct = len(set(texts))
     if not tokens:
-        return distinct, 0, {}
+        return distinct, {}
     if distinct < len(texts):
         first: dict[str, int] = {}
         canonical = [first.setdefault(text, i) for i, text in enumerate(texts)]
@@ -109,14 +107,13 @@ def _unseen_stats(texts: Sequence[str], text_of: np.ndarray, tokens: list[str]
     token_codes = np.fromiter((codes.setdefault(t, len(codes)) for t in tokens), dtype=np.int64, count=len(tokens))
     pairs = np.unique(text_of * len(codes) + token_codes)  # each (text, token) once
     per_token = np.bincount(pairs % len(codes), minlength=len(codes))
-    names = list(codes)  # in code order
-    recurring = {names[c]: int(per_token[c]) for c in np.flatnonzero(per_token >= 2).tolist()}
-    return distinct, len(np.unique(pairs // len(codes))), recurring
+    return distinct, dict(zip(codes, per_token.tolist(), strict=True))  # codes iterate in code order
 
 
 def batch_text_stats(texts: Sequence[str], vocabulary: Mapping[str, int], tokenizer: Mapping[str, Any]
                      ) -> WindowTokens:
     """Per-text OOV shares, window totals per vocabulary id, and the texts each unseen token appears in."""
+    texts = list(texts)  # a numpy array or a pandas Series (any index) works too
     pattern = tokenizer.get("token_pattern") or DEFAULT_TOKEN_PATTERN
     if not tokenizer.get("lowercase", True) or not texts:
         return _slow(texts, vocabulary, tokenizer)
@@ -171,9 +168,8 @@ def batch_text_stats(texts: Sequence[str], vocabulary: Mapping[str, int], tokeni
 
 def _window_tokens(texts: Sequence[str], oov: np.ndarray, term_counts: np.ndarray, oov_text_of: np.ndarray,
                    oov_tokens: list[str]) -> WindowTokens:
-    distinct, with_unseen, recurring = _unseen_stats(texts, oov_text_of, oov_tokens)
-    return WindowTokens(oov_rates=oov, term_counts=term_counts, distinct_texts=distinct,
-                        texts_with_unseen=with_unseen, recurring_unseen=recurring)
+    distinct, unseen = _unseen_stats(texts, oov_text_of, oov_tokens)
+    return WindowTokens(oov_rates=oov, term_counts=term_counts, distinct_texts=distinct, unseen_words=unseen)
 
 
 def _slow(texts: Sequence[str], vocabulary: Mapping[str, int], tokenizer: Mapping[str, Any]) -> WindowTokens:
