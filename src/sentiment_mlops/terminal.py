@@ -145,10 +145,10 @@ def resolve_model_uri(settings: Settings, env: str | None, model_uri: str | None
         raise ConfigurationError(f"--model-uri must look like models:/NAME/VERSION or models:/NAME@ALIAS, "
                                  f"got {model_uri!r}")
     rest = model_uri[len(prefix):]
-    name, sep, alias = rest.partition("@")
-    if sep:
-        version = None
-    else:
+    name, sep, alias_text = rest.partition("@")
+    version: str | None = None
+    alias: str | None = alias_text
+    if not sep:
         name, _, version_text = rest.partition("/")
         if not version_text.isdigit():
             raise ConfigurationError(f"--model-uri version must be a number, got {model_uri!r}")

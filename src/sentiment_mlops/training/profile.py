@@ -38,12 +38,12 @@ def reference_profile(pipeline: Pipeline, texts: Sequence[str], *, probabilities
     predicted = [classes[i] for i in probabilities.argmax(axis=1)]
     terms = unigram_vocabulary(pipeline)
     index = {term: i for i, term in enumerate(terms)}
-    tokenizer_settings = {
-        "lowercase": bool(vectorizer.lowercase),
-        "strip_accents": vectorizer.strip_accents if isinstance(vectorizer.strip_accents, str) else None,
-        "token_pattern": vectorizer.token_pattern or DEFAULT_TOKEN_PATTERN,
-    }
-    stats = text_stats(texts, index, make_tokenizer(**tokenizer_settings))
+    lowercase = bool(vectorizer.lowercase)
+    strip_accents = vectorizer.strip_accents if isinstance(vectorizer.strip_accents, str) else None
+    token_pattern = str(vectorizer.token_pattern or DEFAULT_TOKEN_PATTERN)
+    tokenizer_settings = {"lowercase": lowercase, "strip_accents": strip_accents, "token_pattern": token_pattern}
+    stats = text_stats(texts, index, make_tokenizer(lowercase=lowercase, strip_accents=strip_accents,
+                                                    token_pattern=token_pattern))
     term_counts = np.zeros(len(terms), dtype=np.int64)
     for ids in stats.term_ids:
         np.add.at(term_counts, ids, 1)

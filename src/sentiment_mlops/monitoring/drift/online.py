@@ -23,7 +23,7 @@ class PredictionLog(Protocol):
 
     def recent_columns(self, columns: Sequence[str], *, environment: str | None = None,
                        model_version: str | None = None, limit: int | None = 1000,
-                       since: Any = None) -> dict[str, Sequence[Any]]: ...
+                       since: Any = None) -> Mapping[str, Sequence[Any]]: ...
 
 
 # Only what the checks read: decoding timestamps and probability maps would double the read time.
