@@ -135,7 +135,7 @@ def baseline(profile: dict, url: str, rows: int) -> tuple[dict[str, float], bool
     words = sorted(set(per_word) | set(reference_words))
     window_counts = np.array([per_word[w] for w in words])
     totals = window_counts + np.array([reference_words[w] for w in words])
-    log_min_p = np.sort(stats.hypergeom.logpmf(totals, m + n, totals, m))
+    log_min_p = np.sort(stats.hypergeom.logpmf(np.minimum(totals, m), m + n, totals, m))
     divisor = next(k for k in range(1, len(log_min_p) + 1)
                    if np.searchsorted(log_min_p, np.log(alpha / k), side="right") <= k)
     p_values = stats.hypergeom.sf(window_counts - 1, m + n, totals, m)

@@ -181,3 +181,18 @@ def test_tarone_divisor_counts_only_tests_that_could_pass() -> None:
     assert tarone_divisor(log_min_p, 0.01) == 2
     assert tarone_divisor(np.log(np.full(50, 1e-9)), 0.01) == 50  # all testable: Bonferroni
     assert tarone_divisor(np.array([]), 0.01) == 1
+
+
+def test_words_in_more_texts_than_the_window_holds_count_at_their_attainable_minimum() -> None:
+    """A 1-text window: a word in 2 reference texts can have at most 1 window text, not all of its 3."""
+    window = {"x": 1, "r0": 1}
+    reference = {f"r{i}": 2 for i in range(3000)}
+    check = new_terms_check(window, 1, reference, 6700, alpha=0.01 / 6)
+    # Only 6 words (those of the window, and ties) can reach a small enough p-value; not 3,000.
+    assert check.details["tests_counted"] < 10
+    assert check.drift
+
+
+def test_tied_words_are_listed_in_the_same_order_every_time() -> None:
+    check = new_terms_check({"gamma": 20, "alpha": 20, "beta": 20}, 300, {}, 6700, alpha=ALPHA)
+    assert [w["word"] for w in check.details["top_words"]] == ["alpha", "beta", "gamma"]

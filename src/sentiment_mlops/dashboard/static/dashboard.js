@@ -462,7 +462,7 @@ const drift = {
     const newTerms = latest.checks.find((c) => c.name === "new_terms" && c.drift);
     const words = (newTerms && newTerms.details) || {};
     if (words.top_words && words.top_words.length) {
-      latestReport.append(el("p", { class: "muted", text: `words the model never saw, in the most texts: ${words.top_words.map((w) => `${w.word} (${fmt.int(w.texts)})`).join(", ")}` }));
+      latestReport.append(el("p", { class: "muted", text: `words the model never saw, most significant first (texts): ${words.top_words.map((w) => `${w.word} (${fmt.int(w.texts)})`).join(", ")}` }));
     } else if (words.top_words_hidden) {
       latestReport.append(el("p", { class: "muted", text: "words the model never saw recur far more than in the reference; enter the admin token (Live page) to see them" }));
     }

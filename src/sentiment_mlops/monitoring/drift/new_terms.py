@@ -50,13 +50,13 @@ def new_terms_check(window_words: Mapping[str, int], window_texts: int, referenc
     ``window_words`` and ``reference_words`` map each word outside the vocabulary to the number of distinct
     texts containing it, out of ``window_texts`` and ``reference_texts``.
     """
-    words = list(window_words.keys() | reference_words.keys())
+    words = sorted(window_words.keys() | reference_words.keys())  # sorted: ties listed the same way every run
     in_window = np.fromiter((window_words.get(w, 0) for w in words), dtype=np.int64, count=len(words))
     in_reference = np.fromiter((reference_words.get(w, 0) for w in words), dtype=np.int64, count=len(words))
     total = in_window + in_reference
     population = window_texts + reference_texts
-    # The smallest p-value a word can have: all its texts in the window.
-    log_min_p = stats.hypergeom.logpmf(total, population, total, window_texts)
+    # The smallest p-value a word can have: as many of its texts in the window as the window can hold.
+    log_min_p = stats.hypergeom.logpmf(np.minimum(total, window_texts), population, total, window_texts)
     divisor = tarone_divisor(log_min_p, alpha)
     testable = np.flatnonzero((log_min_p <= math.log(alpha / divisor)) & (in_window > 0))
     p_values = stats.hypergeom.sf(in_window[testable] - 1, population, total[testable], window_texts)
