@@ -167,11 +167,11 @@ def serve(
                                                  "newest version first.")] = False,
 ) -> None:
     """Serve the model behind --env over HTTP (web UI at /, API docs at /docs, metrics at /metrics)."""
-    from sentiment_mlops.serving.server import serve as run_server
+    from sentiment_mlops.service import serve as run_service
 
-    run_server(settings(), environment=env or "local", host=host, port=port, workers=workers,
-               require_model=env is not None, bootstrap=bootstrap,
-               echo=lambda line: console.print(line, highlight=False, soft_wrap=True))
+    run_service(settings(), environment=env or "local", host=host, port=port, workers=workers,
+                require_model=env is not None, bootstrap=bootstrap,
+                echo=lambda line: console.print(line, highlight=False, soft_wrap=True))
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""The dashboard in a real browser: two trained versions, the real service (``create_app``) for production
+"""The dashboard in a real browser: two trained versions, the real service (``create_service``) for production
 (version 1 with a version-2 canary at 20%) and staging (version 2) on loopback, three hours of earlier
 traffic in the store plus live requests and feedback over HTTP, every page opened in Debian's chromium,
 charts drawn with data, no console errors, no request off the host.
@@ -102,7 +102,7 @@ def _send_traffic(base: str, texts: list[str], labels: list[str], *, batch: int)
 def server(tmp_path_factory) -> Iterator[ServerThread]:
     """The production service (whose dashboard the browser opens) and a staging service, one store."""
     from sentiment_mlops.monitoring.store import PredictionStore
-    from sentiment_mlops.serving.app import create_app
+    from sentiment_mlops.service import create_service
 
     root = tmp_path_factory.mktemp("dashboard-e2e")
     trained = train_two_versions(root)
@@ -110,8 +110,8 @@ def server(tmp_path_factory) -> Iterator[ServerThread]:
     live = traffic()
     with PredictionStore(settings.store_url) as store:
         seed_store(store, trained)
-        production = create_app(settings, environment="production", store=store, poll=False)
-        staging = create_app(settings, environment="staging", store=store, poll=False)
+        production = create_service(settings, environment="production", store=store, poll=False)
+        staging = create_service(settings, environment="staging", store=store, poll=False)
         with ServerThread(production) as running, ServerThread(staging) as staging_server:
             _send_traffic(running.url, live.familiar[-300:], live.familiar_labels[-300:], batch=10)
             _send_traffic(staging_server.url, live.shifted[-100:], live.shifted_labels[-100:], batch=25)

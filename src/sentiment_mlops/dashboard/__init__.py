@@ -1,5 +1,5 @@
 """The dashboard: experiments, model versions, live traffic, drift and alerts, served by the inference app.
 
 ``dashboard.routes.router`` holds the pages under ``/dashboard`` and their JSON under ``/api/``;
-``serving.app.create_app`` includes it.
+``sentiment_mlops.service.create_service`` includes it in the served app.
 """

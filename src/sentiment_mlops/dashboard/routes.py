@@ -1,4 +1,4 @@
-"""``router``: the dashboard pages under ``/dashboard`` and their JSON under ``/api/``, included by ``create_app``."""
+"""``router``: the dashboard pages under ``/dashboard`` and their JSON under ``/api/`` (see ``service``)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,7 +12,6 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
-from sentiment_mlops.dashboard.routes import router as dashboard_router
 from sentiment_mlops.serving.errors import install_error_handlers
 from sentiment_mlops.serving.metrics import ServingMetrics
 from sentiment_mlops.serving.middleware import BodySizeLimit, RequestMetrics
@@ -61,9 +60,13 @@ def _open_store(settings: Any) -> Any:
 
 
 def _start_monitor(settings: Any, environment: str, store: Any, holder: ModelHolder,
-                   serving_metrics: ServingMetrics) -> Any:
+                   serving_metrics: ServingMetrics, start_server_monitor: Callable[..., Any] | None) -> Any:
     """The service's own monitor loop (SENTIMENT_MLOPS_MONITOR_IN_SERVER); one worker leads, the rest idle."""
-    from sentiment_mlops.monitoring.watch import start_server_monitor
+    if start_server_monitor is None:
+        if settings.monitor_in_server:
+            logger.warning("SENTIMENT_MLOPS_MONITOR_IN_SERVER is set, but this app was built without the monitor "
+                           "loop: build it with sentiment_mlops.service.create_service (as `serve` does)")
+        return None
 
     def current_model() -> tuple[str | None, dict[str, Any] | None]:
         primary = holder.snapshot.primary
@@ -76,14 +79,18 @@ def _start_monitor(settings: Any, environment: str, store: Any, holder: ModelHol
 
 def create_app(settings: Any, *, environment: str, store: Any = None, model_source: ModelSource | None = None,
                initial_snapshot: ModelSnapshot | None = None, poll: bool = True,
-               extra_routers: Sequence[APIRouter] = ()) -> FastAPI:
+               extra_routers: Sequence[APIRouter] = (),
+               server_monitor: Callable[..., Any] | None = None) -> FastAPI:
     """The inference service for ``environment`` (local | staging | production).
 
     ``store`` defaults to ``PredictionStore(settings.store_url)`` (closed with the app when created here);
     ``model_source`` defaults to ``models/`` for local and the registry alias otherwise; ``initial_snapshot``
     lets ``serve`` hand over the model it already loaded and verified; ``poll=False`` disables the background
     alias poller (POST /admin/reload still refreshes); ``extra_routers`` are included after the service's own
-    (their handlers reach the shared resources through ``serving.state.serving_state(request)``).
+    (their handlers reach the shared resources through ``serving.state.serving_state(request)``);
+    ``server_monitor`` starts the service's own monitor loop (``monitoring.watch.start_server_monitor``).
+    ``sentiment_mlops.service.create_service`` passes the dashboard and the monitor loop: this package
+    depends on neither.
     """
     if environment not in SERVING_ENVIRONMENTS:
         from sentiment_mlops.errors import ConfigurationError
@@ -119,7 +126,8 @@ def create_app(settings: Any, *, environment: str, store: Any = None, model_sour
         if poll:
             poller.start()
         # None unless SENTIMENT_MLOPS_MONITOR_IN_SERVER is set.
-        monitor = await run_in_threadpool(_start_monitor, settings, environment, the_store, holder, serving_metrics)
+        monitor = await run_in_threadpool(_start_monitor, settings, environment, the_store, holder, serving_metrics,
+                                          server_monitor)
         state = ServingState(settings=settings, environment=environment, holder=holder, poller=poller,
                              store=the_store, metrics=serving_metrics, writer=writer)
         # Everything loaded so far (MLflow, scikit-learn, the model's vocabulary) lives as long as the
@@ -144,7 +152,7 @@ def create_app(settings: Any, *, environment: str, store: Any = None, model_sour
     app = FastAPI(title=TITLE, version=_package_version(), lifespan=lifespan, default_response_class=OrjsonResponse,
                   description=f"Sentiment classifier ({environment}): negative / neutral / positive.")
     for router in (predict.router, feedback.router, health.router, admin.router, metrics.router, ui.router,
-                   dashboard_router, *extra_routers):
+                   *extra_routers):
         app.include_router(router)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

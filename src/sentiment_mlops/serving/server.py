@@ -50,7 +50,7 @@ def preload(settings: Any, environment: str, *, require_model: bool) -> tuple[An
 
 
 def worker_app() -> Any:
-    """The app factory each of ``--workers N`` processes calls (settings and environment from os.environ)."""
+    """The API alone, for each of ``--workers N`` processes (settings and environment from os.environ)."""
     from sentiment_mlops.config import Settings
     from sentiment_mlops.serving.app import create_app
 
@@ -58,11 +58,19 @@ def worker_app() -> Any:
 
 
 def serve(settings: Any, *, environment: str, host: str, port: int, workers: int, require_model: bool,
-          bootstrap: bool = False, echo: Callable[[str], None] = print) -> None:
-    """Run the service until SIGTERM / SIGINT; the lifespan flushes the prediction log on the way out."""
+          bootstrap: bool = False, echo: Callable[[str], None] = print,
+          app_factory: Callable[..., Any] | None = None,
+          worker_factory: str = "sentiment_mlops.serving.server:worker_app") -> None:
+    """Run the service until SIGTERM / SIGINT; the lifespan flushes the prediction log on the way out.
+
+    ``app_factory`` builds the app (``create_app`` by default; ``sentiment_mlops.service.serve`` passes the
+    whole service) and ``worker_factory`` names the factory each of several workers imports.
+    """
     import uvicorn
 
     from sentiment_mlops.serving.app import create_app
+
+    app_factory = app_factory or create_app
 
     if environment not in SERVING_ENVIRONMENTS:
         raise ConfigurationError(f"--env must be one of {', '.join(SERVING_ENVIRONMENTS)}, got {environment!r}")
@@ -76,14 +84,14 @@ def serve(settings: Any, *, environment: str, host: str, port: int, workers: int
          f"with {workers} worker{'s' if workers > 1 else ''}; prediction log: {settings.store_url}")
     options = uvicorn_options(host, port, workers)
     if workers == 1:
-        app = create_app(settings, environment=environment, model_source=source, initial_snapshot=snapshot)
+        app = app_factory(settings, environment=environment, model_source=source, initial_snapshot=snapshot)
         uvicorn.run(app, **options)
         return
     source.close()  # each worker resolves and loads for itself
     os.environ[ENVIRONMENT_ENV] = environment
     with tempfile.TemporaryDirectory(prefix="sentiment-prometheus-") as metrics_dir:
         os.environ.setdefault(MULTIPROC_ENV, metrics_dir)
-        uvicorn.run("sentiment_mlops.serving.server:worker_app", factory=True, **options)
+        uvicorn.run(worker_factory, factory=True, **options)
 
 
 def _bootstrap(settings: Any, environment: str, echo: Callable[[str], None]) -> None:
