@@ -1,6 +1,6 @@
-"""The names of the files a training run writes: the contract between training, registry and serving.
+"""The names every part shares: the files a training run writes, and the three sentiment labels.
 
-The first three are the seed project's names; existing users load them directly, so they never change.
+The first three files are the seed project's names; existing users load them directly, so they never change.
 """
 
 from __future__ import annotations
@@ -17,3 +17,5 @@ SKOPS_FILE = "model.skops"
 # MLflow keeps the logged model under this name and the run's files under this artifact folder.
 MODEL_ARTIFACT = "model"
 RUN_ARTIFACTS = "training"
+# The classes, in the order of every probability vector the API returns (``data.labels`` normalises to them).
+LABELS = ("negative", "neutral", "positive")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sentiment_mlops.errors import DataError
+from sentiment_mlops.layout import LABELS
 
-LABELS = ("negative", "neutral", "positive")
+__all__ = ["LABELS", "normalise_labels"]
 
 _ALIASES = {
     "negative": "negative", "neg": "negative",

@@ -10,11 +10,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sentiment_mlops.data.labels import LABELS
+from sentiment_mlops.layout import LABELS
 
 Label = Literal["negative", "neutral", "positive"]
 if tuple(Label.__args__) != LABELS:  # type: ignore[attr-defined]
-    raise RuntimeError("schemas.Label is out of step with data.labels.LABELS")
+    raise RuntimeError("schemas.Label is out of step with layout.LABELS")
 
 
 class _Strict(BaseModel):
