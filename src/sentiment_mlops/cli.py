@@ -210,7 +210,7 @@ def monitor(
 ) -> None:
     """Online drift report over the latest logged predictions; --watch: live metrics, alerts, auto-rollback."""
     if watch or auto_rollback:
-        from sentiment_mlops.monitoring.watch_command import watch_command
+        from sentiment_mlops.watch_commands import watch_command
 
         current = settings()
         watch_command(current, console, env=env, window=window,

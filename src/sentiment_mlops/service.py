@@ -14,14 +14,18 @@ from fastapi import FastAPI
 
 def create_service(settings: Any, *, environment: str, **options: Any) -> FastAPI:
     """``serving.app.create_app`` (same options) plus the dashboard's routes and the service's own monitor
-    loop (run when ``SENTIMENT_MLOPS_MONITOR_IN_SERVER=true``)."""
+    loop (run when ``SENTIMENT_MLOPS_MONITOR_IN_SERVER=true``, with automatic rollback when
+    ``SENTIMENT_MLOPS_MONITOR_AUTO_ROLLBACK=true``)."""
+    from functools import partial
+
     from sentiment_mlops.dashboard.routes import router as dashboard_router
     from sentiment_mlops.monitoring.watch import start_server_monitor
     from sentiment_mlops.serving.app import create_app
+    from sentiment_mlops.watch_commands import build_auto_rollback
 
     routers = [dashboard_router, *options.pop("extra_routers", ())]
-    return create_app(settings, environment=environment, extra_routers=routers, server_monitor=start_server_monitor,
-                      **options)
+    monitor = partial(start_server_monitor, auto_rollback=build_auto_rollback)
+    return create_app(settings, environment=environment, extra_routers=routers, server_monitor=monitor, **options)
 
 
 def worker_app() -> FastAPI:

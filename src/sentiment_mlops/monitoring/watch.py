@@ -2,7 +2,7 @@
 
 Two ways to run it:
 - ``sentiment-mlops monitor --env production --watch --interval 60 [--auto-rollback]`` (``watch_command`` in
-  ``monitoring.watch_command``), in its own process, reading the registry and the store;
+  ``sentiment_mlops.watch_commands``), in its own process, reading the registry and the store;
 - inside the service (``SENTIMENT_MLOPS_MONITOR_IN_SERVER=true``): ``start_server_monitor`` from the
   app's lifespan. Every worker starts the thread; only the holder of the leader lock evaluates.
 """
@@ -163,15 +163,17 @@ class MonitorLoop:
 
 def start_server_monitor(settings: Settings, *, environment: str, store: Any,
                          current_model: Callable[[], tuple[str | None, dict[str, Any] | None]],
-                         read_metrics: Callable[[], str], metrics_registry: Any = None, registry: Any = None,
+                         read_metrics: Callable[[], str], metrics_registry: Any = None,
+                         auto_rollback: Callable[[Settings, Any, str], AutoRollback] | None = None,
                          drift_reporter: DriftReporter | None = None) -> MonitorLoop | None:
     """Start the service's own monitor thread when ``settings.monitor_in_server``; None otherwise.
 
     ``current_model()`` returns the served (version, reference profile); ``read_metrics()`` the app's
     Prometheus exposition; ``metrics_registry`` (the app's ``CollectorRegistry``) receives the monitor's
     gauges (``monitoring.gauges``) for ``deploy/prometheus/alerts.yml``. With
-    ``settings.monitor_auto_rollback`` the loop also guards the bake window, rolling back through
-    ``registry`` (built from the settings when not given).
+    ``settings.monitor_auto_rollback`` the loop also guards the bake window with what
+    ``auto_rollback(settings, store, environment)`` builds (``watch_commands.build_auto_rollback``, which
+    rolls back through the registry and the deployment history).
     """
     if not settings.monitor_in_server:
         return None
@@ -185,29 +187,17 @@ def start_server_monitor(settings: Settings, *, environment: str, store: Any,
                              cooldown_seconds=settings.alert_cooldown_seconds)
     auto = None
     if settings.monitor_auto_rollback and environment != "local":
-        auto = build_auto_rollback(settings, store, environment, registry)
+        if auto_rollback is None:
+            logger.warning("SENTIMENT_MLOPS_MONITOR_AUTO_ROLLBACK is set, but this monitor was started without a "
+                           "rollback action: it alerts only")
+        else:
+            auto = auto_rollback(settings, store, environment)
     loop = MonitorLoop(settings=settings, environment=environment, store=store, model_info=model_info,
                        notifier=notifier, traffic=RequestRateTracker(read_metrics),
                        drift_reporter=drift_reporter if drift_reporter is not None else default_drift_reporter(),
                        auto_rollback=auto, lock=leader_lock(settings.store_url, environment),
                        gauges=MonitorGauges(metrics_registry) if metrics_registry is not None else None)
     return loop.start(settings.monitor_interval_seconds)
-
-
-def build_auto_rollback(settings: Settings, store: Any, environment: str, registry: Any = None) -> AutoRollback:
-    """``AutoRollback`` wired to ``deployment.actions.rollback`` on the settings' registry."""
-    from sentiment_mlops.deployment.actions import rollback
-
-    if registry is None:
-        from sentiment_mlops.registry.client import ModelRegistry
-
-        registry = ModelRegistry(settings.tracking_uri, settings.registered_model_name, settings.experiment_name)
-
-    def act(**kwargs: Any) -> Any:
-        return rollback(registry, store, actor="sentiment-mlops-monitor", **kwargs)
-
-    return AutoRollback(store, act, environment=environment, bake_minutes=settings.bake_minutes,
-                        accuracy_floor=settings.accuracy_floor, error_rate_threshold=settings.error_rate_threshold)
 
 
 def default_drift_reporter() -> DriftReporter:

@@ -221,3 +221,33 @@ def test_server_monitor_runs_in_one_worker_only_and_alerts_through_the_webhook(m
         assert 'sentiment_monitor_labelled_predictions{environment="production"} 0.0' in exported
         assert 'sentiment_monitor_reference_accuracy{environment="production"}' in exported
         assert 'sentiment_monitor_last_run_timestamp_seconds{environment="production"}' in exported
+
+
+def test_server_monitor_guards_the_bake_window_with_the_rollback_it_is_given(tmp_path, monkeypatch, caplog):
+    """The service passes watch_commands.build_auto_rollback; without one the loop only alerts, and says so."""
+    import logging
+    import tempfile
+
+    from sentiment_mlops.monitoring.auto_rollback import AutoRollback
+    from sentiment_mlops.monitoring.store import PredictionStore
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    store_url = f"sqlite:///{tmp_path}/p.db"
+    settings = Settings(store_url=store_url, monitor_in_server=True, monitor_auto_rollback=True,
+                        monitor_interval_seconds=60)
+    built = []
+
+    def factory(given_settings, given_store, environment):
+        built.append((given_settings, given_store, environment))
+        return AutoRollback(given_store, lambda **_: None, environment=environment, bake_minutes=30,
+                            accuracy_floor=0.5, error_rate_threshold=0.01)
+
+    with PredictionStore(store_url) as store:
+        loop = start_server_monitor(settings, environment="production", store=store, current_model=lambda: (None, None),
+                                    read_metrics=lambda: "", auto_rollback=factory)
+        loop.stop()
+        assert built == [(settings, store, "production")]
+        with caplog.at_level(logging.WARNING):
+            start_server_monitor(settings, environment="production", store=store, current_model=lambda: (None, None),
+                                 read_metrics=lambda: "").stop()
+    assert "started without a rollback action" in caplog.text

@@ -1,5 +1,8 @@
 """``sentiment-mlops monitor --watch``: the monitor loop in its own process, one status line per interval.
 
+Like ``drift_commands``, this sits above the packages: it wires ``monitoring``'s loop to the registry (the
+served version and its profile) and to ``deployment`` (the automatic rollback).
+
 It follows the environment's alias in the registry (or ``models/`` for ``--env local``), loads and verifies
 each new version once to read its reference profile (a failure is the ``model_failed_to_load`` condition),
 and reads request counters from ``--metrics-url`` when given.
@@ -16,6 +19,7 @@ from rich.markup import escape
 
 from sentiment_mlops.config import Settings
 from sentiment_mlops.errors import ConfigurationError, SentimentMLOpsError
+from sentiment_mlops.monitoring.auto_rollback import AutoRollback
 from sentiment_mlops.monitoring.snapshot import DEFAULT_WINDOW, ServedModelInfo
 from sentiment_mlops.monitoring.watch import Iteration, MonitorLoop, server_load_error
 
@@ -130,6 +134,22 @@ def print_iteration(console: Console, iteration: Iteration) -> None:
         console.print(f"  [yellow]{escape(error)}[/]", soft_wrap=True)
 
 
+def build_auto_rollback(settings: Settings, store: Any, environment: str, registry: Any = None) -> AutoRollback:
+    """``AutoRollback`` wired to ``deployment.actions.rollback`` on the settings' registry."""
+    from sentiment_mlops.deployment.actions import rollback
+
+    if registry is None:
+        from sentiment_mlops.registry.client import ModelRegistry
+
+        registry = ModelRegistry(settings.tracking_uri, settings.registered_model_name, settings.experiment_name)
+
+    def act(**kwargs: Any) -> Any:
+        return rollback(registry, store, actor="sentiment-mlops-monitor", **kwargs)
+
+    return AutoRollback(store, act, environment=environment, bake_minutes=settings.bake_minutes,
+                        accuracy_floor=settings.accuracy_floor, error_rate_threshold=settings.error_rate_threshold)
+
+
 def build_watch_loop(settings: Settings, store: Any, *, env: str, window: int = DEFAULT_WINDOW,
                      auto_rollback: bool = False, metrics_url: str | None = None, registry: Any = None
                      ) -> MonitorLoop:
@@ -137,7 +157,7 @@ def build_watch_loop(settings: Settings, store: Any, *, env: str, window: int = 
     from sentiment_mlops.monitoring.channels import default_channels
     from sentiment_mlops.monitoring.notifier import AlertNotifier
     from sentiment_mlops.monitoring.traffic import RequestRateTracker, scrape
-    from sentiment_mlops.monitoring.watch import build_auto_rollback, default_drift_reporter
+    from sentiment_mlops.monitoring.watch import default_drift_reporter
 
     if env not in WATCH_ENVIRONMENTS:
         raise ConfigurationError(f"--env must be one of {', '.join(WATCH_ENVIRONMENTS)}, got {env!r}")
