@@ -23,20 +23,10 @@ NAME = "vocabulary"
 VOCABULARY_RESAMPLES = 500
 
 
-def _js_from_entries(rows: np.ndarray, p: np.ndarray, q: np.ndarray, n_rows: int) -> np.ndarray:
-    """JS distance (base 2) per row, given only the entries where p > 0 (p, q are probabilities).
-
-    Terms with p = 0 contribute q * log2(q / (q / 2)) = q each, so their total is 1 - sum(q over p > 0):
-    the dense vocabulary never needs to be materialised.
-    """
+def _js_distance(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Jensen-Shannon distance (base 2) between probability vectors along axis 0 (columns are windows)."""
     m = (p + q) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p_part = np.where(p > 0, p * np.log2(p / m), 0.0)
-        q_part = np.where(q > 0, q * np.log2(q / m), 0.0)
-    p_sum = np.bincount(rows, weights=p_part, minlength=n_rows)
-    q_sum = np.bincount(rows, weights=q_part, minlength=n_rows)
-    q_rest = 1.0 - np.bincount(rows, weights=q, minlength=n_rows)
-    divergence = 0.5 * (p_sum + q_sum + np.clip(q_rest, 0.0, None))
+    divergence = (special.rel_entr(p, m).sum(axis=0) + special.rel_entr(q, m).sum(axis=0)) / (2 * np.log(2))
     return np.sqrt(np.clip(divergence, 0.0, 1.0))
 
 
@@ -45,10 +35,7 @@ def jensen_shannon_distance(current_counts: np.ndarray, reference_counts: np.nda
     current_total = current_counts.sum()
     if current_total <= 0:
         return 1.0
-    nonzero = np.flatnonzero(current_counts)
-    p = current_counts[nonzero] / current_total
-    q = reference_counts[nonzero] / reference_counts.sum()
-    return float(_js_from_entries(np.zeros(len(nonzero), dtype=np.int64), p, q, 1)[0])
+    return float(_js_distance(current_counts / current_total, reference_counts / reference_counts.sum()))
 
 
 def calibration_size(window_size: int, reference_size: int) -> int:
@@ -70,11 +57,7 @@ def _window_distances(terms_by_text: sparse.csr_matrix, totals: np.ndarray, pick
     window_totals = windows.sum(axis=0)
     rest = totals[:, None] - windows
     rest_totals = totals.sum() - window_totals
-    p = windows / np.maximum(window_totals, 1.0)
-    q = rest / np.maximum(rest_totals, 1.0)
-    m = (p + q) / 2
-    divergence = (special.rel_entr(p, m).sum(axis=0) + special.rel_entr(q, m).sum(axis=0)) / (2 * np.log(2))
-    distances = np.sqrt(np.clip(divergence, 0.0, 1.0))
+    distances = _js_distance(windows / np.maximum(window_totals, 1.0), rest / np.maximum(rest_totals, 1.0))
     distances[window_totals <= 0] = 1.0
     return distances
 
