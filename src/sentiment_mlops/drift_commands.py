@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -131,12 +132,9 @@ def monitor_report(settings: Settings, *, env: str, window: int, store: Any = No
     if loaded is None:
         loaded = load_drift_model(settings, env=env, version=None, models_dir=None)
     profile = _require_profile(loaded)
-    if store is not None:
-        return logged_drift_report(store, profile, environment=env, model_version=loaded.version,
-                                   window=window), loaded
     from sentiment_mlops.monitoring.store import PredictionStore
 
-    with PredictionStore(settings.store_url) as opened:
+    with nullcontext(store) if store is not None else PredictionStore(settings.store_url) as opened:
         report = logged_drift_report(opened, profile, environment=env, model_version=loaded.version, window=window)
     return report, loaded
 

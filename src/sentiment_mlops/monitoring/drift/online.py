@@ -41,30 +41,24 @@ class LoggedWindow:
     missing_texts: int
 
 
-def window_from_rows(rows: Sequence[Mapping[str, Any]]) -> LoggedWindow:
-    """Columns from store rows; the texts only when every row has one (a partial window would bias them)."""
-    texts = [row.get("text") for row in rows]
-    missing = sum(1 for text in texts if text is None)
-    return LoggedWindow(
-        texts=None if missing else [str(text) for text in texts],
-        predicted=[str(row["sentiment"]) for row in rows],
-        confidences=[float(row["confidence"]) for row in rows],
-        lengths=[int(row["text_length"]) for row in rows],
-        missing_texts=missing,
-    )
-
-
 def window_from_columns(columns: Mapping[str, Sequence[Any]]) -> LoggedWindow:
-    """``window_from_rows`` for a columnar read (``PredictionStore.recent_columns`` of ``WINDOW_COLUMNS``)."""
+    """The window from a columnar read (``PredictionStore.recent_columns`` of ``WINDOW_COLUMNS``); the texts
+    only when every row has one (a partial window would bias them)."""
     texts = list(columns["text"])
     missing = texts.count(None)
     return LoggedWindow(
-        texts=None if missing else texts,
-        predicted=list(columns["sentiment"]),
-        confidences=list(columns["confidence"]),
-        lengths=list(columns["text_length"]),
+        texts=None if missing else [str(text) for text in texts],
+        predicted=[str(label) for label in columns["sentiment"]],
+        confidences=[float(confidence) for confidence in columns["confidence"]],
+        lengths=[int(length) for length in columns["text_length"]],
         missing_texts=missing,
     )
+
+
+def window_from_rows(rows: Sequence[Mapping[str, Any]]) -> LoggedWindow:
+    """``window_from_columns`` for store rows (``PredictionStore.recent_predictions``)."""
+    return window_from_columns({"text": [row.get("text") for row in rows],
+                                **{name: [row[name] for row in rows] for name in WINDOW_COLUMNS if name != "text"}})
 
 
 def logged_drift_report(store: PredictionLog, profile: Mapping[str, Any] | Reference, *, environment: str,
