@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -103,6 +103,24 @@ def isolated(tmp_path, monkeypatch) -> Path:
 
 
 POSTGRES_ENV = "SENTIMENT_MLOPS_TEST_POSTGRES_URL"
+
+
+@pytest.fixture
+def cli_run(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """``sentiment-mlops ARGS`` in this process: ``(exit code, stdout, stderr)``; ``main`` rereads the
+    environment on every call."""
+    from sentiment_mlops.cli import main
+
+    def invoke(*argv: str) -> tuple[int, str, str]:
+        try:
+            main(list(argv))
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ import shutil
 import pytest
 from mlflow.tracking import MlflowClient
 
-from sentiment_mlops.cli import main
 from sentiment_mlops.errors import IntegrityError
 from sentiment_mlops.integrity import sha256_file
 from sentiment_mlops.registry import ModelRegistry, load_local, load_version
@@ -29,16 +28,6 @@ def _wide_console(monkeypatch):
     import sentiment_mlops.cli as cli
 
     monkeypatch.setattr(cli, "console", Console(width=200))
-
-
-def _cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_train_prints_data_metrics_steps_and_the_version(trained_workspace):
@@ -122,16 +111,16 @@ def test_registered_version_is_tagged_and_loads_from_skops_with_signature(traine
     assert loaded.profile is not None and loaded.profile["size"] == 600
 
 
-def test_models_lists_versions_with_metrics(in_workspace, capsys):
-    code, out, _ = _cli(capsys, "models")
+def test_models_lists_versions_with_metrics(in_workspace, cli_run):
+    code, out, _ = cli_run("models")
     assert code == 0
     row = r"│ 1 +│ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d +│ mnb +│ 0\.\d{4} +│ 0\.\d{4} +│ [0-9a-f]{12} +│ - +│"
     assert re.search(row, out)
 
 
 @pytest.mark.parametrize("source", [[], ["--model-uri", f"models:/{MODEL}/1"]], ids=["local", "registry"])
-def test_predict_scores_texts(in_workspace, capsys, source):
-    code, out, _ = _cli(capsys, "predict", "the flight was great, thank you so much", *source)
+def test_predict_scores_texts(in_workspace, cli_run, source):
+    code, out, _ = cli_run("predict", "the flight was great, thank you so much", *source)
     assert code == 0
     assert "model version 1" in out and ("registry" in out if source else "local" in out)
     assert re.search(r"the flight was great.*│ (positive|neutral|negative) +│ +0\.\d{3}", out)
@@ -143,8 +132,8 @@ def test_predict_scores_texts(in_workspace, capsys, source):
     (["predict", "x", "--env", "production"], "no version has alias 'production'"),
     (["predict", "   "], "non-whitespace"),
 ])
-def test_predict_errors_are_one_line(in_workspace, capsys, argv, message):
-    code, _, err = _cli(capsys, *argv)
+def test_predict_errors_are_one_line(in_workspace, cli_run, argv, message):
+    code, _, err = cli_run(*argv)
     assert code == 1 and message in err and err.count("\n") == 1
 
 
@@ -161,21 +150,21 @@ def _assert_nothing_happened(root, code, err, message):
     (["--param", "bogus=1"], "unknown parameter 'bogus'"),
     (["--model", "forest"], "unknown model 'forest'"),
 ])
-def test_bad_input_fails_with_one_line_and_writes_nothing(isolated, capsys, slice_csv, argv, message):
+def test_bad_input_fails_with_one_line_and_writes_nothing(isolated, cli_run, slice_csv, argv, message):
     (isolated / "models").mkdir()
     (isolated / "models" / "keep.txt").write_text("untouched")
-    code, _, err = _cli(capsys, "train", *[a.replace("{csv}", str(slice_csv)) for a in argv])
+    code, _, err = cli_run("train", *[a.replace("{csv}", str(slice_csv)) for a in argv])
     _assert_nothing_happened(isolated, code, err, message)
     assert not (isolated / "mlflow.db").exists()
 
 
-def test_failing_run_registers_nothing_then_search_logs_trials_without_registering(isolated, capsys, slice_csv):
+def test_failing_run_registers_nothing_then_search_logs_trials_without_registering(isolated, cli_run, slice_csv):
     (isolated / "models").mkdir()
     (isolated / "models" / "keep.txt").write_text("untouched")
-    code, _, err = _cli(capsys, "train", "--data", str(slice_csv), "--param", "min_df=100000")
+    code, _, err = cli_run("train", "--data", str(slice_csv), "--param", "min_df=100000")
     _assert_nothing_happened(isolated, code, err, "training failed with these parameters")
 
-    code, out, err = _cli(capsys, "train", "--data", str(slice_csv), "--search", "2", "--no-register",
+    code, out, err = cli_run("train", "--data", str(slice_csv), "--search", "2", "--no-register",
                           "--models-dir", "other")
     assert code == 0, err
     assert "registered: no (--no-register)" in out

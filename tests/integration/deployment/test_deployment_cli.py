@@ -7,28 +7,15 @@ import json
 import pytest
 
 from fixtures_deployment import BETTER, SHUFFLED, WEAK
-from sentiment_mlops import cli
 
 
 @pytest.fixture
-def run(tracking_uri, store_url, tmp_path, monkeypatch, capsys):
+def run(tracking_uri, store_url, tmp_path, monkeypatch, cli_run):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
     monkeypatch.setenv("SENTIMENT_MLOPS_STORE_URL", store_url)
     monkeypatch.setenv("COLUMNS", "200")  # rich wraps at the terminal width; keep rows on one line
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(cli._State, "settings", None)
-        monkeypatch.setattr(cli._State, "debug", False)
-        try:
-            cli.main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return invoke
+    return cli_run
 
 
 def test_promote_prints_the_gate_report_and_the_move(run):

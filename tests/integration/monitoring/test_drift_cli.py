@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from sentiment_mlops import cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -48,24 +45,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, trained: dict[str, Path],
-        capsys: pytest.CaptureFixture[str]) -> Iterator[Any]:
+def run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, trained: dict[str, Path], cli_run: Any) -> Any:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SENTIMENT_MLOPS_MODELS_DIR", str(trained["models"]))
     monkeypatch.setenv("SENTIMENT_MLOPS_STORE_URL", f"sqlite:///{tmp_path / 'logs' / 'predictions.db'}")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-
-    def invoke(*argv: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(cli._State, "settings", None)
-        try:
-            cli.main(list(argv))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    yield invoke
+    return cli_run
 
 
 def test_the_models_own_heldout_file_shows_no_drift(run: Any, trained: dict[str, Path]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,18 @@ def registry_client(settings_factory: Any, registry_store: dict[str, Any]) -> An
     return make
 
 
-def _skops_file(registry: Any, root: Path, version: str) -> Path:
+@contextmanager
+def _stored_model(registry: Any, root: Path, version: str) -> Iterator[tuple[Path, Path]]:
+    """``(model.skops, a copy of it)`` of a registered version, put back as it was afterwards."""
     model_id = registry.version(version).source.rsplit("/", 1)[-1]
-    (found,) = root.glob(f"mlruns/*/models/{model_id}/artifacts/model.skops")
-    return found
+    (skops,) = root.glob(f"mlruns/*/models/{model_id}/artifacts/model.skops")
+    backup = skops.with_suffix(".bak")
+    shutil.copyfile(skops, backup)
+    try:
+        yield skops, backup
+    finally:
+        shutil.copyfile(backup, skops)
+        backup.unlink()
 
 
 def test_reload_swaps_to_the_version_the_alias_moved_to(registry: Any, registry_client: Any,
@@ -86,10 +95,7 @@ def test_a_failed_load_keeps_the_old_model_degrades_and_alerts(registry: Any, re
 
     first, second = registry_store["versions"]
     registry.set_alias("staging", first)
-    skops = _skops_file(registry, registry_store["root"], second)
-    backup = skops.with_suffix(".bak")
-    shutil.copyfile(skops, backup)
-    try:
+    with _stored_model(registry, registry_store["root"], second) as (skops, backup):
         skops.write_bytes(skops.read_bytes() + b"tampered")
         with registry_client("staging") as client:
             registry.set_alias("staging", second)
@@ -107,9 +113,6 @@ def test_a_failed_load_keeps_the_old_model_degrades_and_alerts(registry: Any, re
             assert client.get("/health").json()["status"] == "ok"
             with PredictionStore(settings_factory().store_url) as store:
                 assert store.open_alert("model_load_failed", "staging") is None
-    finally:
-        shutil.copyfile(backup, skops)
-        backup.unlink()
 
 
 def test_deleted_alias_keeps_serving_and_says_why(registry: Any, registry_client: Any,
@@ -179,10 +182,7 @@ def test_rolling_back_to_a_recent_version_reuses_it_without_a_download(registry:
                                                                        registry_store: dict[str, Any]) -> None:
     first, second = registry_store["versions"]
     registry.set_alias("staging", first)
-    skops = _skops_file(registry, registry_store["root"], first)
-    backup = skops.with_suffix(".bak")
-    shutil.copyfile(skops, backup)
-    try:
+    with _stored_model(registry, registry_store["root"], first) as (skops, _):
         with registry_client("staging") as client:
             registry.set_alias("staging", second)
             assert client.post("/admin/reload", headers=AUTH).json()["model_version"] == second
@@ -192,6 +192,3 @@ def test_rolling_back_to_a_recent_version_reuses_it_without_a_download(registry:
             reload = client.post("/admin/reload", headers=AUTH).json()
             assert reload["changed"] is True and reload["model_version"] == first and reload["status"] == "ok"
             assert client.post("/predict", json={"text": "nice crew"}).json()["model_version"] == first
-    finally:
-        shutil.copyfile(backup, skops)
-        backup.unlink()
