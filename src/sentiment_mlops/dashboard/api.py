@@ -108,13 +108,10 @@ def get_versions(res: Res) -> dict[str, Any]:
 
 
 def _canary_percent(res: Resources) -> float | None:
-    from mlflow.exceptions import MlflowException
-
     try:
-        model = res.registry.client.get_registered_model(res.registry.model_name)
-    except MlflowException:
-        return None  # nothing registered yet
-    value = (model.tags or {}).get(CANARY_PERCENT_TAG)
+        value = res.registry.model_tags().get(CANARY_PERCENT_TAG)
+    except RegistryError:
+        return None
     try:
         return float(value) if value is not None else None
     except ValueError:
@@ -136,16 +133,17 @@ def get_live(res: Res, environment: Environment | None = None,
              bucket: Literal["minute", "hour", "day"] | None = None) -> dict[str, Any]:
     """Volume, labels, confidence, latency and live vs estimated accuracy for one slice of traffic."""
     chosen = bucket or live.choose_bucket(hours)
-    if live.bucket_count(hours, chosen) > live.MAX_BUCKETS:
-        raise HTTPException(status_code=422, detail=f"{hours} hours in {chosen} buckets is "
-                                                    f"{live.bucket_count(hours, chosen)} points; the most is "
-                                                    f"{live.MAX_BUCKETS}: choose a larger bucket or fewer hours")
+    points = live.bucket_count(hours, chosen)
+    if points > live.MAX_BUCKETS:
+        raise HTTPException(status_code=422, detail=f"{hours} hours in {chosen} buckets is {points} points; "
+                                                    f"the most is {live.MAX_BUCKETS}: choose a larger bucket or "
+                                                    "fewer hours")
     query = live.LiveQuery(since=live.window_start(hours), bucket_seconds=live.BUCKETS[chosen],
                            environment=environment, version=version)
-    engine = res.engine
-    summary = live.live_summary(engine, query, drift_view.calibrations(res, live.traffic_slices(engine)))
+    slices = live.traffic_slices(res.engine)
+    summary = live.live_summary(res.engine, query, drift_view.calibrations(res, slices))
     summary["bucket"] = chosen
-    summary["slices"] = live.traffic_slices(engine)
+    summary["slices"] = slices
     return summary
 
 
@@ -170,8 +168,7 @@ def get_drift(request: Request, res: Res, environment: Environment | None = None
 def get_alerts(res: Res, status: Literal["firing", "resolved"] | None = None,
                limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> dict[str, Any]:
     """Alerts, newest first, with the open ones counted separately."""
-    rows = res.store.alerts(status=status, limit=limit)
-    rows = sorted(rows, key=lambda row: row["id"], reverse=True)
+    rows = res.store.alerts(status=status, limit=limit)  # newest first
     return {"alerts": rows, "firing": sum(row["status"] == "firing" for row in rows),
             "resolved": sum(row["status"] == "resolved" for row in rows)}
 

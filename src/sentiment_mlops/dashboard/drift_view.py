@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sentiment_mlops.errors import ModelNotFoundError, SentimentMLOpsError
 from sentiment_mlops.layout import PROFILE_FILE, RUN_ARTIFACTS
+from sentiment_mlops.monitoring.drift.online import WINDOW_COLUMNS
 
 if TYPE_CHECKING:
     from sentiment_mlops.dashboard.resources import Resources
@@ -75,7 +76,8 @@ def _report(reference: Any, version: str, rows: list[dict[str, Any]]) -> dict[st
 
 
 def _slice_overview(res: Resources, environment: str, version: str, window: int, history: int) -> dict[str, Any]:
-    rows = res.store.recent_predictions(environment=environment, model_version=version, limit=window * history)
+    rows = res.store.recent_predictions(environment=environment, model_version=version, limit=window * history,
+                                        columns=(*WINDOW_COLUMNS, "created_at"))
     windows = _windows(rows, window)
     base = {"environment": environment, "model_version": version, "logged": len(rows)}
     if not windows:
@@ -97,7 +99,7 @@ def _slice_overview(res: Resources, environment: str, version: str, window: int,
 
 def _environment_overview(res: Resources, environment: str, window: int, history: int) -> list[dict[str, Any]]:
     """One entry per version that answered in the environment's newest window (a canary beside production)."""
-    newest = res.store.recent_predictions(environment=environment, limit=window)
+    newest = res.store.recent_predictions(environment=environment, limit=window, columns=("model_version",))
     if not newest:
         return [{"environment": environment, "status": "no_traffic", "message": "no predictions yet"}]
     counts = Counter(str(row["model_version"]) for row in newest)

@@ -67,9 +67,10 @@ def list_versions(registry: ModelRegistry) -> list[dict[str, Any]]:
     ]
 
 
-def list_runs(registry: ModelRegistry, *, run_ids: list[str] | None = None,
-              include_trials: bool = True, versions: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """Runs of the experiment, newest first (at most ``MAX_RUNS``); only ``run_ids`` when given."""
+def list_runs(registry: ModelRegistry, *, versions: list[dict[str, Any]], run_ids: list[str] | None = None,
+              include_trials: bool = True) -> list[dict[str, Any]]:
+    """Runs of the experiment, newest first (at most ``MAX_RUNS``); only ``run_ids`` when given. ``versions``
+    (``list_versions``) names the registered versions of each run."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -85,8 +86,6 @@ def list_runs(registry: ModelRegistry, *, run_ids: list[str] | None = None,
                                                order_by=["attributes.start_time DESC"])
     except MlflowException as exc:
         raise RegistryError(f"reading runs failed at {registry.tracking_uri}: {exc.message}") from exc
-    if versions is None:
-        versions = list_versions(registry)
     versions_by_run: dict[str, list[str]] = {}
     for version in versions:
         if version["run_id"]:

@@ -21,6 +21,19 @@ async function api(path, headers) {
   return body;
 }
 
+// GET as the admin when a token is saved; a refused (stale) token is forgotten and the request made without it.
+async function apiAsAdmin(path) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) return { data: await api(path), refused: false };
+  try {
+    return { data: await api(path, { Authorization: `Bearer ${token}` }), refused: false };
+  } catch (error) {
+    if (error.status !== 401) throw error;
+    sessionStorage.removeItem(TOKEN_KEY);
+    return { data: await api(path), refused: true };
+  }
+}
+
 function showError(message) {
   const box = $("error");
   box.textContent = message;
@@ -377,15 +390,8 @@ const live = {
     const p = this.params();
     p.delete("hours");
     p.set("limit", "25");
-    let data;
-    try {
-      data = await api(`/api/predictions/recent?${p}`, token ? { Authorization: `Bearer ${token}` } : {});
-    } catch (error) {
-      if (error.status !== 401) throw error;
-      sessionStorage.removeItem(TOKEN_KEY);
-      $("text-status").textContent = "that token was refused; texts stay hidden";
-      data = await api(`/api/predictions/recent?${p}`);
-    }
+    const { data, refused } = await apiAsAdmin(`/api/predictions/recent?${p}`);
+    if (refused) $("text-status").textContent = "that token was refused; texts stay hidden";
     const status = { shown: "raw texts shown (admin)", hidden: "texts hidden: enter the admin token to see them",
       not_logged: "texts are not logged on this server (SENTIMENT_MLOPS_LOG_TEXT=false)" };
     if (data.texts !== "hidden" || !token) $("text-status").textContent = status[data.texts];
@@ -420,16 +426,7 @@ const live = {
 // ---- Drift -----------------------------------------------------------------------------------------
 const drift = {
   async load() {
-    const path = `/api/drift?window=${$("f-window").value}`;
-    const token = sessionStorage.getItem(TOKEN_KEY);
-    let data;
-    try {
-      data = await api(path, token ? { Authorization: `Bearer ${token}` } : {});
-    } catch (error) {
-      if (error.status !== 401) throw error;
-      sessionStorage.removeItem(TOKEN_KEY);  // a stale token: show the report without the words
-      data = await api(path);
-    }
+    const { data } = await apiAsAdmin(`/api/drift?window=${$("f-window").value}`);
     const box = $("environments");
     box.replaceChildren();
     $("empty").hidden = data.environments.length > 0;
