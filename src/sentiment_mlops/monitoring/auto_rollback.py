@@ -162,8 +162,8 @@ class AutoRollback:
               ) -> tuple[RollbackDecision | None, Any]:
         """(decision or None outside a bake window, the rollback action's result when it ran)."""
         now = now or datetime.now(timezone.utc)
-        window = current_bake_window(self.store.deployment_events(self.environment), environment=self.environment,
-                                     bake_minutes=self.bake_minutes, now=now)
+        latest = self.store.deployment_events(self.environment, limit=1)  # the window opens at the latest event
+        window = current_bake_window(latest, environment=self.environment, bake_minutes=self.bake_minutes, now=now)
         if window is None:
             return None, None
         decision = decide_rollback(gather_bake_evidence(self.store, window, traffic),

@@ -17,6 +17,7 @@ import numpy as np
 
 from sentiment_mlops.errors import SentimentMLOpsError
 from sentiment_mlops.monitoring.alerts import MonitorSnapshot
+from sentiment_mlops.monitoring.drift.online import WINDOW_COLUMNS
 from sentiment_mlops.monitoring.performance import (
     accuracy_and_macro_f1,
     as_utc,
@@ -60,9 +61,10 @@ def build_snapshot(store: Any, served: ServedModelInfo, *, window: int = DEFAULT
     """Everything the rules need for ``served.environment``, measured now."""
     now = now or datetime.now(timezone.utc)
     environment, version = served.environment, served.version
-    newest = store.recent_predictions(environment=environment, limit=1)
+    newest = store.recent_predictions(environment=environment, limit=1, columns=("created_at",))
     last_at = as_utc(newest[0]["created_at"]) if newest else None
-    recent = store.recent_predictions(environment=environment, since=now - lookback, limit=LATENCY_SAMPLE_LIMIT)
+    recent = store.recent_predictions(environment=environment, since=now - lookback, limit=LATENCY_SAMPLE_LIMIT,
+                                      columns=("latency_ms",))
     latencies = [float(r["latency_ms"]) for r in recent if r.get("latency_ms") is not None]
     requests = errors = None
     if traffic is not None:
@@ -81,7 +83,9 @@ def build_snapshot(store: Any, served: ServedModelInfo, *, window: int = DEFAULT
 
 def _version_fields(store: Any, environment: str, version: str, profile: Mapping[str, Any] | None, window: int,
                     drift_reporter: DriftReporter | None) -> dict[str, Any]:
-    rows = store.recent_predictions(environment=environment, model_version=version, limit=window)
+    # Only what the estimate and the drift report read: decoding probability maps would double the read.
+    rows = store.recent_predictions(environment=environment, model_version=version, limit=window,
+                                    columns=(*WINDOW_COLUMNS, "model_version"))
     pairs = store.feedback_pairs(environment=environment, model_version=version)[-ACCURACY_LABELS:]
     fields: dict[str, Any] = {"labelled": len(pairs), "estimate_predictions": len(rows)}
     if pairs:
