@@ -17,10 +17,14 @@ import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
+from sentiment_mlops.monitoring.engine import engine_url
+
 logger = logging.getLogger(__name__)
 
 
 class LeaderLock(Protocol):
+    @property
+    def held(self) -> bool: ...
     def try_acquire(self) -> bool: ...
     def release(self) -> None: ...
 
@@ -111,7 +115,7 @@ class PostgresLeaderLock:
 
 def leader_lock(store_url: str, environment: str, lock_dir: Path | None = None) -> LeaderLock:
     """The right lock for this store: advisory on PostgreSQL, a file lock otherwise."""
-    if store_url.startswith(("postgresql", "postgres://")):
+    if engine_url(store_url).get_backend_name() == "postgresql":
         return PostgresLeaderLock(store_url, environment)
     digest = _key(store_url, environment).hex()[:16]
     directory = lock_dir or Path(tempfile.gettempdir())

@@ -148,7 +148,7 @@ class MonitorLoop:
 
     @property
     def is_leader(self) -> bool:
-        return self.lock is None or bool(getattr(self.lock, "held", True))
+        return self.lock is None or self.lock.held
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the thread, release the lock, flush the webhook."""
