@@ -7,22 +7,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sentiment_mlops.monitoring.schema import predictions
-
-PREDICTION_COLUMNS = tuple(predictions.c.keys())
-_COLUMN_SET = frozenset(PREDICTION_COLUMNS)
+from sentiment_mlops.monitoring.schema import column_names, predictions, row_fields
 
 
 def prediction_values(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     """A full predictions row: id (uuid4 hex), created_at (``now``) and the text's sha256 and length
     filled in when absent; a typo in a field name or a naive time fails here, before the database."""
-    unknown = row.keys() - _COLUMN_SET
-    if unknown:
-        raise TypeError(
-            f"unknown prediction field(s) {', '.join(sorted(unknown))}; "
-            f"expected some of {', '.join(PREDICTION_COLUMNS)}"
-        )
-    values = {name: row.get(name) for name in PREDICTION_COLUMNS}
+    row_fields(predictions, row, what="prediction")
+    values = {name: row.get(name) for name in column_names(predictions)}
     if values["text_sha256"] is None or values["text_length"] is None:
         text = values["text"]
         if text is None:

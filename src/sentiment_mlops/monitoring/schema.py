@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -115,9 +116,16 @@ alerts = Table(
 )
 
 
+@cache
+def column_names(table: Table) -> tuple[str, ...]:
+    """The table's column names, in order (computed once: the prediction writer asks for every row)."""
+    return tuple(table.c.keys())
+
+
 def row_fields(table: Table, fields: dict[str, Any], *, what: str) -> dict[str, Any]:
     """``fields`` checked against the table's columns, so a typo fails loudly instead of vanishing."""
-    unknown = sorted(set(fields) - set(table.c.keys()))
+    names = column_names(table)
+    unknown = sorted(fields.keys() - set(names))
     if unknown:
-        raise TypeError(f"unknown {what} field(s) {', '.join(unknown)}; expected some of {', '.join(table.c.keys())}")
+        raise TypeError(f"unknown {what} field(s) {', '.join(unknown)}; expected some of {', '.join(names)}")
     return dict(fields)
