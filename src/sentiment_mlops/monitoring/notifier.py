@@ -31,8 +31,8 @@ class AlertStore(Protocol):
 
     def record_alert(self, **fields: Any) -> int: ...
     def resolve_alert(self, alert_id: int) -> None: ...
-    def alerts(self, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]: ...
     def open_alert(self, rule: str, environment: str | None) -> dict[str, Any] | None: ...
+    def latest_alert(self, rule: str, environment: str | None, *, status: str) -> dict[str, Any] | None: ...
 
 
 @dataclass
@@ -139,11 +139,11 @@ class AlertNotifier:
         mine = self._resolved_at.get((rule, environment))
         if mine is not None:
             return mine if now - mine < self.cooldown else None
-        for alert in self.store.alerts(status="resolved", limit=200):
-            if alert["rule"] == rule and alert["environment"] == environment and alert.get("resolved_at"):
-                resolved_at = as_utc(alert["resolved_at"])
-                return resolved_at if now - resolved_at < self.cooldown else None
-        return None
+        alert = self.store.latest_alert(rule, environment, status="resolved")
+        if alert is None or not alert.get("resolved_at"):
+            return None
+        resolved_at = as_utc(alert["resolved_at"])
+        return resolved_at if now - resolved_at < self.cooldown else None
 
     # -- delivery -------------------------------------------------------------------------------------
     @staticmethod

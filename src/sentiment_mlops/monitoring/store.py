@@ -381,12 +381,16 @@ class PredictionStore:
 
     def open_alert(self, rule: str, environment: str | None) -> dict[str, Any] | None:
         """The newest firing alert for this rule and environment, or None."""
+        return self.latest_alert(rule, environment, status="firing")
+
+    def latest_alert(self, rule: str, environment: str | None, *, status: str) -> dict[str, Any] | None:
+        """The newest alert with this status for this rule and environment, or None."""
         same_environment = (
             alerts.c.environment.is_(None) if environment is None else alerts.c.environment == environment
         )
         query = (
             select(alerts)
-            .where(alerts.c.rule == rule, same_environment, alerts.c.status == "firing")
+            .where(alerts.c.rule == rule, same_environment, alerts.c.status == status)
             .order_by(alerts.c.id.desc())
             .limit(1)
         )
