@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql import ColumnElement
 
 from sentiment_mlops.monitoring.schema import feedback, predictions
+from sentiment_mlops.monitoring.store import prediction_filters
 
 BUCKETS = {"minute": 60, "hour": 3600, "day": 86400}
 MAX_BUCKETS = 2000
@@ -62,12 +63,7 @@ def _bucket(engine: Engine, query: LiveQuery) -> ColumnElement[int]:
 
 
 def _filters(query: LiveQuery) -> list[ColumnElement[bool]]:
-    where = [predictions.c.created_at >= query.since]
-    if query.environment is not None:
-        where.append(predictions.c.environment == query.environment)
-    if query.version is not None:
-        where.append(predictions.c.model_version == query.version)
-    return where
+    return prediction_filters(query.environment, query.version, query.since)
 
 
 def _time(epoch: int | float) -> str:

@@ -58,6 +58,19 @@ def _feedback_label(label: object) -> str:
     return normalised
 
 
+def prediction_filters(environment: str | None, model_version: str | None,
+                       since: datetime | None) -> list[ColumnElement[bool]]:
+    """WHERE conditions selecting predictions by environment, model version and time (None: any)."""
+    conditions: list[ColumnElement[bool]] = []
+    if environment is not None:
+        conditions.append(predictions.c.environment == environment)
+    if model_version is not None:
+        conditions.append(predictions.c.model_version == str(model_version))
+    if since is not None:
+        conditions.append(predictions.c.created_at >= since)
+    return conditions
+
+
 class PredictionStore:
     """Prediction log, feedback, deployment events and alerts behind one database URL.
 
@@ -131,19 +144,6 @@ class PredictionStore:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
             metadata.create_all(connection)
 
-    @staticmethod
-    def _prediction_filters(
-        environment: str | None, model_version: str | None, since: datetime | None
-    ) -> list[ColumnElement[bool]]:
-        conditions: list[ColumnElement[bool]] = []
-        if environment is not None:
-            conditions.append(predictions.c.environment == environment)
-        if model_version is not None:
-            conditions.append(predictions.c.model_version == str(model_version))
-        if since is not None:
-            conditions.append(predictions.c.created_at >= since)
-        return conditions
-
     # --- predictions --------------------------------------------------------------------------------
 
     def insert_predictions(self, rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -212,7 +212,7 @@ class PredictionStore:
         selected = [predictions] if columns is None else [predictions.c[name] for name in columns]
         return (
             select(*selected)
-            .where(*self._prediction_filters(environment, model_version, since))
+            .where(*prediction_filters(environment, model_version, since))
             .order_by(predictions.c.created_at.desc())
             .limit(limit)
         )
@@ -225,7 +225,7 @@ class PredictionStore:
         """
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
-        base = select(predictions).where(*self._prediction_filters(environment, None, None))
+        base = select(predictions).where(*prediction_filters(environment, None, None))
         base = base.order_by(predictions.c.created_at, predictions.c.id).limit(batch)
         last: tuple[datetime, str] | None = None
         while True:
@@ -246,7 +246,7 @@ class PredictionStore:
     ) -> int:
         """How many predictions match the filters."""
         query = select(func.count()).select_from(predictions)
-        query = query.where(*self._prediction_filters(environment, model_version, since))
+        query = query.where(*prediction_filters(environment, model_version, since))
         with self._transaction() as connection:
             return int(connection.execute(query).scalar_one())
 
@@ -259,7 +259,7 @@ class PredictionStore:
         """
         query = (
             select(predictions.c.sentiment, func.count(), func.sum(predictions.c.confidence))
-            .where(*self._prediction_filters(environment, model_version, since))
+            .where(*prediction_filters(environment, model_version, since))
             .group_by(predictions.c.sentiment)
             .order_by(predictions.c.sentiment)
         )
@@ -318,7 +318,7 @@ class PredictionStore:
                 feedback.c.created_at.label("feedback_at"),
             )
             .join_from(feedback, predictions, feedback.c.prediction_id == predictions.c.id)
-            .where(*self._prediction_filters(environment, model_version, since))
+            .where(*prediction_filters(environment, model_version, since))
             .order_by(predictions.c.created_at, predictions.c.id)
         )
         with self._transaction() as connection:
