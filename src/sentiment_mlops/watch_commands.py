@@ -64,19 +64,17 @@ class RegistryModelInfo:
         return self.registry
 
     def _load(self, version: str) -> ServedModelInfo:
-        import shutil
+        import tempfile
+        from pathlib import Path
 
         from sentiment_mlops.registry.loading import load_version
 
-        try:
-            loaded = load_version(self._registry(), version)
-        except SentimentMLOpsError as exc:
-            return ServedModelInfo(self.environment, version, None, str(exc))
-        # The profile is in memory now; the download (a sentiment-v<N>-* temp folder) is not needed again.
-        download = next((p for p in (loaded.artifacts_dir.parents if loaded.artifacts_dir else [])
-                         if p.name.startswith(f"sentiment-v{version}-")), None)
-        if download is not None:
-            shutil.rmtree(download, ignore_errors=True)
+        # Only the profile is kept (in memory): the download goes, whether the load worked or not.
+        with tempfile.TemporaryDirectory(prefix="sentiment-monitor-") as scratch:
+            try:
+                loaded = load_version(self._registry(), version, cache_dir=Path(scratch))
+            except SentimentMLOpsError as exc:
+                return ServedModelInfo(self.environment, version, None, str(exc))
         return ServedModelInfo(self.environment, loaded.version, loaded.profile)
 
     def _local(self) -> ServedModelInfo:
