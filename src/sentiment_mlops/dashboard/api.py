@@ -141,7 +141,9 @@ def get_live(res: Res, environment: Environment | None = None,
     query = live.LiveQuery(since=live.window_start(hours), bucket_seconds=live.BUCKETS[chosen],
                            environment=environment, version=version)
     slices = live.traffic_slices(res.engine)
-    summary = live.live_summary(res.engine, query, drift_view.calibrations(res, slices))
+    # Calibrations (each a reference profile to load) only for the versions this query can show.
+    shown = [s for s in slices if environment in (None, s["environment"]) and version in (None, s["model_version"])]
+    summary = live.live_summary(res.engine, query, drift_view.calibrations(res, shown))
     summary["bucket"] = chosen
     summary["slices"] = slices
     return summary
