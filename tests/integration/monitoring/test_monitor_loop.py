@@ -208,7 +208,9 @@ def test_server_monitor_runs_in_one_worker_only_and_alerts_through_the_webhook(m
             assert receiver.wait_for(1)
             leaders = [loop for loop in loops if loop.is_leader]  # before a stop hands the lock over
         finally:
-            for loop in loops:
+            # followers first: a stopped leader releases the lock, and a follower still running takes
+            # it over on its next tick (as a surviving worker should) and would export gauges too
+            for loop in sorted(loops, key=lambda loop: loop.is_leader):
                 loop.stop()
         assert len(leaders) == 1
         firing = [r for r in receiver.received if r["rule"] == "error_rate"]
