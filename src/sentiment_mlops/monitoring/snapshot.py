@@ -86,7 +86,7 @@ def _version_fields(store: Any, environment: str, version: str, profile: Mapping
     # Only what the estimate and the drift report read: decoding probability maps would double the read.
     rows = store.recent_predictions(environment=environment, model_version=version, limit=window,
                                     columns=(*WINDOW_COLUMNS, "model_version"))
-    pairs = store.feedback_pairs(environment=environment, model_version=version)[-ACCURACY_LABELS:]
+    pairs = store.feedback_pairs(environment=environment, model_version=version, limit=ACCURACY_LABELS)
     fields: dict[str, Any] = {"labelled": len(pairs), "estimate_predictions": len(rows)}
     if pairs:
         fields["live_accuracy"], fields["live_macro_f1"] = accuracy_and_macro_f1(

@@ -299,9 +299,10 @@ class PredictionStore:
         return {"prediction_id": prediction_id, "label": label, "created_at": now}
 
     def feedback_pairs(
-        self, *, environment: str | None = None, model_version: str | None = None, since: datetime | None = None
+        self, *, environment: str | None = None, model_version: str | None = None, since: datetime | None = None,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Predictions that have feedback, oldest first.
+        """Predictions that have feedback, oldest first; with ``limit``, the latest ``limit`` of them.
 
         Each item: prediction_id, predicted, label, confidence, created_at (of the prediction; ``since``
         filters on it), model_version, environment and feedback_at.
@@ -319,10 +320,11 @@ class PredictionStore:
             )
             .join_from(feedback, predictions, feedback.c.prediction_id == predictions.c.id)
             .where(*prediction_filters(environment, model_version, since))
-            .order_by(predictions.c.created_at, predictions.c.id)
+            .order_by(predictions.c.created_at.desc(), predictions.c.id.desc())
+            .limit(limit)
         )
         with self._transaction() as connection:
-            return _dicts(connection.execute(query))
+            return _dicts(connection.execute(query))[::-1]
 
     # --- deployment events (append-only) ------------------------------------------------------------
 

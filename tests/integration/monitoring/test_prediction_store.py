@@ -143,6 +143,7 @@ def test_feedback_pairs_label_with_prediction(store):
     assert pairs[0]["confidence"] == 0.8 and pairs[0]["created_at"] == T0 and pairs[0]["model_version"] == "3"
     assert [p["prediction_id"] for p in store.feedback_pairs(model_version="4")] == ["p2"]
     assert [p["prediction_id"] for p in store.feedback_pairs(since=T0 + timedelta(minutes=1))] == ["p2", "p3"]
+    assert [p["prediction_id"] for p in store.feedback_pairs(limit=2)] == ["p2", "p3"]  # the latest, oldest first
     store.add_feedback("p2", "negative")  # a correction replaces the earlier label
     assert [p["label"] for p in store.feedback_pairs(model_version="4")] == ["negative"]
     with pytest.raises(NotFoundError, match="no-such-id"):
