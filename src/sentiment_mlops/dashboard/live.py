@@ -139,6 +139,9 @@ def _estimate(bins: list[tuple[int, float]], calibrate: Calibrate | None) -> flo
     return float((mapped * counts).sum() / counts.sum())
 
 
+Cell = tuple[int, str, str]  # (time bucket, environment, version)
+
+
 def _accuracy(engine: Engine, query: LiveQuery, calibrations: Mapping[str, Calibrate]) -> dict[str, Any]:
     """Live accuracy from feedback beside the label-free estimate (CBPE: mean calibrated confidence).
 
@@ -156,7 +159,7 @@ def _accuracy(engine: Engine, query: LiveQuery, calibrations: Mapping[str, Calib
                           func.sum(predictions.c.confidence).label("total"),
                           func.max(predictions.c.created_at).label("last_seen"))
                    .where(*_filters(query)).group_by(bucket, predictions.c.environment, version, fine))
-    cells: dict[tuple[int, str, str], dict[str, Any]] = {}
+    cells: dict[Cell, dict[str, Any]] = {}
     with engine.connect() as conn:
         for r in conn.execute(confidences):
             cell = cells.setdefault((r.bucket, r.environment, r.model_version),
@@ -177,28 +180,27 @@ def _row(version: str, bins: list[tuple[int, float]], labelled: int, correct: in
             "estimated_accuracy": _estimate(bins, calibrations.get(version))}
 
 
-def _over_time(cells: dict[tuple[int, str, str], dict[str, Any]],
-               calibrations: Mapping[str, Calibrate]) -> list[dict[str, Any]]:
-    merged: dict[tuple[int, str], dict[str, Any]] = {}
-    for (bucket, _environment, version), cell in cells.items():
-        into = merged.setdefault((bucket, version), {"bins": [], "labelled": 0, "correct": 0})
-        into["bins"] += cell["bins"]
-        into["labelled"] += cell["labelled"]
-        into["correct"] += cell["correct"]
-    return [{"t": _time(bucket), **_row(version, m["bins"], m["labelled"], m["correct"], calibrations)}
-            for (bucket, version), m in sorted(merged.items())]
-
-
-def _per_version(cells: dict[tuple[int, str, str], dict[str, Any]],
-                 calibrations: Mapping[str, Calibrate]) -> list[dict[str, Any]]:
-    merged: dict[tuple[str, str], dict[str, Any]] = {}
-    for (_bucket, environment, version), cell in cells.items():
-        into = merged.setdefault((environment, version), {"bins": [], "labelled": 0, "correct": 0,
-                                                          "last_seen": cell["last_seen"]})
+def _merge(cells: dict[Cell, dict[str, Any]], key: Callable[[Cell], tuple[Any, str]]) -> dict[tuple[Any, str], Any]:
+    """Sum the (bucket, environment, version) cells into ``key(cell)`` groups."""
+    merged: dict[tuple[Any, str], dict[str, Any]] = {}
+    for cell_key, cell in cells.items():
+        into = merged.setdefault(key(cell_key), {"bins": [], "labelled": 0, "correct": 0,
+                                                  "last_seen": cell["last_seen"]})
         into["bins"] += cell["bins"]
         into["labelled"] += cell["labelled"]
         into["correct"] += cell["correct"]
         into["last_seen"] = max(into["last_seen"], cell["last_seen"])
+    return merged
+
+
+def _over_time(cells: dict[Cell, dict[str, Any]], calibrations: Mapping[str, Calibrate]) -> list[dict[str, Any]]:
+    merged = _merge(cells, lambda cell: (cell[0], cell[2]))
+    return [{"t": _time(bucket), **_row(version, m["bins"], m["labelled"], m["correct"], calibrations)}
+            for (bucket, version), m in sorted(merged.items())]
+
+
+def _per_version(cells: dict[Cell, dict[str, Any]], calibrations: Mapping[str, Calibrate]) -> list[dict[str, Any]]:
+    merged = _merge(cells, lambda cell: (cell[1], cell[2]))
     return [{"environment": environment, **_row(version, m["bins"], m["labelled"], m["correct"], calibrations),
              "last_seen": m["last_seen"].isoformat()}
             for (environment, version), m in sorted(merged.items())]
