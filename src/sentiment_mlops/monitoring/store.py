@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 
 from sentiment_mlops.errors import DataError, NotFoundError, StoreError
 from sentiment_mlops.monitoring.engine import create_store_engine, engine_url
+from sentiment_mlops.monitoring.gc_pause import gc_paused
 from sentiment_mlops.monitoring.prediction_rows import prediction_values
 from sentiment_mlops.monitoring.schema import (
     UTCDateTime,
@@ -198,9 +199,10 @@ class PredictionStore:
         For reads of 100k rows (a drift window), where building a dict per row costs more than the query.
         """
         query = self._recent_query(columns, environment, model_version, limit, since)
-        with self._transaction() as connection:
-            rows = connection.execute(query).fetchall()
-        values = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+        with gc_paused():  # 100k rows of tuples: see monitoring.gc_pause
+            with self._transaction() as connection:
+                rows = connection.execute(query).fetchall()
+            values = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
         return dict(zip(columns, values, strict=True))
 
     def _recent_query(self, columns: Sequence[str] | None, environment: str | None, model_version: str | None,
