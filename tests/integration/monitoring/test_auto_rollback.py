@@ -101,7 +101,11 @@ def test_a_worse_version_is_rolled_back_with_evidence_history_and_alert(deployme
     assert sent and sent[0]["status"] == "firing" and sent[0]["text"].startswith("[FIRING:CRITICAL] auto_rollback")
 
     # the next pass sees no bake window (the latest event is the rollback): nothing more happens
-    again = build_watch_loop(settings, store, env="production", auto_rollback=True, registry=registry).run_once()
+    loop = build_watch_loop(settings, store, env="production", auto_rollback=True, registry=registry)
+    try:
+        again = loop.run_once()
+    finally:
+        loop.stop()
     assert again.rollback is None and again.rollback_result is None
     assert [e["action"] for e in store.deployment_events("production")].count("auto-rollback") == 1
     assert again.snapshot.model_version == registered.good

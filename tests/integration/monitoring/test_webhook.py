@@ -67,7 +67,7 @@ def test_gives_up_after_the_last_attempt_and_does_not_retry_a_client_error(caplo
 def test_a_stalled_receiver_times_out_is_retried_and_never_blocks_the_sender():
     with webhook_receiver() as receiver:
         receiver.stall_first = 10.0  # the first request hangs far longer than the client's timeout
-        channel = WebhookChannel(receiver.url, timeout=0.3, backoff=0.01)
+        channel = WebhookChannel(receiver.url, timeout=1.0, backoff=0.01)
         channel.send(message(rule="first"))
         channel.send(message(rule="second"))
         # send() only queues: both calls returned while the receiver still holds the first request
