@@ -118,7 +118,7 @@ def text_window(reference: Reference, texts: Sequence[str]) -> TextWindow:
     """Tokenize ``texts`` exactly as the reference was (same tokenizer settings and vocabulary)."""
     tokens = batch_text_stats(texts, reference.vocabulary, reference.tokenizer)
     return TextWindow(
-        lengths=np.fromiter((len(t) for t in texts), dtype=np.float64, count=len(texts)),
+        lengths=np.fromiter(map(len, texts), dtype=np.float64, count=len(texts)),
         oov_rate=np.round(tokens.oov_rates, PROFILE_DECIMALS),
         term_counts=tokens.term_counts,
         distinct_texts=tokens.distinct_texts,
