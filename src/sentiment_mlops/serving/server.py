@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import socket
 import tempfile
 from collections.abc import Callable
 from typing import Any
@@ -76,6 +78,7 @@ def serve(settings: Any, *, environment: str, host: str, port: int, workers: int
         raise ConfigurationError(f"--env must be one of {', '.join(SERVING_ENVIRONMENTS)}, got {environment!r}")
     if workers < 1:
         raise ConfigurationError(f"--workers must be at least 1, got {workers}")
+    check_port_free(host, port)
     if bootstrap:
         _bootstrap(settings, environment, echo)
     source, snapshot = preload(settings, environment, require_model=require_model)
@@ -92,6 +95,27 @@ def serve(settings: Any, *, environment: str, host: str, port: int, workers: int
     with tempfile.TemporaryDirectory(prefix="sentiment-prometheus-") as metrics_dir:
         os.environ.setdefault(MULTIPROC_ENV, metrics_dir)
         uvicorn.run(worker_factory, factory=True, **options)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail before loading anything when uvicorn could not bind ``host:port`` (bound the way uvicorn binds).
+
+    Otherwise the app would start, load the model and the monitor, and only then stop on uvicorn's
+    ``address already in use``.
+    """
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family=family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise ConfigurationError(
+                    f"http://{host}:{port} is already in use (another server is running there): stop it, "
+                    "or pass another --port (make run PORT=8001)") from None
+            raise ConfigurationError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
 
 
 def _bootstrap(settings: Any, environment: str, echo: Callable[[str], None]) -> None:

@@ -57,6 +57,21 @@ def test_serve_refuses_bad_options(settings_factory: Any, kwargs: dict[str, Any]
         serve(settings_factory(), **options)
 
 
+def test_serve_refuses_a_port_in_use_before_loading_anything(settings_factory: Any, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # No model exists either: the port is what it reports, before any loading.
+        with pytest.raises(ConfigurationError, match=f"http://127.0.0.1:{port} is already in use"):
+            serve(settings_factory(models_dir=tmp_path / "nothing"), environment="local", host="127.0.0.1",
+                  port=port, workers=1, require_model=True)
+    with pytest.raises(ConfigurationError, match="cannot listen on 192.0.2.1"):  # an address this host lacks
+        serve(settings_factory(), environment="local", host="192.0.2.1", port=port, workers=1, require_model=True)
+
+
 def test_worker_app_reads_settings_and_environment(settings_factory: Any, local_models: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SENTIMENT_MLOPS_MODELS_DIR", str(local_models))
