@@ -32,6 +32,7 @@ from sentiment_mlops.monitoring.prediction_rows import prediction_values
 from sentiment_mlops.monitoring.schema import (
     UTCDateTime,
     alerts,
+    column_names,
     deployment_events,
     feedback,
     metadata,
@@ -208,7 +209,7 @@ class PredictionStore:
     def _recent_query(self, columns: Sequence[str] | None, environment: str | None, model_version: str | None,
                       limit: int | None, since: datetime | None) -> Any:
         if columns is not None:
-            unknown = set(columns) - set(predictions.c.keys())
+            unknown = set(columns).difference(column_names(predictions))
             if unknown:
                 raise TypeError(f"unknown prediction column(s) {', '.join(sorted(unknown))}")
         selected = [predictions] if columns is None else [predictions.c[name] for name in columns]

@@ -133,7 +133,7 @@ def batch_text_stats(texts: Sequence[str], vocabulary: Mapping[str, int], tokeni
         ascii_at = np.fromiter(map(str.isascii, texts), dtype=bool, count=len(texts))
         positions = np.flatnonzero(ascii_at)
         if len(positions):
-            group = list(texts) if len(positions) == len(texts) else [texts[i] for i in positions]
+            group = texts if len(positions) == len(texts) else [texts[i] for i in positions]
             lookup = _lookup(vocabulary, SEPARATOR.lower())
             for char in _ASCII_WORD:
                 lookup[char] = _SHORT_ID + 1
