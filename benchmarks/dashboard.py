@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from sentiment_mlops.dashboard.live import LiveQuery, live_summary
-from sentiment_mlops.monitoring.engine import create_store_engine
-from sentiment_mlops.monitoring.store import PredictionStore
+from sentiment_mlops.store import PredictionStore
+from sentiment_mlops.store.engine import create_store_engine
+from sentiment_mlops.store.live import LiveQuery, live_summary
 
 LABELS = ("negative", "neutral", "positive")
 

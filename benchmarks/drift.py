@@ -32,7 +32,7 @@ def _setup(rows: int, directory: Path) -> tuple[dict, str]:
     from sklearn.model_selection import train_test_split
 
     from sentiment_mlops.data import load_dataset
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
     from sentiment_mlops.training.pipeline import build_pipeline
     from sentiment_mlops.training.profile import reference_profile
 
@@ -61,7 +61,7 @@ def _setup(rows: int, directory: Path) -> tuple[dict, str]:
 def ours(profile: dict, url: str, rows: int) -> tuple[dict[str, float], object]:
     from sentiment_mlops.monitoring.drift import Reference, drift_report
     from sentiment_mlops.monitoring.drift.online import WINDOW_COLUMNS, window_from_columns
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -84,7 +84,7 @@ def baseline(profile: dict, url: str, rows: int) -> tuple[dict[str, float], bool
     from scipy.spatial.distance import jensenshannon
     from sklearn.feature_extraction.text import CountVectorizer
 
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
 
     timings: dict[str, float] = {}
     start = time.perf_counter()

@@ -21,9 +21,9 @@ from urllib.parse import quote
 
 from sqlalchemy import create_engine, text
 
-from sentiment_mlops.monitoring.engine import engine_url
-from sentiment_mlops.monitoring.schema import predictions
-from sentiment_mlops.monitoring.store import PredictionStore
+from sentiment_mlops.store import PredictionStore
+from sentiment_mlops.store.engine import engine_url
+from sentiment_mlops.store.schema import predictions
 
 BATCH = 500
 LABELS = ("negative", "neutral", "positive")

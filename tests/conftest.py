@@ -131,7 +131,7 @@ def postgres_admin_engine() -> Iterator[object]:
         pytest.skip(f"{POSTGRES_ENV} is not set; set it to postgresql://postgres@127.0.0.1:5432/test")
     from sqlalchemy import create_engine
 
-    from sentiment_mlops.monitoring.engine import engine_url
+    from sentiment_mlops.store.engine import engine_url
 
     engine = create_engine(engine_url(url), isolation_level="AUTOCOMMIT")
     yield engine

@@ -124,7 +124,7 @@ def store_url(tmp_path) -> str:
 
 @pytest.fixture
 def store(store_url):
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
 
     with PredictionStore(store_url) as opened:
         yield opened

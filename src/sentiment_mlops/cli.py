@@ -237,8 +237,8 @@ def logs_export(
 ) -> None:
     """Export the prediction log, oldest first, one JSON object per prediction."""
     del fmt  # JSON Lines is the one format so far; the option keeps the documented command line stable
-    from sentiment_mlops.monitoring.export import export_jsonl
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
+    from sentiment_mlops.store.export import export_jsonl
 
     with PredictionStore(settings().store_url) as store:
         written = export_jsonl(store, out)

@@ -132,7 +132,7 @@ def monitor_report(settings: Settings, *, env: str, window: int, store: Any = No
     if loaded is None:
         loaded = load_drift_model(settings, env=env, version=None, models_dir=None)
     profile = _require_profile(loaded)
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
 
     with nullcontext(store) if store is not None else PredictionStore(settings.store_url) as opened:
         report = logged_drift_report(opened, profile, environment=env, model_version=loaded.version, window=window)

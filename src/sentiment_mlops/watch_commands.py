@@ -175,7 +175,7 @@ def build_watch_loop(settings: Settings, store: Any, *, env: str, window: int = 
 def watch_command(settings: Settings, console: Console, *, env: str, window: int, interval: float,
                   auto_rollback: bool, metrics_url: str | None, iterations: int | None = None) -> None:
     """Run until Ctrl-C (or ``iterations`` passes), printing a status line per pass."""
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
 
     if interval <= 0:
         raise ConfigurationError(f"--interval must be a positive number of seconds, got {interval:g}")

@@ -101,8 +101,8 @@ def _send_traffic(base: str, texts: list[str], labels: list[str], *, batch: int)
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[ServerThread]:
     """The production service (whose dashboard the browser opens) and a staging service, one store."""
-    from sentiment_mlops.monitoring.store import PredictionStore
     from sentiment_mlops.service import create_service
+    from sentiment_mlops.store import PredictionStore
 
     root = tmp_path_factory.mktemp("dashboard-e2e")
     trained = train_two_versions(root)

@@ -8,10 +8,11 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
-from sentiment_mlops.dashboard import drift_view, experiments, live
+from sentiment_mlops.dashboard import drift_view, experiments
 from sentiment_mlops.dashboard.resources import Resources, admin_authorized, resources
 from sentiment_mlops.errors import ModelNotFoundError, RegistryError
 from sentiment_mlops.registry.client import CANARY_PERCENT_TAG
+from sentiment_mlops.store import live
 
 T = TypeVar("T")
 
@@ -140,10 +141,10 @@ def get_live(res: Res, environment: Environment | None = None,
                                                     "fewer hours")
     query = live.LiveQuery(since=live.window_start(hours), bucket_seconds=live.BUCKETS[chosen],
                            environment=environment, version=version)
-    slices = live.traffic_slices(res.engine)
+    slices = res.store.traffic_slices()
     # Calibrations (each a reference profile to load) only for the versions this query can show.
     shown = [s for s in slices if environment in (None, s["environment"]) and version in (None, s["model_version"])]
-    summary = live.live_summary(res.engine, query, drift_view.calibrations(res, shown))
+    summary = res.store.live_summary(query, drift_view.calibrations(res, shown))
     summary["bucket"] = chosen
     summary["slices"] = slices
     return summary

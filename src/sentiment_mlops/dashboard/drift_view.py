@@ -108,12 +108,10 @@ def _environment_overview(res: Resources, environment: str, window: int, history
 
 def drift_overview(res: Resources, *, environment: str | None, window: int, history: int) -> dict[str, Any]:
     """``{"window", "environments": [...]}``: an entry per environment and version that served recently."""
-    from sentiment_mlops.dashboard.live import traffic_slices
-
     if environment is not None:
         environments = [environment]
     else:
-        environments = sorted({row["environment"] for row in traffic_slices(res.engine)})
+        environments = sorted({row["environment"] for row in res.store.traffic_slices()})
     return {"window": window, "environments": [entry for env in environments
                                                for entry in _environment_overview(res, env, window, history)]}
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request
-from sqlalchemy import Engine
 
 from sentiment_mlops.config import Settings
 from sentiment_mlops.dashboard.cache import TTLCache
 from sentiment_mlops.registry.client import ModelRegistry
+from sentiment_mlops.store import PredictionStore
 
 T = TypeVar("T")
 _LOCK = threading.Lock()
@@ -32,10 +32,10 @@ class Resources:
     for MLflow, and a server without a tracking store should not create one.
     """
 
-    def __init__(self, request: Request, settings: Settings, store: Any) -> None:
+    def __init__(self, request: Request, settings: Settings, store: PredictionStore) -> None:
         self._request = request
         self.settings = settings
-        self.store = store  # monitoring.store.PredictionStore
+        self.store = store
         self.cache: TTLCache = _app_singleton(request, "dashboard_cache", TTLCache)
 
     @property
@@ -56,11 +56,6 @@ class Resources:
         settings = self.settings
         return _app_singleton(self._request, "dashboard_registry", lambda: ModelRegistry(
             settings.tracking_uri, settings.registered_model_name, settings.experiment_name))
-
-    @property
-    def engine(self) -> Engine:
-        """The store's own engine: the store's methods return rows, the Live page needs GROUP BY queries."""
-        return self.store.engine
 
 
 def _state(request: Request, name: str) -> Any:

@@ -23,8 +23,8 @@ _VERDICT_STYLE = {"pass": "green", "fail": "red", "forced": "yellow"}
 @contextmanager
 def open_registry_and_store(settings: Any) -> Iterator[tuple[Any, Any]]:
     """The registry and the prediction store the settings point at, closed afterwards."""
-    from sentiment_mlops.monitoring.store import PredictionStore
     from sentiment_mlops.registry import ModelRegistry
+    from sentiment_mlops.store import PredictionStore
 
     registry = ModelRegistry(settings.tracking_uri, settings.registered_model_name, settings.experiment_name)
     store = PredictionStore(settings.store_url)

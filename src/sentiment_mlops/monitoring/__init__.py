@@ -1,5 +1,5 @@
-"""Monitoring: the prediction store, its export, drift, live performance and alerts.
+"""Monitoring: drift, live performance, alerts and their channels, the watch loop, auto-rollback.
 
-Import the submodules directly (``sentiment_mlops.monitoring.store``); this package imports nothing
-so that reading one part does not pull in SQLAlchemy or scipy.
+Import the submodules directly (``sentiment_mlops.monitoring.drift``); this package imports nothing
+so that reading one part does not pull in scipy.
 """

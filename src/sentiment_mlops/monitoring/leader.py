@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
-from sentiment_mlops.monitoring.engine import engine_url
+from sentiment_mlops.store.engine import engine_url
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class PostgresLeaderLock:
     """``pg_try_advisory_lock`` on a connection kept open while leading."""
 
     def __init__(self, store_url: str, environment: str) -> None:
-        from sentiment_mlops.monitoring.engine import engine_url
+        from sentiment_mlops.store.engine import engine_url
 
         self.url = engine_url(store_url)
         self.key = int.from_bytes(_key(store_url, environment)[:8], "big", signed=True)

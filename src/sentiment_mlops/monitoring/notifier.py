@@ -27,7 +27,7 @@ logger = logging.getLogger("sentiment_mlops.alerts")
 
 
 class AlertStore(Protocol):
-    """The alert methods of ``monitoring.store.PredictionStore``."""
+    """The alert methods of ``store.PredictionStore``."""
 
     def record_alert(self, **fields: Any) -> int: ...
     def resolve_alert(self, alert_id: int) -> None: ...

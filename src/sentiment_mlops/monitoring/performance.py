@@ -22,7 +22,7 @@ DEFAULT_WINDOW = timedelta(hours=1)
 
 
 class PerformanceSource(Protocol):
-    """The two reads of ``monitoring.store.PredictionStore`` this module needs."""
+    """The two reads of ``store.PredictionStore`` this module needs."""
 
     def feedback_pairs(self, *, environment: str | None = None, model_version: str | None = None,
                        since: datetime | None = None, limit: int | None = None) -> list[dict[str, Any]]: ...

@@ -54,7 +54,7 @@ def _openapi_with_limits(app: FastAPI, settings: Any) -> Any:
 
 
 def _open_store(settings: Any) -> Any:
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
 
     return PredictionStore(settings.store_url)
 

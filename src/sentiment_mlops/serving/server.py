@@ -122,9 +122,9 @@ def _bootstrap(settings: Any, environment: str, echo: Callable[[str], None]) -> 
     if environment != "staging":
         raise ConfigurationError("--bootstrap only applies to --env staging (it points an empty staging "
                                  "alias at the newest version)")
-    from sentiment_mlops.monitoring.store import PredictionStore
     from sentiment_mlops.registry import ModelRegistry
     from sentiment_mlops.serving.bootstrap import ensure_staging
+    from sentiment_mlops.store import PredictionStore
 
     registry = ModelRegistry(settings.tracking_uri, settings.registered_model_name, settings.experiment_name)
     with PredictionStore(settings.store_url) as store:

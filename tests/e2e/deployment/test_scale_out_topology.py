@@ -105,7 +105,7 @@ def test_tracking_server_and_postgres_store_with_two_serving_processes(databases
             ("staging", "promote", "1", "2"), ("production", "promote", "1", "2"),
             ("production", "rollback", "2", "1")]
 
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
 
     with PredictionStore(store_url) as store:
         logged = wait_for(lambda: store.count_predictions(environment="production") >= 4, timeout=10,

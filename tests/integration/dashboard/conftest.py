@@ -28,7 +28,7 @@ def admin_token() -> str:
 @pytest.fixture(scope="session")
 def seeded_env(tmp_path_factory, trained) -> tuple[Any, Any, dict[str, Any]]:
     """Settings, an open store and what was seeded: shared, because every dashboard route only reads."""
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
 
     root = tmp_path_factory.mktemp("dashboard-store")
     settings = make_settings(root, trained)
@@ -56,7 +56,7 @@ def empty_client(tmp_path, monkeypatch) -> Iterator[Any]:
     """No runs, no versions, no traffic."""
     from fastapi.testclient import TestClient
 
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
 
     monkeypatch.chdir(tmp_path)
     settings = make_settings(tmp_path, None)

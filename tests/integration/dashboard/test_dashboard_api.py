@@ -201,7 +201,7 @@ def test_drift_without_texts_runs_the_label_confidence_and_length_checks(tmp_pat
     from fastapi.testclient import TestClient
 
     from fixtures_dashboard import build_app, make_settings
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
 
     monkeypatch.chdir(tmp_path)
     settings = make_settings(tmp_path, trained, log_text=False)

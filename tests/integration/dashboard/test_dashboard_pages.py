@@ -73,8 +73,8 @@ def test_an_existing_but_empty_tracking_store_lists_nothing(tmp_path, monkeypatc
     from fastapi.testclient import TestClient
 
     from fixtures_dashboard import build_app, make_settings
-    from sentiment_mlops.monitoring.store import PredictionStore
     from sentiment_mlops.registry.client import ModelRegistry
+    from sentiment_mlops.store import PredictionStore
 
     monkeypatch.chdir(tmp_path)
     settings = make_settings(tmp_path, None)
@@ -90,7 +90,7 @@ def test_versions_without_a_readable_profile_are_reported_unavailable(tmp_path, 
     from fastapi.testclient import TestClient
 
     from fixtures_dashboard import build_app, make_settings
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
 
     monkeypatch.chdir(tmp_path)
     settings = make_settings(tmp_path, None)

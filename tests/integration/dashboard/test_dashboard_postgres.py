@@ -19,8 +19,8 @@ def postgres_store(seeded):
         pytest.skip(f"{POSTGRES_ENV} is not set; set it to postgresql://postgres@127.0.0.1:5432/test")
     from sqlalchemy import create_engine, text
 
-    from sentiment_mlops.monitoring.engine import engine_url
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
+    from sentiment_mlops.store.engine import engine_url
 
     schema = f"sm_dashboard_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(engine_url(url), isolation_level="AUTOCOMMIT")

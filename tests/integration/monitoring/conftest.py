@@ -9,7 +9,7 @@ import pytest
 
 @pytest.fixture
 def store(store_url) -> Iterator[object]:
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
 
     with PredictionStore(store_url) as opened:
         yield opened

@@ -93,8 +93,8 @@ def test_bad_input_is_one_line_on_stderr(run: Any, trained: dict[str, Path], arg
 
 
 def _log_predictions(store_url: str, models_dir: Path, *, keep_text: bool, count: int = 400) -> None:
-    from sentiment_mlops.monitoring.store import PredictionStore
     from sentiment_mlops.registry import load_local
+    from sentiment_mlops.store import PredictionStore
 
     loaded = load_local(models_dir)
     lines = (models_dir / "heldout.jsonl").read_text().split("\n")  # not splitlines: tweets hold U+2028
@@ -132,8 +132,8 @@ def test_monitor_report_reuses_a_loaded_model_and_store(trained: dict[str, Path]
     """The alert loop's entry point: no reload, its own store."""
     from sentiment_mlops.config import Settings
     from sentiment_mlops.drift_commands import monitor_report
-    from sentiment_mlops.monitoring.store import PredictionStore
     from sentiment_mlops.registry import load_local
+    from sentiment_mlops.store import PredictionStore
 
     url = f"sqlite:///{tmp_path / 'p.db'}"
     _log_predictions(url, trained["models"], keep_text=True, count=100)

@@ -119,7 +119,7 @@ def test_rate_tracker_answers_by_difference_and_survives_a_restart():
 
 
 def test_snapshot_from_a_store_of_real_predictions_and_feedback(model, tmp_path):
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
 
     pipeline, profile, texts, labels = model
     now = datetime.now(timezone.utc)
@@ -184,7 +184,7 @@ def test_server_monitor_runs_in_one_worker_only_and_alerts_through_the_webhook(m
     """Two app processes' worth of loops on one store: only the lock holder evaluates; its alerts arrive."""
     import tempfile
 
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the lock file lives in this test's directory
     pipeline, profile, texts, _ = model
@@ -231,7 +231,7 @@ def test_server_monitor_guards_the_bake_window_with_the_rollback_it_is_given(tmp
     import tempfile
 
     from sentiment_mlops.monitoring.auto_rollback import AutoRollback
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     store_url = f"sqlite:///{tmp_path}/p.db"

@@ -46,8 +46,8 @@ def env(local_models, tmp_path, monkeypatch):
 
 
 def log_predictions(corpus, store_url, *, minutes_ago: float, count: int = 150, latency_ms: float = 3.0):
-    from sentiment_mlops.monitoring.store import PredictionStore
     from sentiment_mlops.registry.loading import load_local
+    from sentiment_mlops.store import PredictionStore
 
     loaded = load_local(Path(os.environ["SENTIMENT_MLOPS_MODELS_DIR"]))
     texts, labels = draw_rows(corpus, count, seed=32)
@@ -76,7 +76,7 @@ def test_watch_prints_a_status_line_per_pass_and_the_alerts_it_raises(corpus, en
                      r"(\d+\.\d) min", out)
     assert idle and 20.0 <= float(idle.group(1)) < 25.0, out  # the clock moved on while the CLI started
     assert out.count("[FIRING") == 1  # the second pass does not repeat it
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
 
     with PredictionStore(env) as store:
         assert [(a["rule"], a["status"]) for a in store.alerts()] == [("no_traffic", "firing")]

@@ -165,7 +165,7 @@ def test_an_alert_stored_by_the_serving_poller_is_announced_and_its_resolution_t
 
 
 def test_a_store_outage_is_logged_and_does_not_stop_the_loop(tmp_path, caplog):
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
 
     broken = PredictionStore(f"sqlite:///{tmp_path}/p.db")
     broken.close()

@@ -27,7 +27,7 @@ def test_feedback_batch_form(local_client: Any) -> None:
 
 
 def test_feedback_lands_in_the_store(local_client: Any, settings_factory: Any) -> None:
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
 
     prediction = local_client.post("/predict", json={"text": "ok then"}).json()
     local_client.post("/feedback", json={"id": prediction["id"], "label": "neutral"})
@@ -125,8 +125,8 @@ def test_log_text_false_keeps_only_hash_and_length(settings_factory: Any, local_
 
     from fastapi.testclient import TestClient
 
-    from sentiment_mlops.monitoring.store import PredictionStore
     from sentiment_mlops.serving.app import create_app
+    from sentiment_mlops.store import PredictionStore
 
     settings = settings_factory(models_dir=local_models, log_text=False)
     with TestClient(create_app(settings, environment="local")) as client:
@@ -142,8 +142,8 @@ def test_predictions_and_feedback_on_each_store_backend(settings_factory: Any, l
                                                         store_url: str) -> None:
     from fastapi.testclient import TestClient
 
-    from sentiment_mlops.monitoring.store import PredictionStore
     from sentiment_mlops.serving.app import create_app
+    from sentiment_mlops.store import PredictionStore
 
     settings = settings_factory(models_dir=local_models, store_url=store_url)
     with TestClient(create_app(settings, environment="local")) as client:

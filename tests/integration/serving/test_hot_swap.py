@@ -91,7 +91,7 @@ def test_canary_share_answers_with_the_canary_version(registry: Any, registry_cl
 def test_a_failed_load_keeps_the_old_model_degrades_and_alerts(registry: Any, registry_client: Any,
                                                                registry_store: dict[str, Any],
                                                                settings_factory: Any) -> None:
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
 
     first, second = registry_store["versions"]
     registry.set_alias("staging", first)
@@ -143,8 +143,8 @@ def test_serve_with_a_missing_alias_exits_1_with_one_line(registry: Any, registr
 
 def test_bootstrap_points_empty_staging_at_the_newest_version(registry: Any, registry_store: dict[str, Any],
                                                               settings_factory: Any) -> None:
-    from sentiment_mlops.monitoring.store import PredictionStore
     from sentiment_mlops.serving.bootstrap import ensure_staging
+    from sentiment_mlops.store import PredictionStore
 
     with PredictionStore(settings_factory().store_url) as store:
         assert ensure_staging(registry, store) == registry_store["versions"][-1]

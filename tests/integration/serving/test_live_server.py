@@ -78,7 +78,7 @@ def live_server(store_url: str, local_models: Path, tmp_path: Path) -> Iterator[
 
 
 def test_every_prediction_is_in_the_store_after_sigterm(live_server: tuple[Any, str, str]) -> None:
-    from sentiment_mlops.monitoring.store import PredictionStore
+    from sentiment_mlops.store import PredictionStore
 
     process, base, store_url = live_server
     singles, batch = 40, 25

@@ -10,8 +10,8 @@ from sentiment_mlops.config import Settings
 from sentiment_mlops.dashboard.cache import TTLCache
 from sentiment_mlops.dashboard.drift_view import MIN_WINDOW, _windows
 from sentiment_mlops.dashboard.experiments import per_class
-from sentiment_mlops.dashboard.live import bucket_count, choose_bucket
 from sentiment_mlops.dashboard.resources import admin_authorized
+from sentiment_mlops.store.live import bucket_count, choose_bucket
 
 TOKEN = "unit-test-admin-token-0123456789"
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from sentiment_mlops.monitoring.store import PredictionStore
 from sentiment_mlops.serving.prediction_log import PredictionLogWriter, new_prediction_id, prediction_row
+from sentiment_mlops.store import PredictionStore
 
 
 def _row(text: str = "hello", **overrides: Any) -> dict[str, Any]:

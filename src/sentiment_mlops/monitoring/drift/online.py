@@ -19,7 +19,7 @@ DEFAULT_WINDOW = 1000
 
 
 class PredictionLog(Protocol):
-    """The part of ``monitoring.store.PredictionStore`` this module reads."""
+    """The part of ``store.PredictionStore`` this module reads."""
 
     def recent_columns(self, columns: Sequence[str], *, environment: str | None = None,
                        model_version: str | None = None, limit: int | None = 1000,

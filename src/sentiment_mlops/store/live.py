@@ -1,4 +1,4 @@
-"""SQL aggregates over the prediction log for the Live page: volume, labels, confidence, latency, accuracy.
+"""SQL aggregates over the prediction log for the dashboard's Live page: volume, labels, confidence, latency, accuracy.
 
 Everything is grouped in the database (one row per time bucket and series), so a page load reads a few
 hundred rows whatever the size of the log. Latency percentiles are the one exception: portable SQL has
@@ -17,8 +17,9 @@ from sqlalchemy import BigInteger, Integer, case, cast, extract, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import ColumnElement
 
-from sentiment_mlops.monitoring.schema import feedback, predictions
-from sentiment_mlops.monitoring.store import prediction_filters
+from sentiment_mlops.store.database import Database
+from sentiment_mlops.store.predictions import prediction_filters
+from sentiment_mlops.store.schema import feedback, predictions
 
 BUCKETS = {"minute": 60, "hour": 3600, "day": 86400}
 MAX_BUCKETS = 2000
@@ -238,3 +239,16 @@ def traffic_slices(engine: Engine) -> list[dict[str, Any]]:
 
 def window_start(hours: float, *, now: datetime | None = None) -> datetime:
     return (now or datetime.now(UTC)) - timedelta(hours=hours)
+
+
+class LiveAggregates(Database):
+    """The Live page's reads, answered by the database (grouped per time bucket and series)."""
+
+    def live_summary(self, query: LiveQuery, calibrations: Mapping[str, Calibrate] | None = None
+                     ) -> dict[str, Any]:
+        """See ``live_summary``."""
+        return live_summary(self.engine, query, calibrations)
+
+    def traffic_slices(self) -> list[dict[str, Any]]:
+        """See ``traffic_slices``."""
+        return traffic_slices(self.engine)

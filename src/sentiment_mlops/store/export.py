@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from sentiment_mlops.errors import StoreError
-from sentiment_mlops.monitoring.store import PredictionStore
+from sentiment_mlops.store import PredictionStore
 
 DEFAULT_EXPORT_PATH = Path("logs/predictions.jsonl")
 EXPORT_FORMATS = ("jsonl",)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from sentiment_mlops.errors import ConfigurationError, DataError, NotFoundError, StoreError
-from sentiment_mlops.monitoring.engine import engine_url
-from sentiment_mlops.monitoring.store import PredictionStore
+from sentiment_mlops.store import PredictionStore
+from sentiment_mlops.store.engine import engine_url
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 PROBABILITIES = {"negative": 0.1, "neutral": 0.2, "positive": 0.7}

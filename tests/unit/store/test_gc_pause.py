@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from sentiment_mlops.monitoring.gc_pause import gc_paused
+from sentiment_mlops.store.gc_pause import gc_paused
 
 
 def test_the_collector_is_off_inside_and_back_on_after_an_error() -> None:

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sentiment_mlops.monitoring.schema import column_names, predictions, row_fields
+from sentiment_mlops.store.schema import column_names, predictions, row_fields
 
 
 def prediction_values(row: dict[str, Any], now: datetime) -> dict[str, Any]:

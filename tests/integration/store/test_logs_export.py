@@ -11,8 +11,8 @@ import pytest
 
 from sentiment_mlops import cli
 from sentiment_mlops.errors import StoreError
-from sentiment_mlops.monitoring.export import export_jsonl
-from sentiment_mlops.monitoring.store import PredictionStore
+from sentiment_mlops.store import PredictionStore
+from sentiment_mlops.store.export import export_jsonl
 
 T0 = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
 

@@ -1,0 +1,76 @@
+"""Ground truth for logged predictions: one label per prediction, the later replacing the earlier."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, literal, select
+
+from sentiment_mlops.errors import DataError, NotFoundError
+from sentiment_mlops.layout import LABELS
+from sentiment_mlops.store.database import Database, dicts
+from sentiment_mlops.store.predictions import prediction_filters
+from sentiment_mlops.store.schema import UTCDateTime, feedback, predictions, utcnow
+
+
+def _feedback_label(label: object) -> str:
+    normalised = label.strip().lower() if isinstance(label, str) else None
+    if normalised not in LABELS:
+        raise DataError(f"feedback label {label!r} is not one of {', '.join(LABELS)}")
+    return normalised
+
+
+class FeedbackLog(Database):
+    """Labels for logged predictions, and the (prediction, label) pairs live accuracy is computed from."""
+
+    def add_feedback(self, prediction_id: str, label: str) -> dict[str, Any]:
+        """Record the true label of a logged prediction (a later label replaces an earlier one).
+
+        Raises ``DataError`` for a label other than negative/neutral/positive and ``NotFoundError``
+        for an unknown prediction id.
+        """
+        label = _feedback_label(label)
+        now = utcnow()
+        # One statement that inserts only when the prediction exists: no read-then-write race.
+        source = select(
+            predictions.c.id, literal(label, String()), literal(now, UTCDateTime())
+        ).where(predictions.c.id == prediction_id)
+        insert = self._insert(feedback).from_select(["prediction_id", "label", "created_at"], source)
+        statement = insert.on_conflict_do_update(
+            index_elements=[feedback.c.prediction_id],
+            set_={"label": insert.excluded.label, "created_at": insert.excluded.created_at},
+        ).returning(feedback.c.prediction_id)  # rowcount of INSERT … SELECT is not reliable on psycopg
+        with self._transaction() as connection:
+            written = connection.execute(statement).first()
+        if written is None:
+            raise NotFoundError(f"no logged prediction has id {prediction_id!r}")
+        return {"prediction_id": prediction_id, "label": label, "created_at": now}
+
+    def feedback_pairs(
+        self, *, environment: str | None = None, model_version: str | None = None, since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Predictions that have feedback, oldest first; with ``limit``, the latest ``limit`` of them.
+
+        Each item: prediction_id, predicted, label, confidence, created_at (of the prediction; ``since``
+        filters on it), model_version, environment and feedback_at.
+        """
+        query = (
+            select(
+                predictions.c.id.label("prediction_id"),
+                predictions.c.sentiment.label("predicted"),
+                feedback.c.label,
+                predictions.c.confidence,
+                predictions.c.created_at,
+                predictions.c.model_version,
+                predictions.c.environment,
+                feedback.c.created_at.label("feedback_at"),
+            )
+            .join_from(feedback, predictions, feedback.c.prediction_id == predictions.c.id)
+            .where(*prediction_filters(environment, model_version, since))
+            .order_by(predictions.c.created_at.desc(), predictions.c.id.desc())
+            .limit(limit)
+        )
+        with self._transaction() as connection:
+            return dicts(connection.execute(query))[::-1]
