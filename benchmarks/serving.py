@@ -213,11 +213,14 @@ def main() -> None:
           f"c={args.concurrency}, {args.seconds:.0f} s per run, 1 worker each, loopback")
     subprocess.run([*CLI, "train"], cwd=workdir, env=env, check=True,
                    stdout=subprocess.DEVNULL)
+    from sentiment_mlops.deployment.actions import bootstrap_staging
     from sentiment_mlops.registry import ModelRegistry
-    from sentiment_mlops.serving.bootstrap import ensure_staging
+    from sentiment_mlops.store import PredictionStore
 
     registry = ModelRegistry(env["MLFLOW_TRACKING_URI"], "SentimentAnalysisModel")
-    version = ensure_staging(registry) or registry.alias_version("staging").version  # type: ignore[union-attr]
+    with PredictionStore(f"sqlite:///{workdir}/logs/predictions.db") as store:
+        bootstrap_staging(registry, store)
+    version = registry.alias_version("staging").version  # type: ignore[union-attr]
 
     def load(url: str, bodies: list[bytes]) -> LoadResult:
         if use_wrk:

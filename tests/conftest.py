@@ -76,7 +76,7 @@ def trained_workspace(tmp_path_factory, slice_csv) -> Iterator[TrainedWorkspace]
 
         from rich.console import Console
 
-        import sentiment_mlops.cli as cli
+        import sentiment_mlops.cli.context as cli
 
         buffer = StringIO()
         mp.setattr(cli, "console", Console(file=buffer, width=200))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, field_validator
@@ -11,6 +12,28 @@ EXPERIMENT_NAME = "sentiment-analysis"
 REGISTERED_MODEL_NAME = "SentimentAnalysisModel"
 ENVIRONMENTS = ("staging", "production")
 ALIASES = ("staging", "production", "canary")
+
+
+class Environment(StrEnum):
+    """What a server or monitor follows: ``local`` artifacts in ``models/``, or a registry alias."""
+
+    LOCAL = "local"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+    @classmethod
+    def parse(cls, value: str, *, option: str = "--env") -> Environment:
+        """The environment named ``value``; a ``ConfigurationError`` naming the choices otherwise."""
+        try:
+            return cls(value)
+        except ValueError:
+            from sentiment_mlops.errors import ConfigurationError
+
+            choices = ", ".join(environment.value for environment in cls)
+            raise ConfigurationError(f"{option} must be one of {choices}, got {value!r}") from None
+
+
+SERVED_ENVIRONMENTS = tuple(environment.value for environment in Environment)
 
 
 class Settings(BaseSettings):

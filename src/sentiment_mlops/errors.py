@@ -12,7 +12,7 @@
      ├── NotFoundError           an unknown prediction id or version in the store
      └── StoreError              the prediction store cannot be reached or written
 
-The CLI maps these to exit codes in ``cli.py`` and the service to HTTP status codes in
+The CLI maps these to exit codes in ``cli/app.py`` and the service to HTTP status codes in
 ``serving/errors.py``; nothing else decides how an error is shown.
 """
 

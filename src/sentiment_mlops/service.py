@@ -1,27 +1,35 @@
-"""The whole service ``sentiment-mlops serve`` runs: the inference API with the dashboard and the monitor loop.
+"""The one place that wires the packages together: the API with the dashboard, the monitor loop (in the
+server or in ``monitor --watch``) and automatic rollback through the deployment actions.
 
-``serving`` builds the API and depends on neither the dashboard nor the monitoring loop (DESIGN.md's import
-rules); they are put together here, above the packages, as the CLI puts the commands together.
+``serving`` builds the API and depends on neither the dashboard nor monitoring; ``monitoring`` decides when
+to roll back and ``deployment`` knows how (DESIGN.md's import rules). They meet here, above the packages.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
 
+from sentiment_mlops.config import Environment, Settings
+from sentiment_mlops.errors import ConfigurationError
+from sentiment_mlops.monitoring.auto_rollback import AutoRollback
+from sentiment_mlops.monitoring.snapshot import DEFAULT_WINDOW
+from sentiment_mlops.monitoring.watch import MonitorLoop
+from sentiment_mlops.registry.client import ModelRegistry
+from sentiment_mlops.store import PredictionStore
 
-def create_service(settings: Any, *, environment: str, **options: Any) -> FastAPI:
+
+def create_service(settings: Settings, *, environment: str, **options: Any) -> FastAPI:
     """``serving.app.create_app`` (same options) plus the dashboard's routes and the service's own monitor
     loop (run when ``SENTIMENT_MLOPS_MONITOR_IN_SERVER=true``, with automatic rollback when
     ``SENTIMENT_MLOPS_MONITOR_AUTO_ROLLBACK=true``)."""
-    from functools import partial
-
     from sentiment_mlops.dashboard.routes import router as dashboard_router
     from sentiment_mlops.monitoring.watch import start_server_monitor
     from sentiment_mlops.serving.app import create_app
-    from sentiment_mlops.watch_commands import build_auto_rollback
 
     routers = [dashboard_router, *options.pop("extra_routers", ())]
     monitor = partial(start_server_monitor, auto_rollback=build_auto_rollback)
@@ -30,14 +38,68 @@ def create_service(settings: Any, *, environment: str, **options: Any) -> FastAP
 
 def worker_app() -> FastAPI:
     """The app factory each of ``serve --workers N`` processes calls (settings and environment from os.environ)."""
-    from sentiment_mlops.config import Settings
     from sentiment_mlops.serving.server import ENVIRONMENT_ENV
 
     return create_service(Settings(), environment=os.environ.get(ENVIRONMENT_ENV, "local"))
 
 
-def serve(settings: Any, **options: Any) -> None:
-    """``serving.server.serve`` with the whole service in every worker."""
+def serve(settings: Settings, *, environment: str, host: str, port: int, workers: int, require_model: bool,
+          bootstrap: bool = False, echo: Callable[[str], None] = print) -> None:
+    """``serving.server.serve`` with the whole service in every worker; ``bootstrap`` first points an empty
+    staging alias at the newest version (recorded in the deployment history like any promotion)."""
     from sentiment_mlops.serving.server import serve as run_server
 
-    run_server(settings, app_factory=create_service, worker_factory=f"{__name__}:worker_app", **options)
+    if bootstrap and environment != "staging":
+        raise ConfigurationError("--bootstrap only applies to --env staging (it points an empty staging "
+                                 "alias at the newest version)")
+    run_server(settings, environment=environment, host=host, port=port, workers=workers,
+               require_model=require_model, app_factory=create_service, worker_factory=f"{__name__}:worker_app",
+               echo=echo, before_load=partial(bootstrap_staging, settings, echo) if bootstrap else None)
+
+
+def bootstrap_staging(settings: Settings, echo: Callable[[str], None]) -> None:
+    """``deployment.actions.bootstrap_staging`` on the settings' registry and store, said in one line."""
+    from sentiment_mlops.deployment.actions import bootstrap_staging as point_staging
+
+    with PredictionStore(settings.store_url) as store:
+        result = point_staging(ModelRegistry.from_settings(settings), store)
+    if result is not None:
+        echo(result.message)
+
+
+def build_auto_rollback(settings: Settings, store: PredictionStore, environment: str,
+                        registry: ModelRegistry | None = None) -> AutoRollback:
+    """``AutoRollback`` wired to ``deployment.actions.rollback`` on the settings' registry."""
+    from sentiment_mlops.deployment.actions import DeploymentResult, rollback
+
+    opened = registry or ModelRegistry.from_settings(settings)
+
+    def act(**kwargs: Any) -> DeploymentResult:
+        return rollback(opened, store, actor="sentiment-mlops-monitor", **kwargs)
+
+    return AutoRollback(store, act, environment=environment, bake_minutes=settings.bake_minutes,
+                        accuracy_floor=settings.accuracy_floor, error_rate_threshold=settings.error_rate_threshold)
+
+
+def build_watch_loop(settings: Settings, store: PredictionStore, *, env: str, window: int = DEFAULT_WINDOW,
+                     auto_rollback: bool = False, metrics_url: str | None = None,
+                     registry: ModelRegistry | None = None) -> MonitorLoop:
+    """The loop ``monitor --watch`` runs in its own process, wired from the settings (also used by tests)."""
+    from sentiment_mlops.monitoring.channels import default_channels
+    from sentiment_mlops.monitoring.notifier import AlertNotifier
+    from sentiment_mlops.monitoring.served import RegistryModelInfo
+    from sentiment_mlops.monitoring.traffic import RequestRateTracker, scrape
+    from sentiment_mlops.monitoring.watch import default_drift_reporter
+
+    Environment.parse(env)
+    if window < 1:
+        raise ConfigurationError(f"--window must be at least 1 prediction, got {window}")
+    if auto_rollback and env == "local":
+        raise ConfigurationError("--auto-rollback needs --env staging or production (local has no history)")
+    model_info = RegistryModelInfo(settings, env, store, registry)
+    auto = build_auto_rollback(settings, store, env, model_info.open_registry()) if auto_rollback else None
+    notifier = AlertNotifier(store, default_channels(settings.alert_webhook),
+                             cooldown_seconds=settings.alert_cooldown_seconds)
+    return MonitorLoop(settings=settings, environment=env, store=store, model_info=model_info, notifier=notifier,
+                       traffic=RequestRateTracker(scrape(metrics_url)) if metrics_url else None,
+                       drift_reporter=default_drift_reporter(), auto_rollback=auto, window=window)

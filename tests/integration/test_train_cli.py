@@ -25,7 +25,7 @@ def _wide_console(monkeypatch):
     """Rich sizes tables to an 80-column console when not on a terminal; give them room to be asserted."""
     from rich.console import Console
 
-    import sentiment_mlops.cli as cli
+    import sentiment_mlops.cli.context as cli
 
     monkeypatch.setattr(cli, "console", Console(width=200))
 

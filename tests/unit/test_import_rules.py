@@ -20,8 +20,6 @@ FLOORS = [
     {"training", "registry", "store"},
     {"serving", "deployment", "monitoring"},
     {"dashboard"},
-    {"terminal"},
-    {"drift_commands", "watch_commands"},
     {"service"},
     {"cli"},
 ]

@@ -12,13 +12,15 @@ import getpass
 import os
 import socket
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from sentiment_mlops.config import ALIASES, ENVIRONMENTS
 from sentiment_mlops.deployment.gate import gather_gate_evidence
-from sentiment_mlops.deployment.history import previous_version, read_history
+from sentiment_mlops.deployment.history import DeploymentAction, previous_version, read_history
 from sentiment_mlops.deployment.policy import GateReport, GateRules, evaluate_gate, force_report
 from sentiment_mlops.errors import (
     ConfigurationError,
@@ -26,10 +28,20 @@ from sentiment_mlops.errors import (
     PromotionRefusedError,
     SentimentMLOpsError,
 )
-from sentiment_mlops.registry.client import CANARY_ALIAS, CANARY_PERCENT_TAG
+from sentiment_mlops.registry.client import CANARY_ALIAS, CANARY_PERCENT_TAG, ModelRegistry
+from sentiment_mlops.store import PredictionStore
 
-PROMOTE_TARGETS = ("staging", "production")
-ROLLBACK_TARGETS = ("staging", "production", "canary")
+PROMOTE_TARGETS = ENVIRONMENTS
+ROLLBACK_TARGETS = ALIASES
+BOOTSTRAP_ACTOR = "serve --bootstrap"
+
+
+@dataclass(frozen=True)
+class PromotionPlan:
+    """Which version a ``promote`` moves, and how: a plain promotion, or starting or finishing a canary."""
+
+    candidate: str
+    action: DeploymentAction
 
 
 @dataclass(frozen=True)
@@ -67,12 +79,12 @@ def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
         raise ConfigurationError(f"{what} must be one of {', '.join(choices)}, got {value!r}")
 
 
-def _alias(registry: Any, alias: str) -> str | None:
+def _alias(registry: ModelRegistry, alias: str) -> str | None:
     info = registry.alias_version(alias)
     return info.version if info is not None else None
 
 
-def _require_version(registry: Any, version: str) -> str:
+def _require_version(registry: ModelRegistry, version: str) -> str:
     """The version as the registry spells it; a clear error when it does not exist."""
     if not str(version).isdigit():
         raise ConfigurationError(f"a model version is a number, got {version!r}")
@@ -84,7 +96,7 @@ def _require_version(registry: Any, version: str) -> str:
                                  f"(latest versions: {known})") from None
 
 
-def _mirror_tags(registry: Any, *, environment: str, action: str, from_version: str | None,
+def _mirror_tags(registry: ModelRegistry, *, environment: str, action: str, from_version: str | None,
                  to_version: str | None, actor: str, when: datetime, verdict: str | None) -> list[str]:
     """Write the event onto the versions' MLflow tags; a failure here is a warning, the history has the event."""
     stamp = when.isoformat(timespec="seconds")
@@ -107,9 +119,10 @@ def _mirror_tags(registry: Any, *, environment: str, action: str, from_version: 
     return warnings
 
 
-def _record(registry: Any, store: Any, *, environment: str, action: str, from_version: str | None,
-            to_version: str | None, actor: str, reason: str | None, report: dict[str, Any] | None,
-            undo: Any, tag_from: bool = True, tag_to: bool = True) -> tuple[int, list[str]]:
+def _record(registry: ModelRegistry, store: PredictionStore, *, environment: str, action: str,
+            from_version: str | None, to_version: str | None, actor: str, reason: str | None,
+            report: dict[str, Any] | None, undo: Callable[[], None], tag_from: bool = True,
+            tag_to: bool = True) -> tuple[int, list[str]]:
     """Append the event; if the store refuses, undo the registry change so history and aliases agree."""
     when = _now()
     try:
@@ -128,14 +141,14 @@ def _record(registry: Any, store: Any, *, environment: str, action: str, from_ve
     return event_id, warnings
 
 
-def _restore_alias(registry: Any, alias: str, version: str | None) -> None:
+def _restore_alias(registry: ModelRegistry, alias: str, version: str | None) -> None:
     if version is None:
         registry.delete_alias(alias)
     else:
         registry.set_alias(alias, version)
 
 
-def run_gate(registry: Any, candidate: str, incumbent: str | None, *, rules: GateRules,
+def run_gate(registry: ModelRegistry, candidate: str, incumbent: str | None, *, rules: GateRules,
              eval_path: Path | None, force: bool, reason: str | None) -> GateReport:
     """Gather evidence in a temporary directory, apply the policy, honour ``--force``, refuse on failure."""
     with tempfile.TemporaryDirectory(prefix="sentiment-gate-") as tmp:
@@ -160,22 +173,19 @@ def _validate_promote(to: str, canary_percent: float | None, force: bool, reason
         raise ConfigurationError('--force needs --reason "why": an override is recorded in the history')
 
 
-def _pick_candidate(registry: Any, *, version: str | None, to: str, canary_running: str | None,
-                    canary_percent: float | None, force: bool) -> tuple[str, str]:
-    """``(candidate version, action)`` for a promotion, enforcing "production only takes staging's version"."""
+def _pick_candidate(registry: ModelRegistry, *, version: str | None, to: str, canary_running: str | None,
+                    canary_percent: float | None, force: bool) -> PromotionPlan:
+    """The plan for a promotion, enforcing "production only takes staging's version"."""
     if to == "staging":
         if version is not None:
-            return _require_version(registry, version), "promote"
-        versions = registry.versions()
-        if not versions:
-            raise ModelNotFoundError(f"no versions of {registry.model_name} yet; run: sentiment-mlops train")
-        return versions[0].version, "promote"
+            return PromotionPlan(_require_version(registry, version), DeploymentAction.PROMOTE)
+        return PromotionPlan(_newest_version(registry), DeploymentAction.PROMOTE)
     if canary_running is not None and canary_percent is None:
         # `promote --to production` while a canary runs completes that rollout, and nothing else.
         if version is not None and _require_version(registry, version) != canary_running:
             raise ConfigurationError(f"a canary of version {canary_running} is running; finish it with "
                                      "`promote --to production` or abort it with `rollback --env canary` first")
-        return canary_running, "canary-finish"
+        return PromotionPlan(canary_running, DeploymentAction.CANARY_FINISH)
     staged = _alias(registry, "staging")
     candidate = _require_version(registry, version) if version is not None else staged
     if candidate is None:
@@ -189,11 +199,19 @@ def _pick_candidate(registry: Any, *, version: str | None, to: str, canary_runni
         if canary_running is not None and canary_running != candidate:
             raise ConfigurationError(f"a canary of version {canary_running} is already running; "
                                      "abort it with `rollback --env canary` first")
-        return candidate, "canary-start"
-    return candidate, "promote"
+        return PromotionPlan(candidate, DeploymentAction.CANARY_START)
+    return PromotionPlan(candidate, DeploymentAction.PROMOTE)
 
 
-def promote(registry: Any, store: Any, *, version: str | None, to: str, canary_percent: float | None = None,
+def _newest_version(registry: ModelRegistry) -> str:
+    versions = registry.versions()
+    if not versions:
+        raise ModelNotFoundError(f"no versions of {registry.model_name} yet; run: sentiment-mlops train")
+    return versions[0].version
+
+
+def promote(registry: ModelRegistry, store: PredictionStore, *, version: str | None, to: str,
+            canary_percent: float | None = None,
             force: bool = False, reason: str | None = None, eval_path: Path | None = None,
             actor: str | None = None, rules: GateRules | None = None) -> DeploymentResult:
     """Gate ``version`` (default: latest for staging, staging's for production) and move ``to``'s alias.
@@ -205,10 +223,11 @@ def promote(registry: Any, store: Any, *, version: str | None, to: str, canary_p
     rules = rules or GateRules()
     actor = actor or default_actor()
     canary_running = _alias(registry, CANARY_ALIAS) if to == "production" else None
-    candidate, action = _pick_candidate(registry, version=version, to=to, canary_running=canary_running,
-                                        canary_percent=canary_percent, force=force)
+    plan = _pick_candidate(registry, version=version, to=to, canary_running=canary_running,
+                           canary_percent=canary_percent, force=force)
+    candidate, action = plan.candidate, plan.action
     incumbent = _alias(registry, to)
-    if action == "canary-start":
+    if action is DeploymentAction.CANARY_START:
         return _start_canary(registry, store, candidate=candidate, incumbent=incumbent, percent=float(canary_percent
                              or 0), running=canary_running, rules=rules, eval_path=eval_path, force=force,
                              reason=reason, actor=actor)
@@ -217,7 +236,7 @@ def promote(registry: Any, store: Any, *, version: str | None, to: str, canary_p
                                 f"version {candidate} is already in {to}; nothing to do")
     report = run_gate(registry, candidate, incumbent, rules=rules, eval_path=eval_path, force=force, reason=reason)
     registry.set_alias(to, candidate)
-    if action == "canary-finish":
+    if action is DeploymentAction.CANARY_FINISH:
         percent = registry.model_tags().get(CANARY_PERCENT_TAG)
 
         def undo() -> None:
@@ -238,12 +257,13 @@ def promote(registry: Any, store: Any, *, version: str | None, to: str, canary_p
     return DeploymentResult(to, action, incumbent, candidate, True, message, event_id, report, tuple(warnings))
 
 
-def _delete_canary_tag(registry: Any) -> None:
+def _delete_canary_tag(registry: ModelRegistry) -> None:
     if CANARY_PERCENT_TAG in registry.model_tags():
         registry.delete_model_tag(CANARY_PERCENT_TAG)
 
 
-def _start_canary(registry: Any, store: Any, *, candidate: str, incumbent: str | None, percent: float,
+def _start_canary(registry: ModelRegistry, store: PredictionStore, *, candidate: str, incumbent: str | None,
+                  percent: float,
                   running: str | None, rules: GateRules, eval_path: Path | None, force: bool, reason: str | None,
                   actor: str) -> DeploymentResult:
     if incumbent is None:
@@ -273,15 +293,16 @@ def _start_canary(registry: Any, store: Any, *, candidate: str, incumbent: str |
     else:
         message = f"canary of {candidate}: {previous_percent or '?'}% → {percent:g}% of production traffic"
         recorded_reason = reason or f"canary_percent {previous_percent or '?'} → {percent:g}"
-    event_id, warnings = _record(registry, store, environment=CANARY_ALIAS, action="canary-start",
+    event_id, warnings = _record(registry, store, environment=CANARY_ALIAS, action=DeploymentAction.CANARY_START,
                                  from_version=incumbent, to_version=candidate, actor=actor, reason=recorded_reason,
                                  report=report.to_dict() if report else None, undo=undo, tag_from=False)
-    return DeploymentResult(CANARY_ALIAS, "canary-start", incumbent, candidate, True, message, event_id, report,
-                            tuple(warnings))
+    return DeploymentResult(CANARY_ALIAS, DeploymentAction.CANARY_START, incumbent, candidate, True, message,
+                            event_id, report, tuple(warnings))
 
 
-def rollback(registry: Any, store: Any, *, environment: str, to_version: str | None = None,
-             action: str = "rollback", reason: str | None = None, evidence: dict[str, Any] | None = None,
+def rollback(registry: ModelRegistry, store: PredictionStore, *, environment: str,
+             to_version: str | None = None, action: DeploymentAction = DeploymentAction.ROLLBACK,
+             reason: str | None = None, evidence: dict[str, Any] | None = None,
              actor: str | None = None) -> DeploymentResult:
     """Put ``environment`` back on the version it had before (from the history) or on ``to_version``.
 
@@ -289,7 +310,9 @@ def rollback(registry: Any, store: Any, *, environment: str, to_version: str | N
     is what the monitor passes, with the ``evidence`` that triggered it; no gate runs on the way back.
     """
     _check_choice(environment, ROLLBACK_TARGETS, "--env")
-    _check_choice(action, ("rollback", "auto-rollback"), "action")
+    if action not in (DeploymentAction.ROLLBACK, DeploymentAction.AUTO_ROLLBACK):
+        raise ConfigurationError(f"action must be one of rollback, auto-rollback, got {action!r}")
+    action = DeploymentAction(action)
     actor = actor or default_actor()
     report = {"evidence": evidence} if evidence is not None else None
     if environment == CANARY_ALIAS:
@@ -315,7 +338,8 @@ def rollback(registry: Any, store: Any, *, environment: str, to_version: str | N
     return DeploymentResult(environment, action, current, target, True, message, event_id, None, tuple(warnings))
 
 
-def _abort_canary(registry: Any, store: Any, *, to_version: str | None, action: str, reason: str | None,
+def _abort_canary(registry: ModelRegistry, store: PredictionStore, *, to_version: str | None,
+                  action: DeploymentAction, reason: str | None,
                   report: dict[str, Any] | None, actor: str) -> DeploymentResult:
     if to_version is not None:
         raise ConfigurationError("--to does not apply to --env canary: aborting sends all traffic back to "
@@ -334,10 +358,28 @@ def _abort_canary(registry: Any, store: Any, *, to_version: str | None, action: 
             registry.set_model_tag(CANARY_PERCENT_TAG, percent)
         registry.set_alias(CANARY_ALIAS, running)
 
-    recorded = "canary-abort" if action == "rollback" else action
+    recorded = DeploymentAction.CANARY_ABORT if action is DeploymentAction.ROLLBACK else action
     event_id, warnings = _record(registry, store, environment=CANARY_ALIAS, action=recorded, from_version=running,
                                  to_version=production, actor=actor, reason=reason, report=report, undo=undo,
                                  tag_to=False)
     message = f"canary of {running} aborted ({percent or '?'}%): all production traffic → {production or 'none'}"
     return DeploymentResult(CANARY_ALIAS, recorded, running, production, True, message, event_id, None,
                             tuple(warnings))
+
+
+def bootstrap_staging(registry: ModelRegistry, store: PredictionStore) -> DeploymentResult | None:
+    """``serve --bootstrap`` on a fresh install: point an empty ``staging`` at the newest version, recorded
+    like any promotion (history event, version tags). None when staging already has a version.
+
+    No gate runs: there is no incumbent to compare with, and the version was evaluated when it was trained.
+    """
+    if _alias(registry, "staging") is not None:
+        return None
+    newest = _newest_version(registry)
+    registry.set_alias("staging", newest)
+    event_id, warnings = _record(registry, store, environment="staging", action=DeploymentAction.PROMOTE,
+                                 from_version=None, to_version=newest, actor=BOOTSTRAP_ACTOR,
+                                 reason="staging was empty on first serve", report=None,
+                                 undo=lambda: registry.delete_alias("staging"))
+    return DeploymentResult("staging", DeploymentAction.PROMOTE, None, newest, True,
+                            f"staging was empty: pointed it at version {newest}", event_id, None, tuple(warnings))

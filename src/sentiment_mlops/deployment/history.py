@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-# Actions that put a version into an environment, and those that undo the last such change.
-DEPLOYING_ACTIONS = frozenset({"promote", "canary-finish"})
-UNDOING_ACTIONS = frozenset({"rollback", "auto-rollback"})
-ACTIONS = ("promote", "rollback", "auto-rollback", "canary-start", "canary-finish", "canary-abort")
+from sentiment_mlops.store.deployments import ACTIONS, DEPLOYING_ACTIONS, UNDOING_ACTIONS, DeploymentAction
+
+__all__ = ["ACTIONS", "DEPLOYING_ACTIONS", "UNDOING_ACTIONS", "DeploymentAction", "DeploymentEvent", "previous_version",
+           "read_history", "version_stack"]
+
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ the deployment history), production goes back to the previous version when
   number of the previous version's most recent labelled predictions in that environment before the
   promotion.
 The decision is pure (``decide_rollback``); ``AutoRollback`` gathers the evidence and calls the deployment
-action it is given (``deployment.actions.rollback`` with ``action="auto-rollback"``).
+action it is given (``deployment.actions.rollback`` with ``action=DeploymentAction.AUTO_ROLLBACK``).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Any
 from sentiment_mlops.monitoring.alerts import MIN_LABELLED, MIN_REQUESTS, RuleOutcome
 from sentiment_mlops.monitoring.performance import accuracy_and_macro_f1, as_utc
 from sentiment_mlops.monitoring.traffic import RequestRateTracker
+from sentiment_mlops.store.deployments import DEPLOYING_ACTIONS, DeploymentAction
 
 ROLLBACK_ACCURACY_MARGIN = 0.05
-PROMOTION_ACTIONS = ("promote", "canary-finish")
 RULE = "auto_rollback"
 
 
@@ -43,7 +43,7 @@ def current_bake_window(events: Sequence[dict[str, Any]], *, environment: str, b
                         now: datetime) -> BakeWindow | None:
     """The bake window open at ``now``: only when the environment's latest event is a promotion."""
     mine = [e for e in events if e.get("environment") == environment]
-    if not mine or mine[-1].get("action") not in PROMOTION_ACTIONS or not mine[-1].get("to_version"):
+    if not mine or mine[-1].get("action") not in DEPLOYING_ACTIONS or not mine[-1].get("to_version"):
         return None
     event = mine[-1]
     promoted_at = as_utc(event["created_at"])
@@ -170,8 +170,8 @@ class AutoRollback:
                                    accuracy_floor=self.accuracy_floor, error_rate_threshold=self.error_rate_threshold)
         if not decision.rollback or window.previous_version is None:
             return decision, None
-        result = self.rollback(environment=self.environment, action="auto-rollback", reason=decision.summary,
-                               evidence=decision.evidence)
+        result = self.rollback(environment=self.environment, action=DeploymentAction.AUTO_ROLLBACK,
+                               reason=decision.summary, evidence=decision.evidence)
         return decision, result
 
 

@@ -2,7 +2,7 @@
 
 Two ways to run it:
 - ``sentiment-mlops monitor --env production --watch --interval 60 [--auto-rollback]`` (``watch_command`` in
-  ``sentiment_mlops.watch_commands``), in its own process, reading the registry and the store;
+  ``sentiment_mlops.service.build_watch_loop``), in its own process, reading the registry and the store;
 - inside the service (``SENTIMENT_MLOPS_MONITOR_IN_SERVER=true``): ``start_server_monitor`` from the
   app's lifespan. Every worker starts the thread; only the holder of the leader lock evaluates.
 """
@@ -172,7 +172,7 @@ def start_server_monitor(settings: Settings, *, environment: str, store: Any,
     Prometheus exposition; ``metrics_registry`` (the app's ``CollectorRegistry``) receives the monitor's
     gauges (``monitoring.gauges``) for ``deploy/prometheus/alerts.yml``. With
     ``settings.monitor_auto_rollback`` the loop also guards the bake window with what
-    ``auto_rollback(settings, store, environment)`` builds (``watch_commands.build_auto_rollback``, which
+    ``auto_rollback(settings, store, environment)`` builds (``service.build_auto_rollback``, which
     rolls back through the registry and the deployment history).
     """
     if not settings.monitor_in_server:

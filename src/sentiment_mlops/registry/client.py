@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from sentiment_mlops.config import Settings
 from sentiment_mlops.errors import ModelNotFoundError, RegistryError
 from sentiment_mlops.layout import RUN_ARTIFACTS
 
@@ -60,6 +61,11 @@ class ModelRegistry:
             self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         except Exception as exc:  # MLflow raises several types for a bad URI
             raise RegistryError(f"cannot open the MLflow store at {tracking_uri}: {exc}") from exc
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ModelRegistry:
+        """The registry the settings name (tracking URI, registered model, experiment)."""
+        return cls(settings.tracking_uri, settings.registered_model_name, settings.experiment_name)
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         from mlflow.exceptions import MlflowException

@@ -10,12 +10,16 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
+from fastapi import FastAPI
+
+from sentiment_mlops.config import Settings
 from sentiment_mlops.errors import ConfigurationError, ModelNotFoundError
 from sentiment_mlops.serving.metrics import MULTIPROC_ENV
 from sentiment_mlops.serving.model_holder import ModelSnapshot, ServedModel
-from sentiment_mlops.serving.model_source import SERVING_ENVIRONMENTS, source_for
+from sentiment_mlops.serving.model_source import ModelSource, source_for
 
 ENVIRONMENT_ENV = "SENTIMENT_MLOPS_SERVE_ENVIRONMENT"
+AppFactory = Callable[..., FastAPI]
 logger = logging.getLogger(__name__)
 
 
@@ -33,7 +37,7 @@ def uvicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
             "access_log": False, "log_level": "info", "timeout_graceful_shutdown": 30}
 
 
-def preload(settings: Any, environment: str, *, require_model: bool) -> tuple[Any, ModelSnapshot]:
+def preload(settings: Settings, environment: str, *, require_model: bool) -> tuple[ModelSource, ModelSnapshot]:
     """Resolve and load (verifying sha256) what ``environment`` serves; one clear error when it cannot."""
     source = source_for(settings, environment)
     target = source.resolve()
@@ -51,36 +55,22 @@ def preload(settings: Any, environment: str, *, require_model: bool) -> tuple[An
     return source, ModelSnapshot(served)
 
 
-def worker_app() -> Any:
-    """The API alone, for each of ``--workers N`` processes (settings and environment from os.environ)."""
-    from sentiment_mlops.config import Settings
-    from sentiment_mlops.serving.app import create_app
-
-    return create_app(Settings(), environment=os.environ.get(ENVIRONMENT_ENV, "local"))
-
-
-def serve(settings: Any, *, environment: str, host: str, port: int, workers: int, require_model: bool,
-          bootstrap: bool = False, echo: Callable[[str], None] = print,
-          app_factory: Callable[..., Any] | None = None,
-          worker_factory: str = "sentiment_mlops.serving.server:worker_app") -> None:
+def serve(settings: Settings, *, environment: str, host: str, port: int, workers: int, require_model: bool,
+          app_factory: AppFactory, worker_factory: str, echo: Callable[[str], None] = print,
+          before_load: Callable[[], None] | None = None) -> None:
     """Run the service until SIGTERM / SIGINT; the lifespan flushes the prediction log on the way out.
 
-    ``app_factory`` builds the app (``create_app`` by default; ``sentiment_mlops.service.serve`` passes the
-    whole service) and ``worker_factory`` names the factory each of several workers imports.
+    ``app_factory`` builds the app (``sentiment_mlops.service.create_service``: the API with the dashboard
+    and the monitor), ``worker_factory`` names the factory each of several workers imports, and
+    ``before_load`` runs once the port is known to be free, before the model is resolved (``--bootstrap``).
     """
     import uvicorn
 
-    from sentiment_mlops.serving.app import create_app
-
-    app_factory = app_factory or create_app
-
-    if environment not in SERVING_ENVIRONMENTS:
-        raise ConfigurationError(f"--env must be one of {', '.join(SERVING_ENVIRONMENTS)}, got {environment!r}")
     if workers < 1:
         raise ConfigurationError(f"--workers must be at least 1, got {workers}")
     check_port_free(host, port)
-    if bootstrap:
-        _bootstrap(settings, environment, echo)
+    if before_load is not None:
+        before_load()
     source, snapshot = preload(settings, environment, require_model=require_model)
     version = snapshot.primary.version if snapshot.primary else "none"
     echo(f"serving {environment} (model version {version}, {source.description}) on http://{host}:{port} "
@@ -116,18 +106,3 @@ def check_port_free(host: str, port: int) -> None:
                     f"http://{host}:{port} is already in use (another server is running there): stop it, "
                     "or pass another --port (make run PORT=8001)") from None
             raise ConfigurationError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
-
-
-def _bootstrap(settings: Any, environment: str, echo: Callable[[str], None]) -> None:
-    if environment != "staging":
-        raise ConfigurationError("--bootstrap only applies to --env staging (it points an empty staging "
-                                 "alias at the newest version)")
-    from sentiment_mlops.registry import ModelRegistry
-    from sentiment_mlops.serving.bootstrap import ensure_staging
-    from sentiment_mlops.store import PredictionStore
-
-    registry = ModelRegistry(settings.tracking_uri, settings.registered_model_name, settings.experiment_name)
-    with PredictionStore(settings.store_url) as store:
-        version = ensure_staging(registry, store)
-    if version is not None:
-        echo(f"staging was empty: pointed it at version {version}")

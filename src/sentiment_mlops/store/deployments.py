@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
 
 from sentiment_mlops.store.database import Database, dicts
 from sentiment_mlops.store.schema import deployment_events, row_fields, utcnow
+
+
+class DeploymentAction(StrEnum):
+    """What a deployment event did; the value is what the history stores."""
+
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+    AUTO_ROLLBACK = "auto-rollback"
+    CANARY_START = "canary-start"
+    CANARY_FINISH = "canary-finish"
+    CANARY_ABORT = "canary-abort"
+
+
+# Actions that put a version into an environment, and those that undo the last such change.
+DEPLOYING_ACTIONS = frozenset({DeploymentAction.PROMOTE, DeploymentAction.CANARY_FINISH})
+UNDOING_ACTIONS = frozenset({DeploymentAction.ROLLBACK, DeploymentAction.AUTO_ROLLBACK})
+ACTIONS = tuple(action.value for action in DeploymentAction)
 
 
 class DeploymentLog(Database):

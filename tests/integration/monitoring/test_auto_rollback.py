@@ -17,8 +17,8 @@ from sentiment_mlops.config import Settings  # noqa: E402
 from sentiment_mlops.deployment.actions import promote  # noqa: E402
 from sentiment_mlops.registry.client import ModelRegistry  # noqa: E402
 from sentiment_mlops.registry.loading import load_local  # noqa: E402
+from sentiment_mlops.service import build_watch_loop  # noqa: E402
 from sentiment_mlops.store import PredictionStore  # noqa: E402
-from sentiment_mlops.watch_commands import build_watch_loop  # noqa: E402
 from webhook_receiver import webhook_receiver  # noqa: E402
 
 LABELLED = 200

@@ -131,7 +131,7 @@ def test_monitor_without_logged_texts_runs_three_checks(run: Any, trained: dict[
 def test_monitor_report_reuses_a_loaded_model_and_store(trained: dict[str, Path], tmp_path: Path) -> None:
     """The alert loop's entry point: no reload, its own store."""
     from sentiment_mlops.config import Settings
-    from sentiment_mlops.drift_commands import monitor_report
+    from sentiment_mlops.monitoring.served import monitor_report
     from sentiment_mlops.registry import load_local
     from sentiment_mlops.store import PredictionStore
 

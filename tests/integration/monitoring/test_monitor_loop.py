@@ -226,7 +226,7 @@ def test_server_monitor_runs_in_one_worker_only_and_alerts_through_the_webhook(m
 
 
 def test_server_monitor_guards_the_bake_window_with_the_rollback_it_is_given(tmp_path, monkeypatch, caplog):
-    """The service passes watch_commands.build_auto_rollback; without one the loop only alerts, and says so."""
+    """The service passes service.build_auto_rollback; without one the loop only alerts, and says so."""
     import logging
     import tempfile
 

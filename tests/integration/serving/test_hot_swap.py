@@ -143,12 +143,13 @@ def test_serve_with_a_missing_alias_exits_1_with_one_line(registry: Any, registr
 
 def test_bootstrap_points_empty_staging_at_the_newest_version(registry: Any, registry_store: dict[str, Any],
                                                               settings_factory: Any) -> None:
-    from sentiment_mlops.serving.bootstrap import ensure_staging
+    from sentiment_mlops.deployment.actions import bootstrap_staging
     from sentiment_mlops.store import PredictionStore
 
     with PredictionStore(settings_factory().store_url) as store:
-        assert ensure_staging(registry, store) == registry_store["versions"][-1]
-        assert ensure_staging(registry, store) is None  # already set: left alone
+        result = bootstrap_staging(registry, store)
+        assert result is not None and result.to_version == registry_store["versions"][-1]
+        assert bootstrap_staging(registry, store) is None  # already set: left alone
         events = store.deployment_events("staging")
     assert registry.alias_version("staging").version == registry_store["versions"][-1]
     assert [(e["action"], e["to_version"]) for e in events] == [("promote", registry_store["versions"][-1])]

@@ -9,7 +9,8 @@ import pytest
 from fastapi import APIRouter, Request  # at module level: the route's string annotations resolve here
 
 from sentiment_mlops.errors import ConfigurationError, IntegrityError, ModelNotFoundError
-from sentiment_mlops.serving.server import preload, serve, uvicorn_options, worker_app
+from sentiment_mlops.service import serve, worker_app
+from sentiment_mlops.serving.server import preload, uvicorn_options
 
 
 def test_uvicorn_uses_uvloop_and_httptools_without_access_log() -> None:
@@ -45,7 +46,7 @@ def test_preload_refuses_tampered_artifacts(settings_factory: Any, local_models:
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"environment": "dev"}, "--env must be one of local, staging, production"),
+    ({"environment": "dev"}, "unknown environment 'dev'; expected one of local, staging, production"),
     ({"workers": 0}, "--workers must be at least 1"),
     ({"bootstrap": True}, "--bootstrap only applies to --env staging"),
 ])

@@ -1,26 +1,36 @@
-"""What each command prints: rich tables, progress and status lines around the package's functions."""
+"""``train``, ``models`` and ``predict``: what they run and what they print (rich tables, status lines)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
+from sentiment_mlops.cli import context
+from sentiment_mlops.cli.context import ModelsDir
 from sentiment_mlops.config import Settings
-from sentiment_mlops.errors import ConfigurationError, ModelNotFoundError
+from sentiment_mlops.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from sentiment_mlops.data.loading import DataSummary
+    from sentiment_mlops.registry.tracker_process import TrackerProcess
+    from sentiment_mlops.training.evaluation import Evaluation
+    from sentiment_mlops.training.search import Trial
 
 
-def _step_printer(console: Console) -> Any:
+def _step_printer(console: Console) -> Callable[[str, float], None]:
     def on_step(name: str, seconds: float) -> None:
         console.print(f"  [dim]{name:<10}[/] {seconds:6.2f} s")
 
     return on_step
 
 
-def print_data_summary(console: Console, summary: Any) -> None:
+def print_data_summary(console: Console, summary: DataSummary) -> None:
     table = Table(title="Data", show_header=False, title_justify="left")
     table.add_row("source", summary.source)
     table.add_row("rows read", f"{summary.rows_read:,}")
@@ -33,7 +43,7 @@ def print_data_summary(console: Console, summary: Any) -> None:
     console.print(table)
 
 
-def print_evaluation(console: Console, evaluation: Any, train_size: int, test_size: int) -> None:
+def print_evaluation(console: Console, evaluation: Evaluation, train_size: int, test_size: int) -> None:
     console.print(f"split: {train_size:,} train / {test_size:,} held out")
     console.print(f"[bold]accuracy[/] {evaluation.accuracy:.4f}   [bold]macro-F1[/] {evaluation.macro_f1:.4f}")
     report = Table(title="Held-out classification report", title_justify="left")
@@ -52,7 +62,7 @@ def print_evaluation(console: Console, evaluation: Any, train_size: int, test_si
     console.print(matrix)
 
 
-def _start_tracker(settings: Settings) -> Any:
+def _start_tracker(settings: Settings) -> TrackerProcess:
     from sentiment_mlops.registry.tracker_process import TrackerProcess
 
     return TrackerProcess(settings.tracking_uri, settings.experiment_name, settings.registered_model_name)
@@ -86,7 +96,7 @@ def train_command(settings: Settings, console: Console, *, data: str, text_colum
         tracker.open()
         from sentiment_mlops.registry.tracking import git_commit
 
-        def on_trial(trial: Any) -> None:
+        def on_trial(trial: Trial) -> None:
             console.print(f"  trial {trial.number:>3}/{search}: CV macro-F1 {trial.cv_macro_f1:.4f} "
                           f"± {trial.cv_std:.4f}  {trial.params}")
 
@@ -114,8 +124,7 @@ def train_command(settings: Settings, console: Console, *, data: str, text_colum
 def models_command(settings: Settings, console: Console) -> None:
     from sentiment_mlops.registry import ModelRegistry
 
-    registry = ModelRegistry(settings.tracking_uri, settings.registered_model_name, settings.experiment_name)
-    versions = registry.versions()
+    versions = ModelRegistry.from_settings(settings).versions()
     if not versions:
         console.print(f"no versions of {settings.registered_model_name} yet; run: sentiment-mlops train")
         return
@@ -132,56 +141,14 @@ def models_command(settings: Settings, console: Console) -> None:
     console.print(table)
 
 
-def resolve_model_uri(settings: Settings, env: str | None, model_uri: str | None) -> tuple[str | None, str | None]:
-    """``(version, alias)`` from ``--env`` or a ``models:/Name/3`` / ``models:/Name@alias`` URI."""
-    if env and model_uri:
-        raise ConfigurationError("give either --env or --model-uri, not both")
-    if env:
-        return None, env
-    if model_uri is None:
-        return None, None
-    prefix = "models:/"
-    if not model_uri.startswith(prefix):
-        raise ConfigurationError(f"--model-uri must look like models:/NAME/VERSION or models:/NAME@ALIAS, "
-                                 f"got {model_uri!r}")
-    rest = model_uri[len(prefix):]
-    name, sep, alias_text = rest.partition("@")
-    version: str | None = None
-    alias: str | None = alias_text
-    if not sep:
-        name, _, version_text = rest.partition("/")
-        if not version_text.isdigit():
-            raise ConfigurationError(f"--model-uri version must be a number, got {model_uri!r}")
-        version, alias = version_text, None
-    if name != settings.registered_model_name:
-        raise ConfigurationError(f"--model-uri names model {name!r}; this project registers "
-                                 f"{settings.registered_model_name!r}")
-    return version, alias or None
-
-
-def load_model_for(settings: Settings, env: str | None, model_uri: str | None, models_dir: Path | None) -> Any:
-    """Load the model a command asked for: local artifacts, an alias, or a version."""
-    from sentiment_mlops.registry import ModelRegistry, load_local, load_version
-
-    version, alias = resolve_model_uri(settings, env, model_uri)
-    if version is None and alias is None:
-        return load_local(models_dir or settings.models_dir)
-    registry = ModelRegistry(settings.tracking_uri, settings.registered_model_name, settings.experiment_name)
-    if alias is not None:
-        info = registry.alias_version(alias)
-        if info is None:
-            raise ModelNotFoundError(f"no version has alias {alias!r} in {settings.registered_model_name}; "
-                                     f"promote one with: sentiment-mlops promote VERSION --to {alias}")
-        version = info.version
-    return load_version(registry, str(version))
-
-
 def predict_command(settings: Settings, console: Console, *, texts: list[str], env: str | None,
                     model_uri: str | None, models_dir: Path | None) -> None:
-    loaded = load_model_for(settings, env, model_uri, models_dir)
+    from sentiment_mlops.registry.uri import choose_model, load_model
+
     cleaned = [t.strip() for t in texts]
     if not all(cleaned):
         raise ConfigurationError("every text must contain at least one non-whitespace character")
+    loaded = load_model(settings, choose_model(settings, env=env, model_uri=model_uri, models_dir=models_dir))
     probabilities = loaded.pipeline.predict_proba(cleaned)
     classes = [str(c) for c in loaded.pipeline.classes_]
     table = Table(title=f"model version {loaded.version} ({loaded.source})", title_justify="left")
@@ -194,3 +161,38 @@ def predict_command(settings: Settings, console: Console, *, texts: list[str], e
         best = int(row.argmax())
         table.add_row(text, classes[best], f"{row[best]:.3f}", *(f"{p:.3f}" for p in row))
     console.print(table)
+
+
+def train(
+    data: Annotated[str, typer.Option(help="'builtin' or a CSV / JSON Lines / Parquet file.")] = "builtin",
+    text_column: Annotated[str, typer.Option(help="Column holding the texts.")] = "text",
+    label_column: Annotated[str, typer.Option(help="Column holding the labels.")] = "sentiment",
+    model: Annotated[str, typer.Option(help="mnb, complement_nb, logreg or linear_svc.")] = "mnb",
+    param: Annotated[list[str] | None, typer.Option(help="Hyperparameter as name=value; repeatable.")] = None,
+    test_size: Annotated[float, typer.Option(help="Held-out share for evaluation.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Random seed for the split and the model.")] = 42,
+    search: Annotated[int, typer.Option(help="Trials of cross-validated random search (0: none).")] = 0,
+    register: Annotated[bool, typer.Option(help="Register a model version in MLflow.")] = True,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Train, evaluate, write artifacts, log to MLflow and register a version."""
+    context._State.skip_teardown = True
+    train_command(context.settings(), context.console, data=data, text_column=text_column,
+                  label_column=label_column, model=model, params=param or [], test_size=test_size, seed=seed,
+                  search=search, register=register, models_dir=models_dir)
+
+
+def models() -> None:
+    """List registered versions with their metrics and aliases."""
+    models_command(context.settings(), context.console)
+
+
+def predict(
+    texts: Annotated[list[str], typer.Argument(help="Texts to score.")],
+    env: Annotated[str | None, typer.Option(help="Score with the version behind this alias.")] = None,
+    model_uri: Annotated[str | None, typer.Option(help="models:/SentimentAnalysisModel/3 or @alias.")] = None,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Score texts without a server (local artifacts by default)."""
+    predict_command(context.settings(), context.console, texts=texts, env=env, model_uri=model_uri,
+                    models_dir=models_dir)

@@ -1,32 +1,42 @@
-"""What ``promote``, ``rollback`` and ``history`` print: rich tables around ``actions`` and ``history``."""
+"""``promote``, ``rollback`` and ``history``: rich tables around ``deployment.actions`` and its history."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
-from sentiment_mlops.deployment.actions import DeploymentResult, promote, rollback
-from sentiment_mlops.deployment.gate import rules_from_settings
-from sentiment_mlops.deployment.history import DeploymentEvent, read_history
-from sentiment_mlops.deployment.policy import GateReport
+from sentiment_mlops.cli import context
+from sentiment_mlops.config import ALIASES, ENVIRONMENTS, Settings
 from sentiment_mlops.errors import PromotionRefusedError
+
+if TYPE_CHECKING:
+    from sentiment_mlops.deployment.actions import DeploymentResult
+    from sentiment_mlops.deployment.history import DeploymentEvent
+    from sentiment_mlops.deployment.policy import GateReport
+    from sentiment_mlops.registry import ModelRegistry
+    from sentiment_mlops.store import PredictionStore
+
+PromoteTarget = StrEnum("PromoteTarget", {name.upper(): name for name in ENVIRONMENTS})  # type: ignore[misc]
+AliasChoice = StrEnum("AliasChoice", {name.upper(): name for name in ALIASES})  # type: ignore[misc]
 
 _VERDICT_STYLE = {"pass": "green", "fail": "red", "forced": "yellow"}
 
 
 @contextmanager
-def open_registry_and_store(settings: Any) -> Iterator[tuple[Any, Any]]:
+def open_registry_and_store(settings: Settings) -> Iterator[tuple[ModelRegistry, PredictionStore]]:
     """The registry and the prediction store the settings point at, closed afterwards."""
     from sentiment_mlops.registry import ModelRegistry
     from sentiment_mlops.store import PredictionStore
 
-    registry = ModelRegistry(settings.tracking_uri, settings.registered_model_name, settings.experiment_name)
+    registry = ModelRegistry.from_settings(settings)
     store = PredictionStore(settings.store_url)
     try:
         yield registry, store
@@ -70,10 +80,14 @@ def _print_result(console: Console, result: DeploymentResult) -> None:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
-def promote_command(settings: Any, console: Console, *, version: str | None, to: str,
+def promote_command(settings: Settings, console: Console, *, version: str | None, to: str,
                     canary_percent: float | None, force: bool, reason: str | None,
                     eval_data: Path | None) -> DeploymentResult:
     """Run the gate and move the alias; on refusal print the report, then let the error exit 1."""
+    from sentiment_mlops.deployment.actions import promote
+    from sentiment_mlops.deployment.gate import rules_from_settings
+    from sentiment_mlops.deployment.policy import GateReport
+
     with open_registry_and_store(settings) as (registry, store):
         try:
             with console.status(f"gating {'version ' + version if version else 'the candidate'} for {to} …"):
@@ -88,8 +102,10 @@ def promote_command(settings: Any, console: Console, *, version: str | None, to:
     return result
 
 
-def rollback_command(settings: Any, console: Console, *, env: str, to: str | None,
+def rollback_command(settings: Settings, console: Console, *, env: str, to: str | None,
                      reason: str | None) -> DeploymentResult:
+    from sentiment_mlops.deployment.actions import rollback
+
     with open_registry_and_store(settings) as (registry, store):
         result = rollback(registry, store, environment=env, to_version=to, reason=reason)
     _print_result(console, result)
@@ -118,8 +134,10 @@ def history_table(events: list[DeploymentEvent], title: str) -> Table:
     return table
 
 
-def history_command(settings: Any, console: Console, *, env: str | None, limit: int | None,
+def history_command(settings: Settings, console: Console, *, env: str | None, limit: int | None,
                     as_json: bool) -> list[DeploymentEvent]:
+    from sentiment_mlops.deployment.history import read_history
+
     with open_registry_and_store(settings) as (_registry, store):
         events = read_history(store, env, limit)
     if as_json:
@@ -134,3 +152,39 @@ def history_command(settings: Any, console: Console, *, env: str | None, limit: 
         return events
     console.print(history_table(events, f"Deployment history{' · ' + env if env else ''} ({settings.store_url})"))
     return events
+
+
+def promote(
+    version: Annotated[str | None, typer.Argument(help="Version to promote (default: latest for staging, "
+                                                       "the staging version for production).")] = None,
+    to: Annotated[PromoteTarget, typer.Option("--to", help="Target environment.")] = ...,  # type: ignore[assignment]
+    canary: Annotated[float | None, typer.Option("--canary", help="Send this % of production traffic to the "
+                                                                  "candidate instead of promoting it.")] = None,
+    force: Annotated[bool, typer.Option(help="Override every gate rule (needs --reason; recorded).")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why; recorded in the history.")] = None,
+    eval_data: Annotated[Path | None, typer.Option(help="Labelled file to gate on instead of the candidate's "
+                                                        "held-out split.")] = None,
+) -> None:
+    """Gate a version and move the staging or production alias to it (or start a canary)."""
+    promote_command(context.settings(), context.console, version=version, to=to.value, canary_percent=canary,
+                    force=force, reason=reason, eval_data=eval_data)
+
+
+def rollback(
+    env: Annotated[AliasChoice, typer.Option("--env", help="Environment to roll back; canary aborts a "
+                                                          "running canary.")] = ...,  # type: ignore[assignment]
+    to: Annotated[str | None, typer.Option("--to", help="Version to go back to (default: the one before).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why; recorded in the history.")] = None,
+) -> None:
+    """Put an environment back on the version it had before (no gate: rollback must always be possible)."""
+    rollback_command(context.settings(), context.console, env=env.value, to=to, reason=reason)
+
+
+def history(
+    env: Annotated[AliasChoice | None, typer.Option("--env", help="Only this environment.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the last N events.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Every deployment change: time, environment, action, versions, who, reason, gate verdict."""
+    history_command(context.settings(), context.console, env=env.value if env else None, limit=limit,
+                    as_json=as_json)

@@ -1,0 +1,100 @@
+"""Which model a command means: local artifacts, a registered version, or the version behind an alias.
+
+``--env``, ``--version``, ``--models-dir`` and ``--model-uri models:/NAME/3`` / ``models:/NAME@alias`` all
+become one ``ModelReference``, which ``load_model`` loads (sha256-verified).
+
+>>> parse_model_uri("models:/SentimentAnalysisModel@production", "SentimentAnalysisModel")
+ModelReference(version=None, alias='production', models_dir=None)
+>>> parse_model_uri("models:/SentimentAnalysisModel/3", "SentimentAnalysisModel").version
+'3'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sentiment_mlops.config import Settings
+from sentiment_mlops.errors import ConfigurationError, ModelNotFoundError
+from sentiment_mlops.registry.client import ModelRegistry
+from sentiment_mlops.registry.loading import LoadedModel, load_local, load_version
+
+LOCAL = "local"
+_PREFIX = "models:/"
+
+
+@dataclass(frozen=True)
+class ModelReference:
+    """Exactly one of: a registered ``version``, an ``alias``, or local artifacts (``models_dir``, or the
+    settings' when all three are None)."""
+
+    version: str | None = None
+    alias: str | None = None
+    models_dir: Path | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.version is None and self.alias is None
+
+    @classmethod
+    def for_version(cls, version: str) -> ModelReference:
+        if not str(version).isdigit():
+            raise ConfigurationError(f"--version must be a registered version number, got {version!r}")
+        return cls(version=str(version))
+
+    @classmethod
+    def for_environment(cls, environment: str) -> ModelReference:
+        """``local`` means the artifacts in ``models/``; any other name is a registry alias."""
+        return cls() if environment == LOCAL else cls(alias=environment)
+
+
+def parse_model_uri(model_uri: str, model_name: str) -> ModelReference:
+    """``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` of the registered model ``model_name``."""
+    if not model_uri.startswith(_PREFIX):
+        raise ConfigurationError(f"--model-uri must look like models:/NAME/VERSION or models:/NAME@ALIAS, "
+                                 f"got {model_uri!r}")
+    rest = model_uri[len(_PREFIX):]
+    name, sep, alias = rest.partition("@")
+    if sep:
+        reference = ModelReference(alias=alias or None)
+    else:
+        name, _, version = rest.partition("/")
+        if not version.isdigit():
+            raise ConfigurationError(f"--model-uri version must be a number, got {model_uri!r}")
+        reference = ModelReference(version=version)
+    if name != model_name:
+        raise ConfigurationError(f"--model-uri names model {name!r}; this project registers {model_name!r}")
+    return reference
+
+
+def choose_model(settings: Settings, *, env: str | None = None, version: str | None = None,
+                 model_uri: str | None = None, models_dir: Path | None = None) -> ModelReference:
+    """The one model the options name (local artifacts when none does); two at once is a usage error."""
+    chosen = [name for name, value in (("--env", env), ("--version", version), ("--model-uri", model_uri),
+                                       ("--models-dir", models_dir)) if value is not None]
+    if len(chosen) > 1:
+        raise ConfigurationError(f"give one of --env, --version, --model-uri or --models-dir, "
+                                 f"not {' and '.join(chosen)}")
+    if env is not None:
+        return ModelReference.for_environment(env)
+    if version is not None:
+        return ModelReference.for_version(version)
+    if model_uri is not None:
+        return parse_model_uri(model_uri, settings.registered_model_name)
+    return ModelReference(models_dir=models_dir)
+
+
+def load_model(settings: Settings, reference: ModelReference, registry: ModelRegistry | None = None,
+               cache_dir: Path | None = None) -> LoadedModel:
+    """Load (and verify) what ``reference`` names."""
+    if reference.is_local:
+        return load_local(reference.models_dir or settings.models_dir)
+    registry = registry or ModelRegistry.from_settings(settings)
+    version = reference.version
+    if reference.alias is not None:
+        info = registry.alias_version(reference.alias)
+        if info is None:
+            raise ModelNotFoundError(f"no version has alias {reference.alias!r} in {registry.model_name}; "
+                                     f"promote one with: sentiment-mlops promote VERSION --to {reference.alias}")
+        version = info.version
+    return load_version(registry, str(version), cache_dir=cache_dir)
