@@ -10,7 +10,8 @@
      ├── RegistryError           the MLflow tracking server or registry refused an operation
      ├── PromotionRefusedError   the promotion gate failed (carries the report)
      ├── NotFoundError           an unknown prediction id or version in the store
-     └── StoreError              the prediction store cannot be reached or written
+     ├── StoreError              the prediction store cannot be reached or written
+     └── ConflictError           another command changed the same state first (a deployment lock, an alias moved)
 
 The CLI maps these to exit codes in ``cli/app.py`` and the service to HTTP status codes in
 ``serving/errors.py``; nothing else decides how an error is shown.
@@ -59,3 +60,7 @@ class NotFoundError(SentimentMLOpsError):
 
 class StoreError(SentimentMLOpsError):
     """The prediction store failed."""
+
+
+class ConflictError(SentimentMLOpsError):
+    """Another command changed, or is changing, the same state: nothing was done; run again."""

@@ -134,6 +134,26 @@ def history_table(events: list[DeploymentEvent], title: str) -> Table:
     return table
 
 
+def verify_command(settings: Settings, console: Console) -> int:
+    """Compare every alias in the registry with the history's last word on it; 1 when any disagrees."""
+    from sentiment_mlops.deployment.history import read_history, verify_history
+
+    with open_registry_and_store(settings) as (registry, store):
+        aliases = {}
+        for alias in ALIASES:
+            info = registry.alias_version(alias)
+            aliases[alias] = info.version if info is not None else None
+        disagreements = verify_history(read_history(store), aliases)
+    for alias, version in aliases.items():
+        context.say(f"{alias}: {version or 'unset'}")
+    if not disagreements:
+        context.say(f"history agrees with the registry on {', '.join(ALIASES)}")
+        return context.EXIT_OK
+    for disagreement in disagreements:
+        context.err_console.print(f"[bold red]disagreement:[/] {disagreement}", highlight=False, soft_wrap=True)
+    return context.EXIT_FAILURE
+
+
 def history_command(settings: Settings, console: Console, *, env: str | None, limit: int | None,
                     as_json: bool) -> list[DeploymentEvent]:
     from sentiment_mlops.deployment.history import read_history
@@ -184,7 +204,14 @@ def history(
     env: Annotated[AliasChoice | None, typer.Option("--env", help="Only this environment.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the last N events.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="Check that the history agrees with the registry's "
+                                                          "aliases; exit 1 when it does not.")] = False,
 ) -> None:
     """Every deployment change: time, environment, action, versions, who, reason, gate verdict."""
+    if verify:
+        code = verify_command(context.settings(), context.console)
+        if code:
+            raise typer.Exit(code)
+        return
     history_command(context.settings(), context.console, env=env.value if env else None, limit=limit,
                     as_json=as_json)

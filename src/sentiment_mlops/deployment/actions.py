@@ -2,8 +2,9 @@
 
 The decisions (is the candidate good enough? which version came before?) are pure functions in
 ``policy`` and ``history``; this module only gathers inputs and applies the outcome, in this order:
-check everything that can fail, move the alias, append the event (undoing the alias move if the store
-refuses), then mirror tags on the versions.
+take the store's deployment lock (one change at a time), check everything that can fail, move the alias
+only if it still points where the decision saw it (compare and set), append the event (undoing the alias
+move if the store refuses), then mirror tags on the versions.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from sentiment_mlops.deployment.history import DeploymentAction, previous_versio
 from sentiment_mlops.deployment.policy import GateReport, GateRules, evaluate_gate, force_report
 from sentiment_mlops.errors import (
     ConfigurationError,
+    ConflictError,
     ModelNotFoundError,
     PromotionRefusedError,
     SentimentMLOpsError,
 )
 from sentiment_mlops.registry.client import CANARY_ALIAS, CANARY_PERCENT_TAG, ModelRegistry
 from sentiment_mlops.store import PredictionStore
+from sentiment_mlops.store.locks import deployment_lock
 
 PROMOTE_TARGETS = ENVIRONMENTS
 ROLLBACK_TARGETS = ALIASES
@@ -141,6 +144,24 @@ def _record(registry: ModelRegistry, store: PredictionStore, *, environment: str
     return event_id, warnings
 
 
+def _check_alias(registry: ModelRegistry, alias: str, *, expected: str | None) -> None:
+    """Compare: refuse when ``alias`` no longer points where the decision saw it (moved by someone else)."""
+    current = _alias(registry, alias)
+    if current != expected:
+        raise ConflictError(f"{alias} moved from {expected or 'none'} to {current or 'none'} while this command "
+                            "ran; nothing was changed: run again")
+
+
+def _move_alias(registry: ModelRegistry, alias: str, *, expected: str | None, version: str) -> None:
+    """Compare and set: move ``alias`` to ``version`` only if it still points at ``expected``.
+
+    The deployment lock serialises this project's commands; the comparison also catches a move made
+    around them (the MLflow UI, another tool) between the decision and the move.
+    """
+    _check_alias(registry, alias, expected=expected)
+    registry.set_alias(alias, version)
+
+
 def _restore_alias(registry: ModelRegistry, alias: str, version: str | None) -> None:
     if version is None:
         registry.delete_alias(alias)
@@ -220,8 +241,15 @@ def promote(registry: ModelRegistry, store: PredictionStore, *, version: str | N
     model tag ``canary_percent``. Raises ``PromotionRefusedError`` (with the report) when the gate fails.
     """
     _validate_promote(to, canary_percent, force, reason)
-    rules = rules or GateRules()
-    actor = actor or default_actor()
+    with deployment_lock(store.source_url):
+        return _promote(registry, store, version=version, to=to, canary_percent=canary_percent, force=force,
+                        reason=reason, eval_path=eval_path, actor=actor or default_actor(),
+                        rules=rules or GateRules())
+
+
+def _promote(registry: ModelRegistry, store: PredictionStore, *, version: str | None, to: str,
+             canary_percent: float | None, force: bool, reason: str | None, eval_path: Path | None, actor: str,
+             rules: GateRules) -> DeploymentResult:
     canary_running = _alias(registry, CANARY_ALIAS) if to == "production" else None
     plan = _pick_candidate(registry, version=version, to=to, canary_running=canary_running,
                            canary_percent=canary_percent, force=force)
@@ -235,7 +263,7 @@ def promote(registry: ModelRegistry, store: PredictionStore, *, version: str | N
         return DeploymentResult(to, action, incumbent, candidate, False,
                                 f"version {candidate} is already in {to}; nothing to do")
     report = run_gate(registry, candidate, incumbent, rules=rules, eval_path=eval_path, force=force, reason=reason)
-    registry.set_alias(to, candidate)
+    _move_alias(registry, to, expected=incumbent, version=candidate)
     if action is DeploymentAction.CANARY_FINISH:
         percent = registry.model_tags().get(CANARY_PERCENT_TAG)
 
@@ -277,8 +305,9 @@ def _start_canary(registry: ModelRegistry, store: PredictionStore, *, candidate:
         report = run_gate(registry, candidate, incumbent, rules=rules, eval_path=eval_path, force=force,
                           reason=reason)
     # The tag goes first: a server that sees the alias without a percentage routes nothing to it.
+    _check_alias(registry, "production", expected=incumbent)
     registry.set_model_tag(CANARY_PERCENT_TAG, f"{percent:g}")
-    registry.set_alias(CANARY_ALIAS, candidate)
+    _move_alias(registry, CANARY_ALIAS, expected=running, version=candidate)
 
     def undo() -> None:
         if running is None:
@@ -312,9 +341,16 @@ def rollback(registry: ModelRegistry, store: PredictionStore, *, environment: st
     _check_choice(environment, ROLLBACK_TARGETS, "--env")
     if action not in (DeploymentAction.ROLLBACK, DeploymentAction.AUTO_ROLLBACK):
         raise ConfigurationError(f"action must be one of rollback, auto-rollback, got {action!r}")
-    action = DeploymentAction(action)
-    actor = actor or default_actor()
-    report = {"evidence": evidence} if evidence is not None else None
+    with deployment_lock(store.source_url):
+        return _rollback(registry, store, environment=environment, to_version=to_version,
+                         action=DeploymentAction(action), reason=reason,
+                         report={"evidence": evidence} if evidence is not None else None,
+                         actor=actor or default_actor())
+
+
+def _rollback(registry: ModelRegistry, store: PredictionStore, *, environment: str, to_version: str | None,
+              action: DeploymentAction, reason: str | None, report: dict[str, Any] | None,
+              actor: str) -> DeploymentResult:
     if environment == CANARY_ALIAS:
         return _abort_canary(registry, store, to_version=to_version, action=action, reason=reason, report=report,
                              actor=actor)
@@ -330,7 +366,7 @@ def rollback(registry: ModelRegistry, store: PredictionStore, *, environment: st
     if target == current:
         return DeploymentResult(environment, action, current, target, False,
                                 f"{environment} is already on version {target}; nothing to do")
-    registry.set_alias(environment, target)
+    _move_alias(registry, environment, expected=current, version=target)
     event_id, warnings = _record(registry, store, environment=environment, action=action, from_version=current,
                                  to_version=target, actor=actor, reason=reason, report=report,
                                  undo=lambda: _restore_alias(registry, environment, current))
@@ -373,13 +409,15 @@ def bootstrap_staging(registry: ModelRegistry, store: PredictionStore) -> Deploy
 
     No gate runs: there is no incumbent to compare with, and the version was evaluated when it was trained.
     """
-    if _alias(registry, "staging") is not None:
-        return None
-    newest = _newest_version(registry)
-    registry.set_alias("staging", newest)
-    event_id, warnings = _record(registry, store, environment="staging", action=DeploymentAction.PROMOTE,
-                                 from_version=None, to_version=newest, actor=BOOTSTRAP_ACTOR,
-                                 reason="staging was empty on first serve", report=None,
-                                 undo=lambda: registry.delete_alias("staging"))
-    return DeploymentResult("staging", DeploymentAction.PROMOTE, None, newest, True,
-                            f"staging was empty: pointed it at version {newest}", event_id, None, tuple(warnings))
+    with deployment_lock(store.source_url):
+        if _alias(registry, "staging") is not None:
+            return None
+        newest = _newest_version(registry)
+        _move_alias(registry, "staging", expected=None, version=newest)
+        event_id, warnings = _record(registry, store, environment="staging", action=DeploymentAction.PROMOTE,
+                                     from_version=None, to_version=newest, actor=BOOTSTRAP_ACTOR,
+                                     reason="staging was empty on first serve", report=None,
+                                     undo=lambda: registry.delete_alias("staging"))
+        return DeploymentResult("staging", DeploymentAction.PROMOTE, None, newest, True,
+                                f"staging was empty: pointed it at version {newest}", event_id, None,
+                                tuple(warnings))

@@ -110,3 +110,52 @@ def previous_version(events: Sequence[DeploymentEvent], environment: str, curren
     if stack[-1] != current:
         return stack[-1]
     return stack[-2] if len(stack) >= 2 else None
+
+
+def recorded_version(events: Sequence[DeploymentEvent], environment: str) -> str | None:
+    """The version the history says ``environment``'s alias points at now (None: unset).
+
+    >>> e = [DeploymentEvent(None, None, env, a, f, t, None, None, None)
+    ...      for env, a, f, t in [("production", "promote", None, "1"), ("canary", "canary-start", "1", "2"),
+    ...                           ("production", "canary-finish", "1", "2")]]
+    >>> recorded_version(e, "production"), recorded_version(e, "canary")
+    ('2', None)
+    """
+    recorded: str | None = None
+    for event in events:
+        if environment == "canary":
+            if event.environment == "canary":
+                recorded = event.to_version if event.action == DeploymentAction.CANARY_START else None
+            elif event.action == DeploymentAction.CANARY_FINISH:
+                recorded = None
+        elif event.environment == environment:
+            recorded = event.to_version
+    return recorded
+
+
+@dataclass(frozen=True)
+class AliasDisagreement:
+    """An alias whose registry value differs from what the deployment history recorded last."""
+
+    environment: str
+    registry_version: str | None
+    history_version: str | None
+
+    def __str__(self) -> str:
+        return (f"{self.environment}: the registry says {self.registry_version or 'unset'}, the history says "
+                f"{self.history_version or 'unset'}")
+
+
+def verify_history(events: Sequence[DeploymentEvent],
+                   aliases: dict[str, str | None]) -> list[AliasDisagreement]:
+    """Every alias in ``aliases`` (name -> the registry's version) that the history disagrees with.
+
+    An environment with no event at all is only compared when its alias is set (a store that never saw a
+    deployment and a registry without aliases agree).
+    """
+    found = []
+    for environment, registry_version in aliases.items():
+        history_version = recorded_version(events, environment)
+        if registry_version != history_version:
+            found.append(AliasDisagreement(environment, registry_version, history_version))
+    return found

@@ -21,10 +21,10 @@ from sentiment_mlops.errors import SentimentMLOpsError
 from sentiment_mlops.monitoring.alerts import MonitorSnapshot, RuleOutcome, evaluate_rules
 from sentiment_mlops.monitoring.auto_rollback import AutoRollback, RollbackDecision, rollback_outcome
 from sentiment_mlops.monitoring.gauges import MonitorGauges
-from sentiment_mlops.monitoring.leader import LeaderLock, leader_lock
 from sentiment_mlops.monitoring.notifier import AlertNotifier, Transition
 from sentiment_mlops.monitoring.snapshot import DEFAULT_WINDOW, DriftReporter, ServedModelInfo, build_snapshot
 from sentiment_mlops.monitoring.traffic import RequestRateTracker
+from sentiment_mlops.store.locks import LeaderLock, leader_lock
 
 logger = logging.getLogger(__name__)
 

@@ -41,6 +41,7 @@ class Database:
     """
 
     def __init__(self, url: str) -> None:
+        self.source_url = url  # as given: what the named locks (store.locks) key on
         self.url = engine_url(url)
         self.display_url = self.url.render_as_string(hide_password=True)
         self._engine = create_store_engine(self.url)

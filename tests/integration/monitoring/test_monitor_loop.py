@@ -16,7 +16,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from fixtures_alerts import corpus_fixture, draw_rows, prediction_rows  # noqa: E402,F401
 from sentiment_mlops.config import Settings  # noqa: E402
-from sentiment_mlops.monitoring.leader import FileLeaderLock, PostgresLeaderLock, leader_lock  # noqa: E402
 from sentiment_mlops.monitoring.performance import (  # noqa: E402
     estimated_accuracy,
     live_performance,
@@ -26,6 +25,7 @@ from sentiment_mlops.monitoring.snapshot import ServedModelInfo, build_snapshot,
 from sentiment_mlops.monitoring.traffic import RequestRateTracker, parse_request_totals  # noqa: E402
 from sentiment_mlops.monitoring.watch import default_drift_reporter, start_server_monitor  # noqa: E402
 from sentiment_mlops.serving.metrics import ServingMetrics  # noqa: E402
+from sentiment_mlops.store.locks import FileLeaderLock, PostgresLeaderLock, leader_lock  # noqa: E402
 from webhook_receiver import webhook_receiver  # noqa: E402
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)

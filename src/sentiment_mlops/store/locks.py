@@ -1,11 +1,13 @@
-"""One monitor per environment, however many server workers or machines run: a leader lock.
+"""Named locks shared by every process that uses one store: the monitor's leader lock (one monitor per
+environment, however many workers or machines run) and the deployment lock (one promote / rollback / canary
+at a time).
 
-Every worker runs the monitor thread; only the holder of the lock evaluates and alerts, the others try to
-take the lock each interval, so a new leader takes over within one interval when the leader exits.
 - SQLite store (one machine): an exclusive ``flock`` on a file beside the database. The kernel releases it
-  when the process dies, so a crashed leader never leaves a stale lock.
+  when the process dies, so a crashed holder never leaves a stale lock.
 - PostgreSQL store (possibly several machines): a session-level advisory lock held on one dedicated
-  connection; PostgreSQL releases it when that connection closes.
+  connection; PostgreSQL releases it when that connection closes (or the client dies).
+
+Neither holds a database transaction open, so prediction writes never wait on a lock holder.
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from sentiment_mlops.errors import ConflictError
 from sentiment_mlops.store.engine import engine_url
 
 logger = logging.getLogger(__name__)
@@ -29,8 +35,8 @@ class LeaderLock(Protocol):
     def release(self) -> None: ...
 
 
-def _key(store_url: str, environment: str) -> bytes:
-    return hashlib.sha256(f"sentiment-mlops monitor {store_url} {environment}".encode()).digest()
+def _key(store_url: str, name: str) -> bytes:
+    return hashlib.sha256(f"sentiment-mlops {name} {store_url}".encode()).digest()
 
 
 class FileLeaderLock:
@@ -70,11 +76,9 @@ class FileLeaderLock:
 class PostgresLeaderLock:
     """``pg_try_advisory_lock`` on a connection kept open while leading."""
 
-    def __init__(self, store_url: str, environment: str) -> None:
-        from sentiment_mlops.store.engine import engine_url
-
+    def __init__(self, store_url: str, name: str) -> None:
         self.url = engine_url(store_url)
-        self.key = int.from_bytes(_key(store_url, environment)[:8], "big", signed=True)
+        self.key = int.from_bytes(_key(store_url, name)[:8], "big", signed=True)
         self._connection: Any = None
         self._engine: Any = None
 
@@ -113,10 +117,44 @@ class PostgresLeaderLock:
             self._engine = None
 
 
-def leader_lock(store_url: str, environment: str, lock_dir: Path | None = None) -> LeaderLock:
-    """The right lock for this store: advisory on PostgreSQL, a file lock otherwise."""
-    if engine_url(store_url).get_backend_name() == "postgresql":
-        return PostgresLeaderLock(store_url, environment)
-    digest = _key(store_url, environment).hex()[:16]
+def named_lock(store_url: str, name: str, lock_dir: Path | None = None) -> LeaderLock:
+    """The right lock called ``name`` for this store: advisory on PostgreSQL, a file lock otherwise (beside a
+    SQLite database file, or in ``lock_dir`` / the temporary directory for an in-memory one)."""
+    url = engine_url(store_url)
+    if url.get_backend_name() == "postgresql":
+        return PostgresLeaderLock(store_url, name)
+    digest = _key(store_url, name).hex()[:16]
+    database = url.database or ""
+    if lock_dir is None and database and database != ":memory:" and not database.startswith("file:"):
+        return FileLeaderLock(Path(f"{database}.{name}.lock"))
     directory = lock_dir or Path(tempfile.gettempdir())
-    return FileLeaderLock(directory / f"sentiment-mlops-monitor-{environment}-{digest}.lock")
+    return FileLeaderLock(directory / f"sentiment-mlops-{name}-{digest}.lock")
+
+
+def leader_lock(store_url: str, environment: str, lock_dir: Path | None = None) -> LeaderLock:
+    """The monitor's leader lock for ``environment``."""
+    return named_lock(store_url, f"monitor-{environment}", lock_dir)
+
+
+DEPLOYMENT_LOCK_WAIT_SECONDS = 30.0
+
+
+@contextmanager
+def deployment_lock(store_url: str, *, wait_seconds: float = DEPLOYMENT_LOCK_WAIT_SECONDS,
+                    poll_seconds: float = 0.1) -> Iterator[None]:
+    """Hold the store's deployment lock for the block: promote, rollback and canary run one at a time.
+
+    Waits up to ``wait_seconds`` for another holder, then raises ``ConflictError``.
+    """
+    lock = named_lock(store_url, "deployment")
+    deadline = time.monotonic() + wait_seconds
+    while not lock.try_acquire():
+        if time.monotonic() >= deadline:
+            raise ConflictError(f"another promote, rollback or canary change holds the deployment lock of "
+                                f"{engine_url(store_url).render_as_string(hide_password=True)} (waited "
+                                f"{wait_seconds:g} s); run again when it has finished")
+        time.sleep(poll_seconds)
+    try:
+        yield
+    finally:
+        lock.release()
