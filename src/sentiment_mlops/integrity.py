@@ -1,4 +1,4 @@
-"""sha256 manifests and atomic writes: the two guarantees every artifact on disk carries."""
+"""sha256 manifests, atomic writes and file locks: what keeps every artifact on disk whole and trusted."""
 
 from __future__ import annotations
 
@@ -73,3 +73,45 @@ def read_manifest(directory: Path) -> dict[str, str]:
     if not isinstance(files, dict):
         raise IntegrityError(f"{path} has no 'files' mapping")
     return {str(k): str(v) for k, v in files.items()}
+
+
+class FileLock:
+    """An exclusive ``flock`` on ``path``: held until ``release`` or the process's death (the kernel drops it,
+    so a killed holder never leaves a stale lock). ``try_acquire`` never blocks and is idempotent once held."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def holder(self) -> str:
+        """What the holder wrote into the file (its pid), for messages; empty when unknown."""
+        try:
+            return self.path.read_text().strip()
+        except OSError:
+            return ""
+
+    def try_acquire(self) -> bool:
+        import fcntl
+
+        if self._fd is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # EWOULDBLOCK: another process holds it
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None

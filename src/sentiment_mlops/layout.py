@@ -17,5 +17,10 @@ SKOPS_FILE = "model.skops"
 # MLflow keeps the logged model under this name and the run's files under this artifact folder.
 MODEL_ARTIFACT = "model"
 RUN_ARTIFACTS = "training"
+# A registered version is tagged incomplete until its training run has published and verified its artifacts;
+# a version left incomplete (the run was killed) is never promoted.
+TRAINING_STATUS_TAG = "training_status"
+TRAINING_INCOMPLETE = "incomplete"
+TRAINING_COMPLETE = "complete"
 # The classes, in the order of every probability vector the API returns (``data.labels`` normalises to them).
 LABELS = ("negative", "neutral", "positive")

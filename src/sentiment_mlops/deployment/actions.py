@@ -30,6 +30,7 @@ from sentiment_mlops.errors import (
     PromotionRefusedError,
     SentimentMLOpsError,
 )
+from sentiment_mlops.layout import TRAINING_INCOMPLETE, TRAINING_STATUS_TAG
 from sentiment_mlops.registry.client import CANARY_ALIAS, CANARY_PERCENT_TAG, ModelRegistry
 from sentiment_mlops.store import PredictionStore
 from sentiment_mlops.store.locks import deployment_lock
@@ -144,6 +145,14 @@ def _record(registry: ModelRegistry, store: PredictionStore, *, environment: str
     return event_id, warnings
 
 
+def _require_complete(registry: ModelRegistry, version: str) -> None:
+    """Refuse a version whose training run never finished publishing (killed after registering)."""
+    if registry.version(version).tags.get(TRAINING_STATUS_TAG) == TRAINING_INCOMPLETE:
+        raise ConfigurationError(f"version {version} never finished training (tag {TRAINING_STATUS_TAG}="
+                                 f"{TRAINING_INCOMPLETE}: its run stopped before publishing and verifying its "
+                                 "artifacts); train again and promote the new version")
+
+
 def _check_alias(registry: ModelRegistry, alias: str, *, expected: str | None) -> None:
     """Compare: refuse when ``alias`` no longer points where the decision saw it (moved by someone else)."""
     current = _alias(registry, alias)
@@ -254,6 +263,7 @@ def _promote(registry: ModelRegistry, store: PredictionStore, *, version: str | 
     plan = _pick_candidate(registry, version=version, to=to, canary_running=canary_running,
                            canary_percent=canary_percent, force=force)
     candidate, action = plan.candidate, plan.action
+    _require_complete(registry, candidate)
     incumbent = _alias(registry, to)
     if action is DeploymentAction.CANARY_START:
         return _start_canary(registry, store, candidate=candidate, incumbent=incumbent, percent=float(canary_percent

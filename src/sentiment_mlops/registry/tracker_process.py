@@ -23,7 +23,7 @@ from typing import Any
 from sentiment_mlops.errors import RegistryError, SentimentMLOpsError
 
 _CALLS = frozenset({"start_run", "end_run", "log_params", "log_metrics", "log_artifacts", "log_model",
-                    "model_digest", "register"})
+                    "model_digest", "register", "set_version_tag"})
 _READY = "ready"
 
 
@@ -186,6 +186,9 @@ class TrackerProcess:
 
     def register(self, model_uri: str, tags: Mapping[str, str]) -> str:
         return str(self._call("register", model_uri, dict(tags)))
+
+    def set_version_tag(self, version: str, key: str, value: str) -> None:
+        self._call("set_version_tag", version, key, value)
 
     def close(self) -> None:
         """Ask the child to finish; it exits on its own (waiting for its teardown would cost a second)."""

@@ -135,6 +135,14 @@ class RunTracker:
             raise RegistryError(f"registering {self.model_name} failed: {str(exc).splitlines()[0]}") from exc
         return str(mv.version)
 
+    def set_version_tag(self, version: str, key: str, value: str) -> None:
+        """Tag a registered version (``training_status=complete`` once its artifacts are published)."""
+        try:
+            self.mlflow.MlflowClient().set_model_version_tag(self.model_name, version, key, value)
+        except Exception as exc:
+            raise RegistryError(f"tagging {self.model_name} version {version} failed: "
+                                f"{str(exc).splitlines()[0]}") from exc
+
     def model_digest(self, model_uri: str) -> dict[str, str]:
         """sha256 of the logged model's serialized file, recorded in the run's manifest."""
         import tempfile

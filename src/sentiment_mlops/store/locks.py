@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sentiment_mlops.errors import ConflictError
+from sentiment_mlops.integrity import FileLock
 from sentiment_mlops.store.engine import engine_url
 
 logger = logging.getLogger(__name__)
@@ -39,38 +39,7 @@ def _key(store_url: str, name: str) -> bytes:
     return hashlib.sha256(f"sentiment-mlops {name} {store_url}".encode()).digest()
 
 
-class FileLeaderLock:
-    """``flock(LOCK_EX | LOCK_NB)`` on ``path``; ``try_acquire`` is idempotent once held."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
-    def try_acquire(self) -> bool:
-        import fcntl
-
-        if self._fd is not None:
-            return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # EWOULDBLOCK: another process leads
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor drops the flock
-            self._fd = None
+FileLeaderLock = FileLock
 
 
 class PostgresLeaderLock:

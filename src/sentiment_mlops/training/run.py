@@ -20,9 +20,15 @@ from sklearn.pipeline import Pipeline
 
 from sentiment_mlops.calibration import fit_confidence_calibration
 from sentiment_mlops.data import Dataset
-from sentiment_mlops.errors import ConfigurationError
-from sentiment_mlops.integrity import atomic_write_json, build_manifest
-from sentiment_mlops.layout import MANIFEST_FILE, METRICS_FILE
+from sentiment_mlops.errors import ConfigurationError, ConflictError
+from sentiment_mlops.integrity import FileLock, atomic_write_json, build_manifest, read_manifest, verify_manifest
+from sentiment_mlops.layout import (
+    MANIFEST_FILE,
+    METRICS_FILE,
+    TRAINING_COMPLETE,
+    TRAINING_INCOMPLETE,
+    TRAINING_STATUS_TAG,
+)
 from sentiment_mlops.training.artifacts import confusion_matrix_png, write_artifacts
 from sentiment_mlops.training.evaluation import Evaluation, evaluate_predictions
 from sentiment_mlops.training.pipeline import MODEL_TYPES, build_pipeline, hyperparameters, num_features, vectorizers
@@ -43,6 +49,7 @@ class Tracker(Protocol):
     def log_model(self, pipeline: Any, example_texts: list[str]) -> str: ...
     def model_digest(self, model_uri: str) -> dict[str, str]: ...
     def register(self, model_uri: str, tags: Mapping[str, str]) -> str: ...
+    def set_version_tag(self, version: str, key: str, value: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -96,18 +103,58 @@ class _Timer:
             self.on_step(name, self.timings[name])
 
 
+@contextmanager
+def publishing(models_dir: Path) -> Iterator[Path]:
+    """Hold ``models_dir``'s training lock and yield the parent folder for the run's staging folder.
+
+    One ``train`` at a time writes a models folder (a second one fails at once, naming the first's pid);
+    staging folders that a killed run left behind are removed first: while the lock is held, no other run
+    of this folder can own them.
+    """
+    parent = models_dir.absolute().parent
+    lock = FileLock(parent / f".{models_dir.name}.train.lock")
+    if not lock.try_acquire():
+        holder = lock.holder()
+        raise ConflictError(f"another `sentiment-mlops train` is writing {models_dir}/"
+                            f"{f' (pid {holder})' if holder else ''}; wait for it to finish, or train into "
+                            "another --models-dir")
+    try:
+        for stale in parent.glob(f"{STAGING_PREFIX}{models_dir.name}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        yield parent
+    finally:
+        lock.release()
+
+
+STAGING_PREFIX = ".train-"
+
+
 def train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, tracker: Tracker | None = None,
           on_step: Callable[[str, float], None] | None = None,
           on_trial: Callable[[Trial], None] | None = None, commit: str | None = None) -> TrainResult:
-    """Train, evaluate on the held-out split, log and register; ``models_dir`` changes only on success."""
+    """Train, evaluate on the held-out split, log and register; ``models_dir`` changes only on success.
+
+    All or nothing: the version is registered tagged ``training_status=incomplete`` and marked complete only
+    once ``models_dir`` holds its verified artifacts, so a run killed in between leaves a version that
+    ``promote`` refuses, never a half-published one.
+    """
     options.validate()
+    with publishing(models_dir) as parent:
+        return _train(dataset, options, models_dir=models_dir, staging_parent=parent, tracker=tracker,
+                      on_step=on_step, on_trial=on_trial, commit=commit)
+
+
+def _train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, staging_parent: Path,
+           tracker: Tracker | None, on_step: Callable[[str, float], None] | None,
+           on_trial: Callable[[Trial], None] | None, commit: str | None) -> TrainResult:
     timer = _Timer(on_step)
     with timer.step("split"):
         x_train, x_test, y_train, y_test = train_test_split(
             dataset.texts, dataset.labels, test_size=options.test_size, random_state=options.seed,
             stratify=dataset.labels,
         )
-    staging = Path(tempfile.mkdtemp(prefix=".train-", dir=models_dir.parent if models_dir.parent.exists() else None))
+    staging_parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{models_dir.name}-", dir=staging_parent))
     try:
         trials: list[Trial] = []
         params = dict(options.params)
@@ -171,6 +218,9 @@ def train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, tracker:
             models_dir.mkdir(parents=True, exist_ok=True)
             for item in sorted(staging.iterdir(), key=lambda p: p.name == MANIFEST_FILE):
                 item.replace(models_dir / item.name)  # manifest last: it vouches for the others
+            verify_manifest(models_dir, read_manifest(models_dir))
+            if tracker is not None and version is not None:
+                tracker.set_version_tag(version, TRAINING_STATUS_TAG, TRAINING_COMPLETE)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return TrainResult(
@@ -221,6 +271,7 @@ def _track(tracker: Tracker, pipeline: Pipeline, evaluation: Evaluation, options
         "accuracy": f"{evaluation.accuracy:.4f}",
         "data_fingerprint": metadata["data_fingerprint"],
         "model_type": options.model,
+        TRAINING_STATUS_TAG: TRAINING_INCOMPLETE,
     }
     if commit:
         tags["git_commit"] = commit
