@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, get_args
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EXPERIMENT_NAME = "sentiment-analysis"
 REGISTERED_MODEL_NAME = "SentimentAnalysisModel"
-ENVIRONMENTS = ("staging", "production")
-ALIASES = ("staging", "production", "canary")
+# Where a model is served from: the models folder ("local") or the registry alias of that name. The Literal
+# types query parameters and arguments; the tuples are for checks and messages.
+Environment = Literal["local", "staging", "production"]
+SERVING_ENVIRONMENTS: tuple[str, ...] = get_args(Environment)
+ENVIRONMENTS = SERVING_ENVIRONMENTS[1:]  # the registry-backed ones a promotion can target
+CANARY_ALIAS = "canary"
+ALIASES = (*ENVIRONMENTS, CANARY_ALIAS)  # what a rollback can move
 
 
 class Settings(BaseSettings):

@@ -25,10 +25,11 @@ from sentiment_mlops.monitoring.leader import LeaderLock, leader_lock
 from sentiment_mlops.monitoring.notifier import AlertNotifier, Transition
 from sentiment_mlops.monitoring.snapshot import DEFAULT_WINDOW, DriftReporter, ServedModelInfo, build_snapshot
 from sentiment_mlops.monitoring.traffic import RequestRateTracker
+from sentiment_mlops.store.alerts import MODEL_LOAD_FAILED
 
 logger = logging.getLogger(__name__)
 
-SERVER_LOAD_ALERT = "model_load_failed"
+SERVER_LOAD_ALERT = MODEL_LOAD_FAILED
 
 
 @dataclass(frozen=True)
