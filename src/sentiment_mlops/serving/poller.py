@@ -39,7 +39,8 @@ class ModelPoller:
     """Keeps ``holder`` in step with ``source``; ``refresh`` is safe to call from any thread."""
 
     def __init__(self, holder: ModelHolder, source: ModelSource, *, environment: str, interval: float,
-                 store: PredictionStore | None = None, on_swap: Callable[[ModelSnapshot, ModelSnapshot], None] | None = None,
+                 store: PredictionStore | None = None,
+                 on_swap: Callable[[ModelSnapshot, ModelSnapshot], None] | None = None,
                  on_failure: Callable[[str], None] | None = None) -> None:
         self.holder = holder
         self.source = source
