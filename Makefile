@@ -25,8 +25,9 @@ run: $(VENV)/.installed
 	$(BIN)/sentiment-mlops train
 	$(BIN)/sentiment-mlops serve --env staging --bootstrap --host $(HOST) --port $(PORT)
 
-## test: install with dev extras, lint, run the whole suite with coverage (fails under 85%)
-test: $(VENV)/.installed-dev lint
+## test: install with dev extras, lint, type-check the package (mypy src), run the whole suite with coverage
+## (fails under 85%)
+test: $(VENV)/.installed-dev lint typecheck
 	$(BIN)/python -m pytest --cov --cov-report=term --cov-report=xml:coverage.xml
 
 lint: $(VENV)/.installed-dev

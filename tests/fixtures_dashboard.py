@@ -174,10 +174,11 @@ def seed_store(store: Any, trained: Trained, *, now: datetime | None = None) -> 
 
 
 def build_app(settings: Any, store: Any) -> Any:
-    """The dashboard router in an app whose lifespan state has the shape ``create_app``'s has."""
+    """The dashboard router in an app whose lifespan state and error handlers are ``create_app``'s."""
     from fastapi import FastAPI
 
     from sentiment_mlops.dashboard.routes import router
+    from sentiment_mlops.serving.errors import install_error_handlers
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
@@ -185,6 +186,7 @@ def build_app(settings: Any, store: Any) -> Any:
 
     app = FastAPI(lifespan=lifespan)
     app.include_router(router)
+    install_error_handlers(app)
     return app
 
 

@@ -10,12 +10,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EXPERIMENT_NAME = "sentiment-analysis"
 REGISTERED_MODEL_NAME = "SentimentAnalysisModel"
-ENVIRONMENTS = ("staging", "production")
-ALIASES = ("staging", "production", "canary")
 
 
 class Environment(StrEnum):
-    """What a server or monitor follows: ``local`` artifacts in ``models/``, or a registry alias."""
+    """Where a model is served from: the models folder (``local``) or the registry alias of that name.
+
+    The enum types query parameters and options; the tuples below are for checks and messages.
+    """
 
     LOCAL = "local"
     STAGING = "staging"
@@ -33,7 +34,10 @@ class Environment(StrEnum):
             raise ConfigurationError(f"{option} must be one of {choices}, got {value!r}") from None
 
 
-SERVED_ENVIRONMENTS = tuple(environment.value for environment in Environment)
+SERVING_ENVIRONMENTS: tuple[str, ...] = tuple(environment.value for environment in Environment)
+ENVIRONMENTS = SERVING_ENVIRONMENTS[1:]  # the registry-backed ones a promotion can target
+CANARY_ALIAS = "canary"
+ALIASES = (*ENVIRONMENTS, CANARY_ALIAS)  # what a rollback can move
 
 
 class Settings(BaseSettings):

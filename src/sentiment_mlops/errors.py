@@ -6,11 +6,15 @@
      ├── DataError               the training or drift data cannot be used (bad file, column, labels)
      ├── ConfigurationError      a setting or command-line value is invalid
      ├── ModelNotFoundError      no model behind a path, version or alias
+     │    └── VersionNotFoundError   a registered version, run or alias asked for by name does not exist
      ├── IntegrityError          an artifact is missing or does not match its sha256
      ├── RegistryError           the MLflow tracking server or registry refused an operation
      ├── PromotionRefusedError   the promotion gate failed (carries the report)
-     ├── NotFoundError           an unknown prediction id or version in the store
+     ├── NotFoundError           an unknown prediction id, run, version or page asked for by a request
      ├── StoreError              the prediction store cannot be reached or written
+     ├── InvalidRequestError     a request's parameters are each valid but do not make sense together
+     ├── UnauthorizedError       a request without the admin token, or with a wrong one
+     ├── ForbiddenError          an admin request to a server that has no admin token configured
      └── ConflictError           another command changed the same state first (a deployment lock, an alias moved)
 
 The CLI maps these to exit codes in ``cli/app.py`` and the service to HTTP status codes in
@@ -18,8 +22,6 @@ The CLI maps these to exit codes in ``cli/app.py`` and the service to HTTP statu
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 
 class SentimentMLOpsError(Exception):
@@ -38,6 +40,14 @@ class ModelNotFoundError(SentimentMLOpsError):
     """There is no model where one was asked for."""
 
 
+class VersionNotFoundError(ModelNotFoundError):
+    """The registry has no version, run or alias of the name asked for.
+
+    A model that is not there (a ``ModelNotFoundError``) leaves a server unable to answer (503); a version
+    that does not exist is the client's mistake (404).
+    """
+
+
 class IntegrityError(SentimentMLOpsError):
     """An artifact is missing or its sha256 does not match the manifest."""
 
@@ -49,7 +59,9 @@ class RegistryError(SentimentMLOpsError):
 class PromotionRefusedError(SentimentMLOpsError):
     """The promotion gate did not pass."""
 
-    def __init__(self, message: str, report: Any = None) -> None:
+    # The gate's report (a ``deployment.policy.GateReport``); typed ``object`` because the ground floor cannot
+    # import deployment, and the one reader checks its type.
+    def __init__(self, message: str, report: object = None) -> None:
         super().__init__(message)
         self.report = report
 
@@ -60,6 +72,18 @@ class NotFoundError(SentimentMLOpsError):
 
 class StoreError(SentimentMLOpsError):
     """The prediction store failed."""
+
+
+class InvalidRequestError(SentimentMLOpsError):
+    """A request whose parameters pass validation one by one but not together."""
+
+
+class UnauthorizedError(SentimentMLOpsError):
+    """A request needs the admin token and came without it, or with a wrong one."""
+
+
+class ForbiddenError(SentimentMLOpsError):
+    """A request needs the admin token and the server has none configured, so nobody is admin."""
 
 
 class ConflictError(SentimentMLOpsError):

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
+from sentiment_mlops.config import Environment
 from sentiment_mlops.dashboard import drift_view, experiments
 from sentiment_mlops.dashboard.resources import Resources, admin_authorized, resources
-from sentiment_mlops.errors import ModelNotFoundError, RegistryError
-from sentiment_mlops.registry.client import CANARY_PERCENT_TAG
+from sentiment_mlops.errors import InvalidRequestError, NotFoundError, RegistryError
+from sentiment_mlops.registry.client import CANARY_PERCENT_TAG, parse_canary_percent
 from sentiment_mlops.store import live
 
 T = TypeVar("T")
@@ -30,7 +31,6 @@ router = APIRouter(prefix="/api", tags=["dashboard"], responses={
         (422, "an invalid query parameter"), (503, "the MLflow tracking store cannot be read"))})
 
 Res = Annotated[Resources, Depends(resources)]
-Environment = Literal["local", "staging", "production"]
 VERSION_PATTERN = r"^(local|[0-9]{1,9})$"
 RUN_IDS_PATTERN = r"^[0-9a-f]{32}(,[0-9a-f]{32}){0,19}$"
 VERSIONS_PATTERN = r"^[0-9]{1,9}(,[0-9]{1,9}){0,19}$"
@@ -38,13 +38,11 @@ MLFLOW_TTL_SECONDS = 5.0
 
 
 def _registry(what: str, read: Callable[[], T]) -> T:
-    """MLflow failures become 503 with the reason: the dashboard is up, its tracking store is not."""
+    """An MLflow failure says which of the dashboard's reads it broke (the app's error mapping answers 503)."""
     try:
         return read()
-    except ModelNotFoundError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from exc
     except RegistryError as exc:
-        raise HTTPException(status_code=503, detail=f"{what}: {exc}") from exc
+        raise RegistryError(f"{what}: {exc}") from exc
 
 
 def _versions(res: Resources) -> list[dict[str, Any]]:
@@ -73,7 +71,7 @@ def get_runs(res: Res, ids: Annotated[str | None, Query(pattern=RUN_IDS_PATTERN)
              versions: Annotated[str | None, Query(pattern=VERSIONS_PATTERN)] = None) -> dict[str, Any]:
     """The runs to compare side by side, chosen by run id and/or registered version (20 of each at most)."""
     if ids is None and versions is None:
-        raise HTTPException(status_code=422, detail="give ids=RUN_ID,... or versions=N,... to compare")
+        raise InvalidRequestError("give ids=RUN_ID,... or versions=N,... to compare")
 
     def read() -> dict[str, Any]:
         known = _versions(res)
@@ -82,15 +80,15 @@ def get_runs(res: Res, ids: Annotated[str | None, Query(pattern=RUN_IDS_PATTERN)
             run_of = {v["version"]: v["run_id"] for v in known}
             missing = [v for v in versions.split(",") if v not in run_of]
             if missing:
-                raise HTTPException(status_code=404, detail=f"unknown model version(s) {', '.join(missing)}; "
-                                                            f"registered: {', '.join(run_of) or 'none'}")
+                raise NotFoundError(f"unknown model version(s) {', '.join(missing)}; "
+                                    f"registered: {', '.join(run_of) or 'none'}")
             wanted += [run_of[v] for v in versions.split(",") if run_of[v] and run_of[v] not in wanted]
         runs = [] if res.tracking_store_missing else experiments.list_runs(res.registry, run_ids=wanted,
                                                                              versions=known)
         missing_runs = sorted(set(wanted) - {run["run_id"] for run in runs})
         if missing_runs:
-            raise HTTPException(status_code=404, detail=f"unknown run id(s) {', '.join(missing_runs)} in "
-                                                        f"experiment {res.settings.experiment_name}")
+            raise NotFoundError(f"unknown run id(s) {', '.join(missing_runs)} in "
+                                f"experiment {res.settings.experiment_name}")
         return {"runs": runs}
 
     return _registry("reading runs", read)
@@ -113,10 +111,7 @@ def _canary_percent(res: Resources) -> float | None:
         value = res.registry.model_tags().get(CANARY_PERCENT_TAG)
     except RegistryError:
         return None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    return parse_canary_percent(value)
 
 
 @router.get("/deployments")
@@ -136,9 +131,8 @@ def get_live(res: Res, environment: Environment | None = None,
     chosen = bucket or live.choose_bucket(hours)
     points = live.bucket_count(hours, chosen)
     if points > live.MAX_BUCKETS:
-        raise HTTPException(status_code=422, detail=f"{hours} hours in {chosen} buckets is {points} points; "
-                                                    f"the most is {live.MAX_BUCKETS}: choose a larger bucket or "
-                                                    "fewer hours")
+        raise InvalidRequestError(f"{hours} hours in {chosen} buckets is {points} points; "
+                                  f"the most is {live.MAX_BUCKETS}: choose a larger bucket or fewer hours")
     query = live.LiveQuery(since=live.window_start(hours), bucket_seconds=live.BUCKETS[chosen],
                            environment=environment, version=version)
     slices = res.store.traffic_slices()

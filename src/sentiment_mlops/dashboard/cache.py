@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import TypeVar, cast
 
 DEFAULT_TTL_SECONDS = 30.0
+T = TypeVar("T")
 
 
 class TTLCache:
@@ -16,15 +17,16 @@ class TTLCache:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic, max_entries: int = 256) -> None:
         self._clock = clock
         self._max_entries = max_entries
-        self._entries: dict[Hashable, tuple[float, Any]] = {}
+        # Values of several types under one cache; each key is always computed by the same function.
+        self._entries: dict[Hashable, tuple[float, object]] = {}
         self._lock = threading.Lock()
 
-    def get_or_compute(self, key: Hashable, compute: Callable[[], Any], ttl: float = DEFAULT_TTL_SECONDS) -> Any:
+    def get_or_compute(self, key: Hashable, compute: Callable[[], T], ttl: float = DEFAULT_TTL_SECONDS) -> T:
         now = self._clock()
         with self._lock:
             hit = self._entries.get(key)
             if hit is not None and hit[0] > now:
-                return hit[1]
+                return cast(T, hit[1])
         # Computed outside the lock: a slow MLflow read must not block other keys.
         value = compute()
         with self._lock:

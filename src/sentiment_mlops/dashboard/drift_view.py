@@ -18,6 +18,7 @@ from sentiment_mlops.monitoring.drift.online import WINDOW_COLUMNS
 
 if TYPE_CHECKING:
     from sentiment_mlops.dashboard.resources import Resources
+    from sentiment_mlops.monitoring.drift import Reference
 
 TTL_SECONDS = 30.0
 PROFILE_TTL_SECONDS = 3600.0
@@ -57,7 +58,7 @@ def _windows(rows: list[dict[str, Any]], window: int) -> list[list[dict[str, Any
     return [list(reversed(chunk)) for chunk in reversed(chunks)]
 
 
-def _reference(res: Resources, version: str) -> Any:
+def _reference(res: Resources, version: str) -> Reference:
     """The drift ``Reference`` of a version, kept with the profile: it caches the vocabulary calibration."""
     from sentiment_mlops.monitoring.drift import as_reference
 
@@ -65,7 +66,7 @@ def _reference(res: Resources, version: str) -> Any:
                                     ttl=PROFILE_TTL_SECONDS)
 
 
-def _report(reference: Any, version: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _report(reference: Reference, version: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     from sentiment_mlops.monitoring.drift import drift_report
     from sentiment_mlops.monitoring.drift.online import window_from_rows
 

@@ -7,9 +7,11 @@ from functools import lru_cache
 from importlib.metadata import distribution
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+
+from sentiment_mlops.errors import NotFoundError
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
@@ -59,21 +61,21 @@ def dashboard_home() -> RedirectResponse:
 def plotly_js(version: str) -> FileResponse:
     installed, path = plotly_asset()
     if version != installed:
-        raise HTTPException(status_code=404, detail=f"plotly {version} is not served here; this server has {installed}")
+        raise NotFoundError(f"plotly {version} is not served here; this server has {installed}")
     return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": LONG_CACHE})
 
 
 @router.get("/static/{asset_version}/{name}")
 def own_static(asset_version: str, name: str) -> FileResponse:
     if name not in _OWN_STATIC or asset_version != _asset_version():
-        raise HTTPException(status_code=404, detail=f"no dashboard asset {asset_version}/{name}")
+        raise NotFoundError(f"no dashboard asset {asset_version}/{name}")
     return FileResponse(HERE / "static" / name, media_type=_OWN_STATIC[name], headers={"Cache-Control": LONG_CACHE})
 
 
 @router.get("/{page}", response_class=HTMLResponse)
 def dashboard_page(request: Request, page: str) -> HTMLResponse:
     if page not in PAGES:
-        raise HTTPException(status_code=404, detail=f"no dashboard page {page!r}; pages: {', '.join(PAGES)}")
+        raise NotFoundError(f"no dashboard page {page!r}; pages: {', '.join(PAGES)}")
     return _templates().TemplateResponse(request, f"{page}.html", {
         "page": page,
         "pages": PAGES,

@@ -8,17 +8,18 @@ reference profiles, MLflow reads) live on ``app.state`` so that two apps in one 
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 
 from sentiment_mlops.config import Settings
 from sentiment_mlops.dashboard.cache import TTLCache
+from sentiment_mlops.errors import StoreError
 from sentiment_mlops.registry.client import ModelRegistry
+from sentiment_mlops.serving.auth import bearer_token, require_admin_token
 from sentiment_mlops.store import PredictionStore
 
 T = TypeVar("T")
@@ -84,22 +85,18 @@ def resources(request: Request) -> Resources:
     settings = _state(request, "settings")
     store = _state(request, "store")
     if settings is None or store is None:
-        raise HTTPException(status_code=503, detail="the dashboard is not wired: no settings or store in the app state")
+        raise StoreError("the dashboard is not wired: no settings or store in the app state")
     return Resources(request, settings, store)
 
 
 def admin_authorized(request: Request, settings: Settings) -> bool:
-    """True when the request carries the admin token; 401 when it carries a wrong one.
+    """True when the request carries the admin token, False when it carries none; a wrong one is refused
+    like on the admin routes (401, or 403 when the server has no token configured).
 
     Raw texts are shown only to the admin, and never when the server does not log texts.
     """
     header = request.headers.get("authorization")
     if header is None:
         return False
-    scheme, _, token = header.partition(" ")
-    expected = settings.admin_token
-    if scheme.lower() != "bearer" or not token or expected is None \
-            or not secrets.compare_digest(token.encode(), expected.encode()):
-        raise HTTPException(status_code=401, detail="invalid admin token",
-                            headers={"WWW-Authenticate": "Bearer"})
+    require_admin_token(bearer_token(header), settings.admin_token)
     return True

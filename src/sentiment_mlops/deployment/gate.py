@@ -11,12 +11,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sentiment_mlops.deployment.policy import CandidateEvidence, GateRules
 from sentiment_mlops.errors import DataError, IntegrityError, SentimentMLOpsError
+
+if TYPE_CHECKING:
+    from sentiment_mlops.config import Settings
+    from sentiment_mlops.registry import LoadedModel, ModelRegistry
 
 # Canned texts for the smoke test: short, long, emoji, mentions, non-ASCII, punctuation only.
 SMOKE_TEXTS = (
@@ -161,7 +165,7 @@ def comparison_set(candidate: EvalSet, incumbent: EvalSet | None, *, same_data: 
                    f"{candidate.source}, rows also held out by the incumbent")
 
 
-def _load(registry: Any, version: str, cache_dir: Path | None) -> tuple[Any, str | None]:
+def _load(registry: ModelRegistry, version: str, cache_dir: Path | None) -> tuple[LoadedModel | None, str | None]:
     """``(LoadedModel, None)``, or ``(None, why)`` when verification failed: that is the artifact rule's finding."""
     from sentiment_mlops.registry import load_version
 
@@ -171,11 +175,11 @@ def _load(registry: Any, version: str, cache_dir: Path | None) -> tuple[Any, str
         return None, str(exc)
 
 
-def _own_split(loaded: Any) -> EvalSet | None:
+def _own_split(loaded: LoadedModel) -> EvalSet | None:
     return heldout_eval_set(loaded.heldout_path, loaded.version) if loaded.heldout_path is not None else None
 
 
-def measure(loaded: Any, eval_set: EvalSet) -> CandidateEvidence:
+def measure(loaded: LoadedModel, eval_set: EvalSet) -> CandidateEvidence:
     """Score ``eval_set`` through the serving scorer, smoke test it, time it."""
     from sklearn.metrics import accuracy_score, f1_score
 
@@ -202,7 +206,7 @@ def measure(loaded: Any, eval_set: EvalSet) -> CandidateEvidence:
     )
 
 
-def gather_gate_evidence(registry: Any, candidate_version: str, incumbent_version: str | None, *,
+def gather_gate_evidence(registry: ModelRegistry, candidate_version: str, incumbent_version: str | None, *,
                          eval_path: Path | None = None, cache_dir: Path | None = None
                          ) -> tuple[CandidateEvidence, CandidateEvidence | None]:
     """Evaluate the candidate and the incumbent on the same rows: ``eval_path``, or held-out rows (see
@@ -233,7 +237,7 @@ def gather_gate_evidence(registry: Any, candidate_version: str, incumbent_versio
     return measure(candidate, eval_set), measure(incumbent, eval_set) if incumbent is not None else None
 
 
-def rules_from_settings(settings: Any) -> GateRules:
+def rules_from_settings(settings: Settings) -> GateRules:
     """The gate thresholds a user configured (``SENTIMENT_MLOPS_GATE_*``)."""
     return GateRules(
         max_macro_f1_drop=settings.gate_max_macro_f1_drop,

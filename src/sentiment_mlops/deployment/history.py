@@ -10,7 +10,10 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sentiment_mlops.store import PredictionStore
 
 from sentiment_mlops.store.deployments import ACTIONS, DEPLOYING_ACTIONS, UNDOING_ACTIONS, DeploymentAction
 
@@ -63,7 +66,8 @@ class DeploymentEvent:
         )
 
 
-def read_history(store: Any, environment: str | None = None, limit: int | None = None) -> list[DeploymentEvent]:
+def read_history(store: PredictionStore, environment: str | None = None,
+                 limit: int | None = None) -> list[DeploymentEvent]:
     """Events oldest first, optionally for one environment and only the last ``limit``."""
     rows = store.deployment_events(environment=environment, limit=limit)
     return [DeploymentEvent.from_row(row) for row in rows]

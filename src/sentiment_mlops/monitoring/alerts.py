@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from sentiment_mlops.config import Settings
+from sentiment_mlops.store.alerts import MODEL_LOAD_FAILED
 
 Status = Literal["firing", "ok", "unknown"]
 Severity = Literal["critical", "warning"]
@@ -24,7 +25,7 @@ MIN_LABELLED = 30
 MIN_ESTIMATE_PREDICTIONS = 100
 
 RULES = ("drift", "live_accuracy", "estimated_accuracy_drop", "error_rate", "p95_latency", "no_traffic",
-         "model_load_failed")
+         MODEL_LOAD_FAILED)
 
 
 @dataclass(frozen=True)
@@ -195,8 +196,8 @@ def model_load_rule(snapshot: MonitorSnapshot, settings: Settings) -> RuleOutcom
     """The environment's model could not be loaded or verified."""
     error = snapshot.model_load_error
     if error is None:
-        return _outcome("model_load_failed", "critical", False, f"the model of {_where(snapshot)} loads")
-    return _outcome("model_load_failed", "critical", True, f"model failed to load in {snapshot.environment}: "
+        return _outcome(MODEL_LOAD_FAILED, "critical", False, f"the model of {_where(snapshot)} loads")
+    return _outcome(MODEL_LOAD_FAILED, "critical", True, f"model failed to load in {snapshot.environment}: "
                     f"{error}", details={"error": error})
 
 

@@ -13,15 +13,18 @@ action it is given (``deployment.actions.rollback`` with ``action=DeploymentActi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sentiment_mlops.monitoring.alerts import MIN_LABELLED, MIN_REQUESTS, RuleOutcome
 from sentiment_mlops.monitoring.performance import accuracy_and_macro_f1, as_utc
 from sentiment_mlops.monitoring.traffic import RequestRateTracker
 from sentiment_mlops.store.deployments import DEPLOYING_ACTIONS, DeploymentAction
+
+if TYPE_CHECKING:
+    from sentiment_mlops.store import PredictionStore
 
 ROLLBACK_ACCURACY_MARGIN = 0.05
 RULE = "auto_rollback"
@@ -121,7 +124,8 @@ def decide_rollback(evidence: BakeEvidence, *, accuracy_floor: float, error_rate
                             summary=f"version {version} within its bake window: {'; '.join(short)}" if short else "")
 
 
-def gather_bake_evidence(store: Any, window: BakeWindow, traffic: RequestRateTracker | None) -> BakeEvidence:
+def gather_bake_evidence(store: PredictionStore, window: BakeWindow,
+                         traffic: RequestRateTracker | None) -> BakeEvidence:
     """Feedback of the new version since the promotion, the previous version's before it, request counts."""
     pairs = store.feedback_pairs(environment=window.environment, model_version=window.version,
                                  since=window.promoted_at)
@@ -142,14 +146,26 @@ def gather_bake_evidence(store: Any, window: BakeWindow, traffic: RequestRateTra
                         previous_labelled=len(previous_pairs), previous_accuracy=previous_accuracy)
 
 
-RollbackAction = Callable[..., Any]
-"""``deployment.actions.rollback`` bound to a registry and store: (environment=, action=, reason=, evidence=)."""
+class RollbackResult(Protocol):
+    """What the monitor reads of a rollback's outcome (``deployment.actions.DeploymentResult``)."""
+
+    @property
+    def to_version(self) -> str | None: ...
+    @property
+    def message(self) -> str: ...
+
+
+class RollbackAction(Protocol):
+    """``deployment.actions.rollback`` bound to a registry and store (monitoring cannot import deployment)."""
+
+    def __call__(self, *, environment: str, action: str, reason: str | None,
+                 evidence: dict[str, Any] | None) -> RollbackResult: ...
 
 
 class AutoRollback:
     """Checks the bake window each monitor iteration and rolls back once when the decision says so."""
 
-    def __init__(self, store: Any, rollback: RollbackAction, *, environment: str, bake_minutes: float,
+    def __init__(self, store: PredictionStore, rollback: RollbackAction, *, environment: str, bake_minutes: float,
                  accuracy_floor: float, error_rate_threshold: float) -> None:
         self.store = store
         self.rollback = rollback
@@ -159,7 +175,7 @@ class AutoRollback:
         self.error_rate_threshold = error_rate_threshold
 
     def check(self, traffic: RequestRateTracker | None, now: datetime | None = None
-              ) -> tuple[RollbackDecision | None, Any]:
+              ) -> tuple[RollbackDecision | None, RollbackResult | None]:
         """(decision or None outside a bake window, the rollback action's result when it ran)."""
         now = now or datetime.now(timezone.utc)
         latest = self.store.deployment_events(self.environment, limit=1)  # the window opens at the latest event
@@ -175,7 +191,7 @@ class AutoRollback:
         return decision, result
 
 
-def rollback_outcome(decision: RollbackDecision | None, result: Any, environment: str) -> RuleOutcome:
+def rollback_outcome(decision: RollbackDecision | None, result: RollbackResult | None, environment: str) -> RuleOutcome:
     """The auto-rollback alert: fires when this iteration rolled back; resolves in the bake window of the
     next promotion that holds up; unknown (left as it is) outside any bake window."""
     if decision is None:
@@ -189,7 +205,7 @@ def rollback_outcome(decision: RollbackDecision | None, result: Any, environment
     if result is None:
         return RuleOutcome(rule=RULE, status="ok", severity="critical",
                            message=f"version {version} is holding up in {environment}'s bake window")
-    to_version = getattr(result, "to_version", None)
+    to_version = result.to_version
     return RuleOutcome(rule=RULE, status="firing", severity="critical", event=True,
                        message=f"{environment} rolled back automatically from version {version} to {to_version}: "
                                f"{'; '.join(decision.reasons)}",

@@ -13,7 +13,7 @@ For each (rule, environment):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
@@ -29,7 +29,10 @@ logger = logging.getLogger("sentiment_mlops.alerts")
 class AlertStore(Protocol):
     """The alert methods of ``store.PredictionStore``."""
 
-    def record_alert(self, **fields: Any) -> int: ...
+    def record_alert(self, *, rule: str, severity: str, message: str, environment: str | None = None,
+                     model_version: str | None = None, status: str = "firing",
+                     details: Mapping[str, object] | None = None, created_at: datetime | None = None,
+                     resolved_at: datetime | None = None) -> int: ...
     def resolve_alert(self, alert_id: int) -> None: ...
     def open_alert(self, rule: str, environment: str | None) -> dict[str, Any] | None: ...
     def latest_alert(self, rule: str, environment: str | None, *, status: str) -> dict[str, Any] | None: ...

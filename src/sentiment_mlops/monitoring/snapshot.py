@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from sentiment_mlops.monitoring.performance import (
     reference_estimate,
 )
 from sentiment_mlops.monitoring.traffic import RequestRateTracker
+
+if TYPE_CHECKING:
+    from sentiment_mlops.store import PredictionStore
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ def p95(values: Sequence[float]) -> float | None:
     return float(np.percentile(np.asarray(values, dtype=float), 95)) if len(values) else None
 
 
-def build_snapshot(store: Any, served: ServedModelInfo, *, window: int = DEFAULT_WINDOW,
+def build_snapshot(store: PredictionStore, served: ServedModelInfo, *, window: int = DEFAULT_WINDOW,
                    drift_reporter: DriftReporter | None = None, traffic: RequestRateTracker | None = None,
                    now: datetime | None = None, lookback: timedelta = RATE_LOOKBACK) -> MonitorSnapshot:
     """Everything the rules need for ``served.environment``, measured now."""
@@ -81,7 +84,8 @@ def build_snapshot(store: Any, served: ServedModelInfo, *, window: int = DEFAULT
     )
 
 
-def _version_fields(store: Any, environment: str, version: str, profile: Mapping[str, Any] | None, window: int,
+def _version_fields(store: PredictionStore, environment: str, version: str, profile: Mapping[str, Any] | None,
+                    window: int,
                     drift_reporter: DriftReporter | None) -> dict[str, Any]:
     # Only what the estimate and the drift report read: decoding probability maps would double the read.
     rows = store.recent_predictions(environment=environment, model_version=version, limit=window,

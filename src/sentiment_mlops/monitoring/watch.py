@@ -14,21 +14,27 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sentiment_mlops.config import Settings
 from sentiment_mlops.errors import SentimentMLOpsError
 from sentiment_mlops.monitoring.alerts import MonitorSnapshot, RuleOutcome, evaluate_rules
-from sentiment_mlops.monitoring.auto_rollback import AutoRollback, RollbackDecision, rollback_outcome
+from sentiment_mlops.monitoring.auto_rollback import AutoRollback, RollbackDecision, RollbackResult, rollback_outcome
 from sentiment_mlops.monitoring.gauges import MonitorGauges
 from sentiment_mlops.monitoring.notifier import AlertNotifier, Transition
 from sentiment_mlops.monitoring.snapshot import DEFAULT_WINDOW, DriftReporter, ServedModelInfo, build_snapshot
 from sentiment_mlops.monitoring.traffic import RequestRateTracker
+from sentiment_mlops.store.alerts import MODEL_LOAD_FAILED
 from sentiment_mlops.store.locks import LeaderLock, leader_lock
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from sentiment_mlops.store import PredictionStore
 
 logger = logging.getLogger(__name__)
 
-SERVER_LOAD_ALERT = "model_load_failed"
+SERVER_LOAD_ALERT = MODEL_LOAD_FAILED
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ class Iteration:
     outcomes: list[RuleOutcome]
     transitions: list[Transition]
     rollback: RollbackDecision | None = None
-    rollback_result: Any = None
+    rollback_result: RollbackResult | None = None
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -47,7 +53,7 @@ class Iteration:
         return [o.rule for o in self.outcomes if o.firing]
 
 
-def server_load_error(store: Any, environment: str) -> str | None:
+def server_load_error(store: PredictionStore, environment: str) -> str | None:
     """The serving poller's open ``model_load_failed`` alert, if any (the poller resolves it on a good load).
 
     Only the poller's rows count (their details name the ``source``): this monitor's own alert for the rule
@@ -62,7 +68,7 @@ def server_load_error(store: Any, environment: str) -> str | None:
 class MonitorLoop:
     """Runs ``run_once`` every ``interval`` seconds on a thread (``start``) or in the caller (``run``)."""
 
-    def __init__(self, *, settings: Settings, environment: str, store: Any,
+    def __init__(self, *, settings: Settings, environment: str, store: PredictionStore,
                  model_info: Callable[[], ServedModelInfo], notifier: AlertNotifier,
                  traffic: RequestRateTracker | None = None, drift_reporter: DriftReporter | None = None,
                  auto_rollback: AutoRollback | None = None, window: int = DEFAULT_WINDOW,
@@ -161,10 +167,10 @@ class MonitorLoop:
         self.notifier.close(timeout=min(timeout, 5.0))
 
 
-def start_server_monitor(settings: Settings, *, environment: str, store: Any,
+def start_server_monitor(settings: Settings, *, environment: str, store: PredictionStore,
                          current_model: Callable[[], tuple[str | None, dict[str, Any] | None]],
-                         read_metrics: Callable[[], str], metrics_registry: Any = None,
-                         auto_rollback: Callable[[Settings, Any, str], AutoRollback] | None = None,
+                         read_metrics: Callable[[], str], metrics_registry: CollectorRegistry | None = None,
+                         auto_rollback: Callable[[Settings, PredictionStore, str], AutoRollback] | None = None,
                          drift_reporter: DriftReporter | None = None) -> MonitorLoop | None:
     """Start the service's own monitor thread when ``settings.monitor_in_server``; None otherwise.
 

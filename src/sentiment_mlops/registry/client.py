@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sentiment_mlops.config import Settings
-from sentiment_mlops.errors import ModelNotFoundError, RegistryError
+from sentiment_mlops.config import CANARY_ALIAS, Settings
+from sentiment_mlops.errors import ModelNotFoundError, RegistryError, VersionNotFoundError
 from sentiment_mlops.layout import RUN_ARTIFACTS
 
+__all__ = ["CANARY_ALIAS", "CANARY_PERCENT_TAG", "ModelRegistry", "VersionInfo", "parse_canary_percent", "quiet_mlflow"]
+
 # A partial rollout: alias ``canary`` names the candidate and this registered-model tag its traffic share.
-CANARY_ALIAS = "canary"
 CANARY_PERCENT_TAG = "canary_percent"
 
 _QUIET_LOGGERS = ("mlflow", "alembic", "mlflow.store.db.utils", "mlflow.tracking.fluent")
@@ -26,6 +27,21 @@ def quiet_mlflow() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "true")
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def parse_canary_percent(value: str | None) -> float | None:
+    """The registered-model tag ``canary_percent`` as a share in [0, 100]; None when unset or not a number.
+
+    >>> parse_canary_percent("20"), parse_canary_percent("250"), parse_canary_percent("nan"), parse_canary_percent(None)
+    (20.0, 100.0, None, None)
+    """
+    if value is None:
+        return None
+    try:
+        percent = float(value)
+    except ValueError:
+        return None
+    return min(max(percent, 0.0), 100.0) if percent == percent else None
 
 
 @dataclass(frozen=True)
@@ -75,7 +91,7 @@ class ModelRegistry:
         except MlflowException as exc:
             code = getattr(exc, "error_code", "")
             if code in {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}:
-                raise ModelNotFoundError(f"{what}: {exc.message}") from exc
+                raise VersionNotFoundError(f"{what}: {exc.message}") from exc
             raise RegistryError(f"{what} failed at {self.tracking_uri}: {exc.message}") from exc
 
     def _info(self, mv: Any) -> VersionInfo:

@@ -6,12 +6,13 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
+from sentiment_mlops.config import Settings
 from sentiment_mlops.serving.errors import install_error_handlers
 from sentiment_mlops.serving.metrics import ServingMetrics
 from sentiment_mlops.serving.middleware import BodySizeLimit, RequestMetrics
@@ -23,8 +24,29 @@ from sentiment_mlops.serving.responses import OrjsonResponse
 from sentiment_mlops.serving.routes import admin, feedback, health, metrics, predict, ui
 from sentiment_mlops.serving.state import ServingState
 
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from sentiment_mlops.store import PredictionStore
+
 logger = logging.getLogger(__name__)
 TITLE = "sentiment-mlops"
+
+
+class ServerMonitor(Protocol):
+    """What a started monitor loop offers the app: stopping it with the app."""
+
+    def stop(self) -> None: ...
+
+
+class ServerMonitorFactory(Protocol):
+    """Starts the service's own monitor loop (``monitoring.watch.start_server_monitor``), or returns None
+    when the settings leave it off."""
+
+    def __call__(self, settings: Settings, *, environment: str, store: PredictionStore,
+                 current_model: Callable[[], tuple[str | None, dict[str, Any] | None]],
+                 read_metrics: Callable[[], str], metrics_registry: CollectorRegistry | None = None
+                 ) -> ServerMonitor | None: ...
 
 
 def _model_versions(snapshot: ModelSnapshot) -> dict[str, str | None]:
@@ -32,7 +54,7 @@ def _model_versions(snapshot: ModelSnapshot) -> dict[str, str | None]:
             "canary": snapshot.canary.version if snapshot.canary else None}
 
 
-def _openapi_with_limits(app: FastAPI, settings: Any) -> Any:
+def _openapi_with_limits(app: FastAPI, settings: Settings) -> Callable[[], dict[str, Any]]:
     """FastAPI's document plus the limits that are settings (so clients and schemathesis know them)."""
 
     def openapi() -> dict[str, Any]:
@@ -53,14 +75,15 @@ def _openapi_with_limits(app: FastAPI, settings: Any) -> Any:
     return openapi
 
 
-def _open_store(settings: Any) -> Any:
+def _open_store(settings: Settings) -> PredictionStore:
     from sentiment_mlops.store import PredictionStore
 
     return PredictionStore(settings.store_url)
 
 
-def _start_monitor(settings: Any, environment: str, store: Any, holder: ModelHolder,
-                   serving_metrics: ServingMetrics, start_server_monitor: Callable[..., Any] | None) -> Any:
+def _start_monitor(settings: Settings, environment: str, store: PredictionStore, holder: ModelHolder,
+                   serving_metrics: ServingMetrics, start_server_monitor: ServerMonitorFactory | None
+                   ) -> ServerMonitor | None:
     """The service's own monitor loop (SENTIMENT_MLOPS_MONITOR_IN_SERVER); one worker leads, the rest idle."""
     if start_server_monitor is None:
         if settings.monitor_in_server:
@@ -77,10 +100,11 @@ def _start_monitor(settings: Any, environment: str, store: Any, holder: ModelHol
                                 metrics_registry=serving_metrics.registry)
 
 
-def create_app(settings: Any, *, environment: str, store: Any = None, model_source: ModelSource | None = None,
+def create_app(settings: Settings, *, environment: str, store: PredictionStore | None = None,
+               model_source: ModelSource | None = None,
                initial_snapshot: ModelSnapshot | None = None, poll: bool = True,
                extra_routers: Sequence[APIRouter] = (),
-               server_monitor: Callable[..., Any] | None = None) -> FastAPI:
+               server_monitor: ServerMonitorFactory | None = None) -> FastAPI:
     """The inference service for ``environment`` (local | staging | production).
 
     ``store`` defaults to ``PredictionStore(settings.store_url)`` (closed with the app when created here);
@@ -102,7 +126,7 @@ def create_app(settings: Any, *, environment: str, store: Any = None, model_sour
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         own_store = store is None
-        the_store = await run_in_threadpool(_open_store, settings) if own_store else store
+        the_store = store if store is not None else await run_in_threadpool(_open_store, settings)
         source = model_source
         if source is None:
             source = await run_in_threadpool(source_for, settings, environment)
@@ -146,7 +170,7 @@ def create_app(settings: Any, *, environment: str, store: Any = None, model_sour
                 if writer.dropped:
                     serving_metrics.log_dropped.inc(writer.dropped)
             source.close()
-            if own_store and hasattr(the_store, "close"):
+            if own_store:
                 the_store.close()
 
     app = FastAPI(title=TITLE, version=_package_version(), lifespan=lifespan, default_response_class=OrjsonResponse,

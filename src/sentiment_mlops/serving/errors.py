@@ -1,4 +1,8 @@
-"""The one place that turns exceptions into HTTP responses: ``{"detail": ...}`` with the right status."""
+"""The one place that turns exceptions into HTTP responses: ``{"detail": ...}`` with the right status.
+
+Routes, the dashboard's included, raise the domain errors of ``sentiment_mlops.errors``; the table below
+decides their status, so one error has one status across the whole app.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,16 @@ from starlette.responses import Response
 from sentiment_mlops.errors import (
     ConfigurationError,
     DataError,
+    ForbiddenError,
     IntegrityError,
+    InvalidRequestError,
     ModelNotFoundError,
     NotFoundError,
     RegistryError,
     SentimentMLOpsError,
     StoreError,
+    UnauthorizedError,
+    VersionNotFoundError,
 )
 from sentiment_mlops.serving.responses import OrjsonResponse
 
@@ -27,13 +35,21 @@ FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"
 
 # Most specific first: the first isinstance match decides.
 STATUS_BY_ERROR: tuple[tuple[type[SentimentMLOpsError], int], ...] = (
+    (UnauthorizedError, 401),
+    (ForbiddenError, 403),
     (NotFoundError, 404),
+    (VersionNotFoundError, 404),
     (ModelNotFoundError, 503),
     (IntegrityError, 503),
     (RegistryError, 503),
     (StoreError, 503),
     (DataError, 422),
     (ConfigurationError, 422),
+    (InvalidRequestError, 422),
+)
+# A 401 says how to authenticate (RFC 9110 §11.6.1).
+HEADERS_BY_ERROR: tuple[tuple[type[SentimentMLOpsError], dict[str, str]], ...] = (
+    (UnauthorizedError, {"WWW-Authenticate": "Bearer"}),
 )
 
 
@@ -42,6 +58,13 @@ def status_for(exc: SentimentMLOpsError) -> int:
         if isinstance(exc, kind):
             return status
     return 500
+
+
+def headers_for(exc: SentimentMLOpsError) -> dict[str, str] | None:
+    for kind, headers in HEADERS_BY_ERROR:
+        if isinstance(exc, kind):
+            return headers
+    return None
 
 
 def _location(loc: Any) -> str:
@@ -106,7 +129,7 @@ async def _on_domain(request: Request, exc: Exception) -> Response:
     status = status_for(exc)
     if status == 500:
         return await _on_bug(request, exc)
-    return OrjsonResponse({"detail": str(exc)}, status_code=status)
+    return OrjsonResponse({"detail": str(exc)}, status_code=status, headers=headers_for(exc))
 
 
 async def _on_bug(request: Request, exc: Exception) -> Response:

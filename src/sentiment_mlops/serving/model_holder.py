@@ -9,10 +9,13 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sentiment_mlops.errors import ModelNotFoundError
 from sentiment_mlops.serving.scorer import Scorer, compile_scorer
+
+if TYPE_CHECKING:
+    from sentiment_mlops.registry import LoadedModel
 
 NO_MODEL_HINT = (
     "no model is loaded; train one with `sentiment-mlops train`, then point the alias at it with "
@@ -26,11 +29,11 @@ class ServedModel:
 
     version: str
     scorer: Scorer
-    loaded: Any  # registry.LoadedModel: metrics, profile, artifacts_dir for monitoring
+    loaded: LoadedModel  # metrics, profile, artifacts_dir for monitoring
     key: str = ""  # what the source resolved (a version, or a manifest digest for local artifacts)
 
     @classmethod
-    def from_loaded(cls, loaded: Any, key: str | None = None) -> ServedModel:
+    def from_loaded(cls, loaded: LoadedModel, key: str | None = None) -> ServedModel:
         version = str(loaded.version)
         return cls(version=version, scorer=compile_scorer(loaded.pipeline), loaded=loaded, key=key or version)
 

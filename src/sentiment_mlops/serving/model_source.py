@@ -7,14 +7,20 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from sentiment_mlops.config import SERVING_ENVIRONMENTS, Settings
 from sentiment_mlops.errors import ConfigurationError, RegistryError
 from sentiment_mlops.integrity import MANIFEST_NAME
 from sentiment_mlops.layout import MODEL_FILE
 from sentiment_mlops.registry.client import CANARY_ALIAS, CANARY_PERCENT_TAG
+from sentiment_mlops.registry.client import parse_canary_percent as parse_canary_tag
 
-SERVING_ENVIRONMENTS = ("local", "staging", "production")
+if TYPE_CHECKING:
+    from sentiment_mlops.registry import LoadedModel, ModelRegistry
+
+__all__ = ["SERVING_ENVIRONMENTS", "LocalSource", "ModelSource", "RegistrySource", "Target", "parse_canary_percent",
+           "source_for"]
 
 
 @dataclass(frozen=True)
@@ -33,19 +39,13 @@ class ModelSource(Protocol):
     description: str
 
     def resolve(self) -> Target: ...
-    def load(self, key: str) -> Any: ...
+    def load(self, key: str) -> LoadedModel: ...
     def close(self) -> None: ...
 
 
 def parse_canary_percent(value: str | None) -> float:
-    """The registered-model tag ``canary_percent`` as a share in [0, 100]; anything else means no canary."""
-    if value is None:
-        return 0.0
-    try:
-        percent = float(value)
-    except ValueError:
-        return 0.0
-    return min(max(percent, 0.0), 100.0) if percent == percent else 0.0
+    """The registered-model tag ``canary_percent`` as a share in [0, 100]; anything else means no canary (0)."""
+    return parse_canary_tag(value) or 0.0
 
 
 class LocalSource:
@@ -61,7 +61,7 @@ class LocalSource:
             return Target(None, missing_reason=f"no trained model in {self.models_dir}/; run: sentiment-mlops train")
         return Target("local:" + hashlib.sha256(manifest.read_bytes()).hexdigest()[:16])
 
-    def load(self, key: str) -> Any:
+    def load(self, key: str) -> LoadedModel:
         from sentiment_mlops.registry import load_local
 
         return load_local(self.models_dir)
@@ -73,7 +73,7 @@ class LocalSource:
 class RegistrySource:
     """The version behind the environment's alias (and, in production, the canary alias and its share)."""
 
-    def __init__(self, registry: Any, environment: str) -> None:
+    def __init__(self, registry: ModelRegistry, environment: str) -> None:
         self.registry = registry
         self.environment = environment
         self.description = f"models:/{registry.model_name}@{environment}"
@@ -102,7 +102,7 @@ class RegistrySource:
         percent = self._canary_percent()
         return Target(info.version, canary.version if percent > 0 else None, percent)
 
-    def load(self, key: str) -> Any:
+    def load(self, key: str) -> LoadedModel:
         from sentiment_mlops.registry import load_version
 
         return load_version(self.registry, key, cache_dir=self._cache)
@@ -111,7 +111,7 @@ class RegistrySource:
         shutil.rmtree(self._cache, ignore_errors=True)
 
 
-def source_for(settings: Any, environment: str) -> ModelSource:
+def source_for(settings: Settings, environment: str) -> ModelSource:
     """The source an environment serves from: ``local`` reads ``models/``, others the registry alias."""
     if environment not in SERVING_ENVIRONMENTS:
         raise ConfigurationError(f"unknown environment {environment!r}; expected one of "

@@ -8,15 +8,19 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sentiment_mlops.errors import SentimentMLOpsError
 from sentiment_mlops.serving.model_holder import ModelHolder, ModelSnapshot, ServedModel
 from sentiment_mlops.serving.model_source import ModelSource, Target
+from sentiment_mlops.store.alerts import MODEL_LOAD_FAILED
+
+if TYPE_CHECKING:
+    from sentiment_mlops.store import PredictionStore
 
 logger = logging.getLogger(__name__)
 
-ALERT_RULE = "model_load_failed"
+ALERT_RULE = MODEL_LOAD_FAILED
 RETAINED_MODELS = 2  # recently replaced versions kept in memory for an instant rollback
 
 
@@ -35,7 +39,8 @@ class ModelPoller:
     """Keeps ``holder`` in step with ``source``; ``refresh`` is safe to call from any thread."""
 
     def __init__(self, holder: ModelHolder, source: ModelSource, *, environment: str, interval: float,
-                 store: Any = None, on_swap: Callable[[ModelSnapshot, ModelSnapshot], None] | None = None,
+                 store: PredictionStore | None = None,
+                 on_swap: Callable[[ModelSnapshot, ModelSnapshot], None] | None = None,
                  on_failure: Callable[[str], None] | None = None) -> None:
         self.holder = holder
         self.source = source

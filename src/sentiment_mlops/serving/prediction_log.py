@@ -14,7 +14,10 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sentiment_mlops.store import PredictionStore
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ def prediction_row(*, prediction_id: str, text: str, log_text: bool, environment
 class PredictionLogWriter:
     """A writer thread inserting queued rows with ``store.insert_predictions`` in batches."""
 
-    def __init__(self, store: Any, *, queue_size: int, batch_size: int,
+    def __init__(self, store: PredictionStore, *, queue_size: int, batch_size: int,
                  on_wait: Callable[[], None] | None = None,
                  on_depth: Callable[[int], None] | None = None) -> None:
         self.store = store

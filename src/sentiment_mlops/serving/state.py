@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from sentiment_mlops.config import Settings
 from sentiment_mlops.serving.metrics import ServingMetrics
 from sentiment_mlops.serving.model_holder import ModelHolder
 from sentiment_mlops.serving.poller import ModelPoller
 from sentiment_mlops.serving.prediction_log import PredictionLogWriter
+
+if TYPE_CHECKING:
+    from sentiment_mlops.store import PredictionStore
 
 
 @dataclass
 class ServingState:
     """Shared resources of one app, built in ``create_app``'s lifespan."""
 
-    settings: Any
+    settings: Settings
     environment: str
     holder: ModelHolder
     poller: ModelPoller
-    store: Any
+    store: PredictionStore
     metrics: ServingMetrics
     writer: PredictionLogWriter | None  # None when SENTIMENT_MLOPS_LOG_PREDICTIONS=false
 

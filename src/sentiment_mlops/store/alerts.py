@@ -2,31 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, literal, select, update
 
 from sentiment_mlops.errors import DataError, NotFoundError
 from sentiment_mlops.store.database import Database, dicts
-from sentiment_mlops.store.schema import UTCDateTime, alerts, row_fields, utcnow
+from sentiment_mlops.store.schema import UTCDateTime, alerts, utcnow
 
 ALERT_STATUSES = ("firing", "resolved")
+# The rule a server records when its model fails to load, and the monitor reads back (they share no code but this).
+MODEL_LOAD_FAILED = "model_load_failed"
 
 
 class AlertLog(Database):
     """Alerts raised by the monitor, in the same database as the predictions they are about."""
 
-    def record_alert(self, **fields: Any) -> int:
-        """Record an alert (rule, severity, environment, model_version, message, details; status
-        'firing' unless given); return its id."""
-        values = row_fields(alerts, fields, what="alert")
-        values.pop("id", None)
-        values.setdefault("created_at", utcnow())
-        values.setdefault("status", "firing")
-        if values["status"] not in ALERT_STATUSES:
-            raise DataError(f"alert status {values['status']!r} is not one of {', '.join(ALERT_STATUSES)}")
-        if values["status"] == "resolved":
-            values.setdefault("resolved_at", values["created_at"])
+    def record_alert(self, *, rule: str, severity: str, message: str, environment: str | None = None,
+                     model_version: str | None = None, status: str = "firing",
+                     details: Mapping[str, object] | None = None, created_at: datetime | None = None,
+                     resolved_at: datetime | None = None) -> int:
+        """Record an alert and return its id; a 'resolved' one without ``resolved_at`` resolved when created."""
+        if status not in ALERT_STATUSES:
+            raise DataError(f"alert status {status!r} is not one of {', '.join(ALERT_STATUSES)}")
+        created_at = created_at or utcnow()
+        if status == "resolved" and resolved_at is None:
+            resolved_at = created_at
+        values = {"rule": rule, "severity": severity, "message": message, "environment": environment,
+                  "model_version": model_version, "status": status, "details": details,
+                  "created_at": created_at, "resolved_at": resolved_at}
+        if details is None:
+            del values["details"]  # SQL NULL, not JSON null
         with self._transaction() as connection:
             return int(connection.execute(alerts.insert().values(**values).returning(alerts.c.id)).scalar_one())
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
 
 from sentiment_mlops.store.database import Database, dicts
-from sentiment_mlops.store.schema import deployment_events, row_fields, utcnow
+from sentiment_mlops.store.schema import deployment_events, utcnow
 
 
 class DeploymentAction(StrEnum):
@@ -31,12 +33,16 @@ ACTIONS = tuple(action.value for action in DeploymentAction)
 class DeploymentLog(Database):
     """Append and read deployment events; events are never updated or deleted."""
 
-    def record_deployment(self, **fields: Any) -> int:
-        """Append a deployment event (environment, action, from_version, to_version, actor, reason,
-        report); return its id. Events are never updated or deleted."""
-        values = row_fields(deployment_events, fields, what="deployment event")
-        values.pop("id", None)
-        values.setdefault("created_at", utcnow())
+    def record_deployment(self, *, environment: str, action: str, from_version: str | None = None,
+                          to_version: str | None = None, actor: str | None = None, reason: str | None = None,
+                          report: Mapping[str, object] | None = None, created_at: datetime | None = None) -> int:
+        """Append a deployment event and return its id; ``report`` is the gate's or rollback's evidence (JSON).
+        Events are never updated or deleted."""
+        values = {"environment": environment, "action": action, "from_version": from_version,
+                  "to_version": to_version, "actor": actor, "reason": reason, "report": report,
+                  "created_at": created_at or utcnow()}
+        if report is None:
+            del values["report"]  # SQL NULL, not JSON null
         with self._transaction() as connection:
             statement = deployment_events.insert().values(**values).returning(deployment_events.c.id)
             return int(connection.execute(statement).scalar_one())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from fastapi import HTTPException
 from starlette.requests import Request
 
 from sentiment_mlops.config import Settings
@@ -11,6 +10,8 @@ from sentiment_mlops.dashboard.cache import TTLCache
 from sentiment_mlops.dashboard.drift_view import MIN_WINDOW, _windows
 from sentiment_mlops.dashboard.experiments import per_class
 from sentiment_mlops.dashboard.resources import admin_authorized
+from sentiment_mlops.errors import ForbiddenError, UnauthorizedError
+from sentiment_mlops.serving.errors import status_for
 from sentiment_mlops.store.live import bucket_count, choose_bucket
 
 TOKEN = "unit-test-admin-token-0123456789"
@@ -58,14 +59,16 @@ def test_admin_token_grants_or_withholds(header, expected):
 
 @pytest.mark.parametrize("header", ["Bearer wrong-token-wrong-token", f"Basic {TOKEN}", "Bearer", f"Bearer {TOKEN}x"])
 def test_a_wrong_admin_token_is_refused(header):
-    with pytest.raises(HTTPException) as raised:
+    with pytest.raises(UnauthorizedError) as raised:
         admin_authorized(_request(header), Settings(admin_token=TOKEN))
-    assert raised.value.status_code == 401
+    assert status_for(raised.value) == 401
 
 
 def test_no_token_configured_means_no_one_is_admin():
-    with pytest.raises(HTTPException):
+    # The same answer as the admin routes give when the server has no token: 403.
+    with pytest.raises(ForbiddenError) as raised:
         admin_authorized(_request(f"Bearer {TOKEN}"), Settings(admin_token=None))
+    assert status_for(raised.value) == 403
 
 
 def test_per_class_reads_the_flat_metric_names_training_logs():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from sentiment_mlops.errors import DataError
@@ -23,7 +24,7 @@ class PredictionLog(Protocol):
 
     def recent_columns(self, columns: Sequence[str], *, environment: str | None = None,
                        model_version: str | None = None, limit: int | None = 1000,
-                       since: Any = None) -> Mapping[str, Sequence[Any]]: ...
+                       since: datetime | None = None) -> Mapping[str, Sequence[Any]]: ...
 
 
 # Only what the checks read: decoding timestamps and probability maps would double the read time.

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from sentiment_mlops.serving.auth import require_admin_token
 from sentiment_mlops.serving.responses import OrjsonResponse
 from sentiment_mlops.serving.schemas import ErrorResponse, ReloadResponse
 from sentiment_mlops.serving.state import serving_state
@@ -21,13 +21,9 @@ _bearer = HTTPBearer(auto_error=False)
 def require_admin(request: Request,
                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
     """401 for a missing or wrong token; 403 when the server has no token configured at all."""
-    expected = serving_state(request).settings.admin_token
-    if not expected:
-        raise HTTPException(403, "admin routes are disabled: set SENTIMENT_MLOPS_ADMIN_TOKEN on the server")
+    # HTTPBearer parses the header (and documents the scheme in OpenAPI); the check is the app's one.
     given = credentials.credentials if credentials is not None else ""
-    if not secrets.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(401, "missing or wrong bearer token; send Authorization: Bearer "
-                                 "$SENTIMENT_MLOPS_ADMIN_TOKEN", headers={"WWW-Authenticate": "Bearer"})
+    require_admin_token(given, serving_state(request).settings.admin_token)
 
 
 @router.post("/reload", response_model=ReloadResponse, dependencies=[Depends(require_admin)],
