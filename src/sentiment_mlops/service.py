@@ -8,11 +8,11 @@ to roll back and ``deployment`` knows how (DESIGN.md's import rules). They meet 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from sentiment_mlops.config import Environment, Settings
 from sentiment_mlops.errors import ConfigurationError
@@ -20,10 +20,14 @@ from sentiment_mlops.monitoring.auto_rollback import AutoRollback
 from sentiment_mlops.monitoring.snapshot import DEFAULT_WINDOW
 from sentiment_mlops.monitoring.watch import MonitorLoop
 from sentiment_mlops.registry.client import ModelRegistry
+from sentiment_mlops.serving.model_holder import ModelSnapshot
+from sentiment_mlops.serving.model_source import ModelSource
 from sentiment_mlops.store import PredictionStore
 
 
-def create_service(settings: Settings, *, environment: str, **options: Any) -> FastAPI:
+def create_service(settings: Settings, *, environment: str, store: PredictionStore | None = None,
+                   model_source: ModelSource | None = None, initial_snapshot: ModelSnapshot | None = None,
+                   poll: bool = True, extra_routers: Sequence[APIRouter] = ()) -> FastAPI:
     """``serving.app.create_app`` (same options) plus the dashboard's routes and the service's own monitor
     loop (run when ``SENTIMENT_MLOPS_MONITOR_IN_SERVER=true``, with automatic rollback when
     ``SENTIMENT_MLOPS_MONITOR_AUTO_ROLLBACK=true``)."""
@@ -31,9 +35,10 @@ def create_service(settings: Settings, *, environment: str, **options: Any) -> F
     from sentiment_mlops.monitoring.watch import start_server_monitor
     from sentiment_mlops.serving.app import create_app
 
-    routers = [dashboard_router, *options.pop("extra_routers", ())]
     monitor = partial(start_server_monitor, auto_rollback=build_auto_rollback)
-    return create_app(settings, environment=environment, extra_routers=routers, server_monitor=monitor, **options)
+    return create_app(settings, environment=environment, store=store, model_source=model_source,
+                      initial_snapshot=initial_snapshot, poll=poll, extra_routers=[dashboard_router, *extra_routers],
+                      server_monitor=monitor)
 
 
 def worker_app() -> FastAPI:
@@ -71,11 +76,14 @@ def build_auto_rollback(settings: Settings, store: PredictionStore, environment:
                         registry: ModelRegistry | None = None) -> AutoRollback:
     """``AutoRollback`` wired to ``deployment.actions.rollback`` on the settings' registry."""
     from sentiment_mlops.deployment.actions import DeploymentResult, rollback
+    from sentiment_mlops.store.deployments import DeploymentAction
 
     opened = registry or ModelRegistry.from_settings(settings)
 
-    def act(**kwargs: Any) -> DeploymentResult:
-        return rollback(opened, store, actor="sentiment-mlops-monitor", **kwargs)
+    def act(*, environment: str, action: str, reason: str | None,
+            evidence: dict[str, Any] | None) -> DeploymentResult:
+        return rollback(opened, store, environment=environment, action=DeploymentAction(action), reason=reason,
+                        evidence=evidence, actor="sentiment-mlops-monitor")
 
     return AutoRollback(store, act, environment=environment, bake_minutes=settings.bake_minutes,
                         accuracy_floor=settings.accuracy_floor, error_rate_threshold=settings.error_rate_threshold)
@@ -85,11 +93,8 @@ def build_watch_loop(settings: Settings, store: PredictionStore, *, env: str, wi
                      auto_rollback: bool = False, metrics_url: str | None = None,
                      registry: ModelRegistry | None = None) -> MonitorLoop:
     """The loop ``monitor --watch`` runs in its own process, wired from the settings (also used by tests)."""
-    from sentiment_mlops.monitoring.channels import default_channels
-    from sentiment_mlops.monitoring.notifier import AlertNotifier
     from sentiment_mlops.monitoring.served import RegistryModelInfo
     from sentiment_mlops.monitoring.traffic import RequestRateTracker, scrape
-    from sentiment_mlops.monitoring.watch import default_drift_reporter
 
     Environment.parse(env)
     if window < 1:
@@ -98,8 +103,6 @@ def build_watch_loop(settings: Settings, store: PredictionStore, *, env: str, wi
         raise ConfigurationError("--auto-rollback needs --env staging or production (local has no history)")
     model_info = RegistryModelInfo(settings, env, store, registry)
     auto = build_auto_rollback(settings, store, env, model_info.open_registry()) if auto_rollback else None
-    notifier = AlertNotifier(store, default_channels(settings.alert_webhook),
-                             cooldown_seconds=settings.alert_cooldown_seconds)
-    return MonitorLoop(settings=settings, environment=env, store=store, model_info=model_info, notifier=notifier,
-                       traffic=RequestRateTracker(scrape(metrics_url)) if metrics_url else None,
-                       drift_reporter=default_drift_reporter(), auto_rollback=auto, window=window)
+    return MonitorLoop.from_settings(settings, environment=env, store=store, model_info=model_info,
+                                     traffic=RequestRateTracker(scrape(metrics_url)) if metrics_url else None,
+                                     auto_rollback=auto, window=window)

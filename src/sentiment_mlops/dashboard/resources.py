@@ -55,8 +55,7 @@ class Resources:
         if found is not None:
             return found  # type: ignore[no-any-return]
         settings = self.settings
-        return _app_singleton(self._request, "dashboard_registry", lambda: ModelRegistry(
-            settings.tracking_uri, settings.registered_model_name, settings.experiment_name))
+        return _app_singleton(self._request, "dashboard_registry", lambda: ModelRegistry.from_settings(settings))
 
 
 def _state(request: Request, name: str) -> Any:

@@ -88,6 +88,23 @@ class MonitorLoop:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @classmethod
+    def from_settings(cls, settings: Settings, *, environment: str, store: PredictionStore,
+                      model_info: Callable[[], ServedModelInfo], traffic: RequestRateTracker | None,
+                      auto_rollback: AutoRollback | None, window: int = DEFAULT_WINDOW,
+                      drift_reporter: DriftReporter | None = None, lock: LeaderLock | None = None,
+                      gauges: MonitorGauges | None = None) -> MonitorLoop:
+        """The loop with the settings' alert channels and cooldown and the standard drift report: what both
+        the server's own monitor and ``monitor --watch`` run."""
+        from sentiment_mlops.monitoring.channels import default_channels
+
+        notifier = AlertNotifier(store, default_channels(settings.alert_webhook),
+                                 cooldown_seconds=settings.alert_cooldown_seconds)
+        return cls(settings=settings, environment=environment, store=store, model_info=model_info,
+                   notifier=notifier, traffic=traffic,
+                   drift_reporter=drift_reporter if drift_reporter is not None else default_drift_reporter(),
+                   auto_rollback=auto_rollback, window=window, lock=lock, gauges=gauges)
+
     def run_once(self, now: datetime | None = None) -> Iteration:
         """Measure, evaluate and notify once."""
         now = now or datetime.now(timezone.utc)
@@ -183,14 +200,11 @@ def start_server_monitor(settings: Settings, *, environment: str, store: Predict
     """
     if not settings.monitor_in_server:
         return None
-    from sentiment_mlops.monitoring.channels import default_channels
 
     def model_info() -> ServedModelInfo:
         version, profile = current_model()
         return ServedModelInfo(environment, version, profile, server_load_error(store, environment))
 
-    notifier = AlertNotifier(store, default_channels(settings.alert_webhook),
-                             cooldown_seconds=settings.alert_cooldown_seconds)
     auto = None
     if settings.monitor_auto_rollback and environment != "local":
         if auto_rollback is None:
@@ -198,11 +212,11 @@ def start_server_monitor(settings: Settings, *, environment: str, store: Predict
                            "rollback action: it alerts only")
         else:
             auto = auto_rollback(settings, store, environment)
-    loop = MonitorLoop(settings=settings, environment=environment, store=store, model_info=model_info,
-                       notifier=notifier, traffic=RequestRateTracker(read_metrics),
-                       drift_reporter=drift_reporter if drift_reporter is not None else default_drift_reporter(),
-                       auto_rollback=auto, lock=leader_lock(settings.store_url, environment),
-                       gauges=MonitorGauges(metrics_registry) if metrics_registry is not None else None)
+    loop = MonitorLoop.from_settings(
+        settings, environment=environment, store=store, model_info=model_info,
+        traffic=RequestRateTracker(read_metrics), auto_rollback=auto, drift_reporter=drift_reporter,
+        lock=leader_lock(settings.store_url, environment),
+        gauges=MonitorGauges(metrics_registry) if metrics_registry is not None else None)
     return loop.start(settings.monitor_interval_seconds)
 
 

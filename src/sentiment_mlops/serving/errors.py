@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from sentiment_mlops.errors import (
     ConfigurationError,
+    ConflictError,
     DataError,
     ForbiddenError,
     IntegrityError,
@@ -43,6 +44,7 @@ STATUS_BY_ERROR: tuple[tuple[type[SentimentMLOpsError], int], ...] = (
     (IntegrityError, 503),
     (RegistryError, 503),
     (StoreError, 503),
+    (ConflictError, 409),
     (DataError, 422),
     (ConfigurationError, 422),
     (InvalidRequestError, 422),

@@ -120,5 +120,5 @@ def source_for(settings: Settings, environment: str) -> ModelSource:
         return LocalSource(Path(settings.models_dir))
     from sentiment_mlops.registry import ModelRegistry
 
-    registry = ModelRegistry(settings.tracking_uri, settings.registered_model_name, settings.experiment_name)
+    registry = ModelRegistry.from_settings(settings)
     return RegistrySource(registry, environment)
