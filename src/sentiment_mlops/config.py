@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EXPERIMENT_NAME = "sentiment-analysis"
@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     admin_token: str | None = None
+    # POST /feedback changes what live accuracy and auto-rollback see: it needs this token (or the admin
+    # token) unless feedback_open is set explicitly (anyone who can reach the server can then label).
+    feedback_token: str | None = None
+    feedback_open: bool = False
     poll_seconds: float = Field(default=5.0, gt=0)
     log_queue_size: int = Field(default=10_000, ge=1)
     log_batch_size: int = Field(default=500, ge=1)
@@ -78,12 +82,12 @@ class Settings(BaseSettings):
     gate_min_macro_f1: float = Field(default=0.50, ge=0, le=1)
     gate_max_p99_latency_ms: float = Field(default=5.0, gt=0)
 
-    @field_validator("admin_token")
+    @field_validator("admin_token", "feedback_token")
     @classmethod
-    def _refuse_weak_token(cls, value: str | None) -> str | None:
+    def _refuse_weak_token(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and len(value) < 16:
             raise ValueError(
-                f"SENTIMENT_MLOPS_ADMIN_TOKEN must be at least 16 characters, got {len(value)}; "
+                f"SENTIMENT_MLOPS_{str(info.field_name).upper()} must be at least 16 characters, got {len(value)}; "
                 "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
         return value

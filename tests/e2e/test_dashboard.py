@@ -93,7 +93,8 @@ def _send_traffic(base: str, texts: list[str], labels: list[str], *, batch: int)
             if start < len(texts) // 2:
                 chunk = labels[start:start + batch]
                 items = [{"id": pid, "label": label} for pid, label in zip(ids, chunk, strict=True)]
-                http.post("/feedback", json={"items": items}).raise_for_status()
+                http.post("/feedback", json={"items": items},
+                          headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).raise_for_status()
                 labelled += len(items)
     return labelled
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from sentiment_mlops.config import Environment
 from sentiment_mlops.dashboard import drift_view, experiments
+from sentiment_mlops.dashboard.privacy import keyed_digest
 from sentiment_mlops.dashboard.resources import Resources, admin_authorized, resources
 from sentiment_mlops.errors import InvalidRequestError, NotFoundError, RegistryError
 from sentiment_mlops.registry.client import CANARY_PERCENT_TAG, parse_canary_percent
@@ -174,10 +175,17 @@ def get_alerts(res: Res, status: Literal["firing", "resolved"] | None = None,
 def get_recent_predictions(request: Request, res: Res, environment: Environment | None = None,
                            version: Annotated[str | None, Query(pattern=VERSION_PATTERN)] = None,
                            limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
-    """The newest logged predictions; the raw text only for the admin, and never when texts are not logged."""
+    """The newest logged predictions; the raw text and its sha256 only for the admin (and the text never when
+    texts are not logged). Others get ``text_digest``, an HMAC keyed with the installation's secret: equal
+    texts have equal digests, and no dictionary of likely texts reverses it."""
     admin = admin_authorized(request, res.settings)
     show_text = admin and res.settings.log_text
     rows = res.store.recent_predictions(environment=environment, model_version=version, limit=limit)
-    shown = [{key: value for key, value in row.items() if key != "text" or show_text} for row in rows]
+    if admin:
+        shown = [{key: value for key, value in row.items() if key != "text" or show_text} for row in rows]
+    else:
+        key = res.digest_key()
+        shown = [{**{k: v for k, v in row.items() if k not in ("text", "text_sha256")},
+                  "text_digest": keyed_digest(key, str(row["text_sha256"]))} for row in rows]
     texts = "not_logged" if not res.settings.log_text else ("shown" if show_text else "hidden")
     return {"predictions": shown, "texts": texts}

@@ -57,6 +57,16 @@ class Resources:
         settings = self.settings
         return _app_singleton(self._request, "dashboard_registry", lambda: ModelRegistry.from_settings(settings))
 
+    def digest_key(self) -> str:
+        """The installation's key for text digests (read from the store once per app)."""
+        return _app_singleton(self._request, "dashboard_digest_key", lambda: _digest_key(self))
+
+
+def _digest_key(resources: Resources) -> str:
+    from sentiment_mlops.store.secrets import DIGEST_KEY
+
+    return resources.store.installation_secret(DIGEST_KEY)
+
 
 def _state(request: Request, name: str) -> Any:
     serving = getattr(request.state, "serving", None)

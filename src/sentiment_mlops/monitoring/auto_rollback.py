@@ -3,10 +3,12 @@
 Within ``bake_minutes`` after the latest promotion into the environment (``promote`` or ``canary-finish`` in
 the deployment history), production goes back to the previous version when
 - the error rate since the promotion exceeds ``error_rate_threshold`` (1% by default), or
-- live accuracy from feedback falls below ``accuracy_floor``, or
-- it is more than ``ROLLBACK_ACCURACY_MARGIN`` under the previous version's on comparable traffic: the same
-  number of the previous version's most recent labelled predictions in that environment before the
-  promotion.
+- live accuracy from feedback is significantly below ``accuracy_floor`` (one-sided exact binomial test,
+  p < ``ROLLBACK_ALPHA``), or
+- it is significantly more than ``ROLLBACK_ACCURACY_MARGIN`` under the previous version's on comparable
+  traffic (one-sided two-proportion z-test, p < ``ROLLBACK_ALPHA``): the same number of the previous
+  version's most recent labelled predictions in that environment before the promotion.
+Accuracy rules act on evidence, never on a count alone: a few wrong labels move nothing.
 The decision is pure (``decide_rollback``); ``AutoRollback`` gathers the evidence and calls the deployment
 action it is given (``deployment.actions.rollback`` with ``action=DeploymentAction.AUTO_ROLLBACK``).
 """
@@ -27,7 +29,31 @@ if TYPE_CHECKING:
     from sentiment_mlops.store import PredictionStore
 
 ROLLBACK_ACCURACY_MARGIN = 0.05
+ROLLBACK_ALPHA = 0.01  # the chance of rolling back a version whose accuracy is in fact fine, per rule
 RULE = "auto_rollback"
+
+
+def below_floor_p_value(correct: int, labelled: int, floor: float) -> float:
+    """p-value of "live accuracy is below ``floor``" (exact one-sided binomial test).
+
+    >>> below_floor_p_value(8, 30, 0.55) < 0.01, below_floor_p_value(15, 30, 0.55) < 0.01
+    (True, False)
+    """
+    from scipy.stats import binomtest
+
+    return float(binomtest(correct, labelled, floor, alternative="less").pvalue)
+
+
+def worse_than_p_value(accuracy: float, labelled: int, previous: float, previous_labelled: int,
+                       margin: float) -> float:
+    """p-value of "accuracy is more than ``margin`` under ``previous``" (one-sided two-proportion z-test)."""
+    from scipy.stats import norm
+
+    variance = accuracy * (1 - accuracy) / labelled + previous * (1 - previous) / previous_labelled
+    if variance <= 0:
+        return 0.0 if accuracy < previous - margin else 1.0
+    z = ((previous - margin) - accuracy) / variance ** 0.5
+    return float(norm.sf(z))
 
 
 @dataclass(frozen=True)
@@ -94,8 +120,8 @@ class RollbackDecision:
 
 
 def decide_rollback(evidence: BakeEvidence, *, accuracy_floor: float, error_rate_threshold: float,
-                    margin: float = ROLLBACK_ACCURACY_MARGIN) -> RollbackDecision:
-    """Pure: which of the three conditions hold, with enough data to trust each."""
+                    margin: float = ROLLBACK_ACCURACY_MARGIN, alpha: float = ROLLBACK_ALPHA) -> RollbackDecision:
+    """Pure: which of the three conditions hold, each on statistically significant evidence."""
     reasons: list[str] = []
     short: list[str] = []
     version = evidence.window.version
@@ -104,22 +130,30 @@ def decide_rollback(evidence: BakeEvidence, *, accuracy_floor: float, error_rate
         reasons.append(f"error rate {rate:.2%} ({evidence.errors}/{evidence.requests} requests) since version "
                        f"{version} was promoted exceeds {error_rate_threshold:.2%}")
         short.append(f"error rate {rate:.2%} > {error_rate_threshold:.2%}")
+    p_values: dict[str, float] = {}
     if evidence.accuracy is not None and evidence.labelled >= MIN_LABELLED:
-        if evidence.accuracy < accuracy_floor:
+        correct = round(evidence.accuracy * evidence.labelled)
+        p_values["below_floor"] = below_floor_p_value(correct, evidence.labelled, accuracy_floor)
+        if evidence.accuracy < accuracy_floor and p_values["below_floor"] < alpha:
             reasons.append(f"live accuracy of version {version} is {evidence.accuracy:.1%} on {evidence.labelled} "
-                           f"labels, below the floor of {accuracy_floor:.1%}")
+                           f"labels, below the floor of {accuracy_floor:.1%} (p={p_values['below_floor']:.2g})")
             short.append(f"live accuracy {evidence.accuracy:.1%} < floor {accuracy_floor:.1%}")
         previous = evidence.previous_accuracy
-        if previous is not None and evidence.previous_labelled >= MIN_LABELLED \
-                and evidence.accuracy < previous - margin:
+        if previous is not None and evidence.previous_labelled >= MIN_LABELLED:
+            p_values["worse_than_previous"] = worse_than_p_value(evidence.accuracy, evidence.labelled, previous,
+                                                                 evidence.previous_labelled, margin)
+        if previous is not None and "worse_than_previous" in p_values \
+                and evidence.accuracy < previous - margin and p_values["worse_than_previous"] < alpha:
             reasons.append(f"live accuracy of version {version} is {evidence.accuracy:.1%}, "
                            f"{(previous - evidence.accuracy) * 100:.1f} points under version "
                            f"{evidence.window.previous_version}'s {previous:.1%} on {evidence.previous_labelled} "
-                           f"comparable labels (limit {margin * 100:.0f})")
+                           f"comparable labels (limit {margin * 100:.0f}, "
+                           f"p={p_values['worse_than_previous']:.2g})")
             short.append(f"{(previous - evidence.accuracy) * 100:.1f} points under version "
                          f"{evidence.window.previous_version}")
     data = {**evidence.to_dict(), "reasons": reasons, "accuracy_floor": accuracy_floor,
-            "error_rate_threshold": error_rate_threshold, "accuracy_margin": margin}
+            "error_rate_threshold": error_rate_threshold, "accuracy_margin": margin, "alpha": alpha,
+            "p_values": p_values}
     return RollbackDecision(rollback=bool(reasons), reasons=tuple(reasons), evidence=data,
                             summary=f"version {version} within its bake window: {'; '.join(short)}" if short else "")
 

@@ -29,6 +29,24 @@ def dicts(result: Result[Any]) -> list[dict[str, Any]]:
     return [dict(zip(keys, row, strict=True)) for row in result]
 
 
+def _add_missing_columns(connection: Connection) -> None:
+    """Add the nullable columns a newer version of the schema has and an existing database lacks.
+
+    ``create_all`` creates missing tables, never missing columns; every column added after a table's first
+    release is nullable, so an ``ALTER TABLE … ADD COLUMN`` brings an old database up to date in place.
+    """
+    from sqlalchemy import inspect
+    from sqlalchemy.schema import CreateColumn
+
+    inspector = inspect(connection)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present and column.nullable and not column.primary_key:
+                ddl = CreateColumn(column).compile(dialect=connection.dialect)
+                connection.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN {ddl}')
+
+
 class Database:
     """One database URL: its engine, transactions that translate driver errors, and the tables.
 
@@ -100,3 +118,4 @@ class Database:
             elif connection.dialect.name == "sqlite":
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
             metadata.create_all(connection)
+            _add_missing_columns(connection)

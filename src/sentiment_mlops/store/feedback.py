@@ -11,7 +11,7 @@ from sentiment_mlops.errors import DataError, NotFoundError
 from sentiment_mlops.layout import LABELS
 from sentiment_mlops.store.database import Database, dicts
 from sentiment_mlops.store.predictions import prediction_filters
-from sentiment_mlops.store.schema import UTCDateTime, feedback, predictions, utcnow
+from sentiment_mlops.store.schema import UTCDateTime, feedback, feedback_history, predictions, utcnow
 
 
 def _feedback_label(label: object) -> str:
@@ -24,28 +24,40 @@ def _feedback_label(label: object) -> str:
 class FeedbackLog(Database):
     """Labels for logged predictions, and the (prediction, label) pairs live accuracy is computed from."""
 
-    def add_feedback(self, prediction_id: str, label: str) -> dict[str, Any]:
-        """Record the true label of a logged prediction (a later label replaces an earlier one).
+    def add_feedback(self, prediction_id: str, label: str, *, actor: str | None = None) -> dict[str, Any]:
+        """Record the true label of a logged prediction, and who gave it.
 
-        Raises ``DataError`` for a label other than negative/neutral/positive and ``NotFoundError``
-        for an unknown prediction id.
+        A later label replaces an earlier one as the current label; every label stays in the append-only
+        ``feedback_history``. Raises ``DataError`` for a label other than negative/neutral/positive and
+        ``NotFoundError`` for an unknown prediction id.
         """
         label = _feedback_label(label)
         now = utcnow()
         # One statement that inserts only when the prediction exists: no read-then-write race.
         source = select(
-            predictions.c.id, literal(label, String()), literal(now, UTCDateTime())
+            predictions.c.id, literal(label, String()), literal(now, UTCDateTime()), literal(actor, String())
         ).where(predictions.c.id == prediction_id)
-        insert = self._insert(feedback).from_select(["prediction_id", "label", "created_at"], source)
+        insert = self._insert(feedback).from_select(["prediction_id", "label", "created_at", "actor"], source)
         statement = insert.on_conflict_do_update(
             index_elements=[feedback.c.prediction_id],
-            set_={"label": insert.excluded.label, "created_at": insert.excluded.created_at},
+            set_={"label": insert.excluded.label, "created_at": insert.excluded.created_at,
+                  "actor": insert.excluded.actor},
         ).returning(feedback.c.prediction_id)  # rowcount of INSERT … SELECT is not reliable on psycopg
         with self._transaction() as connection:
             written = connection.execute(statement).first()
+            if written is not None:
+                connection.execute(feedback_history.insert().values(
+                    prediction_id=prediction_id, label=label, actor=actor, created_at=now))
         if written is None:
             raise NotFoundError(f"no logged prediction has id {prediction_id!r}")
-        return {"prediction_id": prediction_id, "label": label, "created_at": now}
+        return {"prediction_id": prediction_id, "label": label, "created_at": now, "actor": actor}
+
+    def label_history(self, prediction_id: str) -> list[dict[str, Any]]:
+        """Every label given for a prediction, oldest first, with who gave it and when."""
+        query = (select(feedback_history.c.label, feedback_history.c.actor, feedback_history.c.created_at)
+                 .where(feedback_history.c.prediction_id == prediction_id).order_by(feedback_history.c.id))
+        with self._transaction() as connection:
+            return dicts(connection.execute(query))
 
     def feedback_pairs(
         self, *, environment: str | None = None, model_version: str | None = None, since: datetime | None = None,

@@ -1,4 +1,5 @@
-"""The tables of the prediction store: predictions, feedback, deployment events and alerts."""
+"""The tables of the prediction store: predictions, feedback (and its history), deployment events, alerts and
+the installation's secrets."""
 
 from __future__ import annotations
 
@@ -81,6 +82,27 @@ feedback = Table(
     Column("prediction_id", String(32), ForeignKey("predictions.id"), primary_key=True),
     Column("label", String(32), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("actor", String(255), nullable=True),  # who gave the current label (None: before actors were kept)
+)
+
+# Every label ever given, append-only: relabelling changes ``feedback`` and keeps the earlier label here.
+feedback_history = Table(
+    "feedback_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("prediction_id", String(32), ForeignKey("predictions.id"), nullable=False),
+    Column("label", String(32), nullable=False),
+    Column("actor", String(255), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_feedback_history_prediction_id", "prediction_id", "id"),
+)
+
+# Per-installation secrets (e.g. the key of the text digests the dashboard shows), made on first use.
+installation_secrets = Table(
+    "installation_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(128), nullable=False),
 )
 
 deployment_events = Table(

@@ -134,11 +134,20 @@ def test_alerts_lists_open_and_resolved(client, seeded):
     assert client.get("/api/alerts?status=open").status_code == 422
 
 
-def test_recent_predictions_hide_texts_without_the_admin_token(client):
+def test_recent_predictions_hide_texts_without_the_admin_token(client, seeded):
     body = client.get("/api/predictions/recent?limit=5").json()
     assert body["texts"] == "hidden"
     assert len(body["predictions"]) == 5
     assert all("text" not in row for row in body["predictions"])
+    # No unsalted sha256 a dictionary could reverse: a keyed digest, stable for equal texts.
+    assert all("text_sha256" not in row and len(row["text_digest"]) == 32 for row in body["predictions"])
+    again = client.get("/api/predictions/recent?limit=5").json()
+    assert [r["text_digest"] for r in again["predictions"]] == [r["text_digest"] for r in body["predictions"]]
+    import hashlib
+
+    newest = [r for r in reversed(seeded["rows"])][:5]
+    plain = {hashlib.sha256(r["text"].encode()).hexdigest()[:32] for r in newest}
+    assert not plain & {r["text_digest"] for r in body["predictions"]}
 
 
 def test_recent_predictions_show_texts_to_the_admin(client, seeded, admin_token):

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from serving_models import ADMIN_TOKEN
+
 LABELS = {"negative", "neutral", "positive"}
 
 
@@ -75,7 +77,8 @@ def test_lone_surrogate_escape_is_scored_and_logged(local_client: Any) -> None:
     response = local_client.post("/predict", content=raw, headers={"content-type": "application/json"})
     assert response.status_code == 200, response.text
     prediction_id = response.json()["id"]
-    feedback = local_client.post("/feedback", json={"id": prediction_id, "label": "neutral"})
+    feedback = local_client.post("/feedback", json={"id": prediction_id, "label": "neutral"},
+                                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert feedback.status_code == 200, feedback.text
 
 

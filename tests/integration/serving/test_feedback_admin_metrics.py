@@ -9,11 +9,13 @@ import pytest
 
 from serving_models import ADMIN_TOKEN
 
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
 
 def test_feedback_for_a_just_returned_id_is_recorded(local_client: Any, settings_factory: Any) -> None:
     # No wait between predict and feedback: the row may still be in the log queue.
     prediction = local_client.post("/predict", json={"text": "fine flight"}).json()
-    response = local_client.post("/feedback", json={"id": prediction["id"], "label": "positive"})
+    response = local_client.post("/feedback", json={"id": prediction["id"], "label": "positive"}, headers=AUTH)
     assert response.status_code == 200, response.text
     assert response.json() == {"recorded": 1, "ids": [prediction["id"]]}
 
@@ -22,7 +24,7 @@ def test_feedback_batch_form(local_client: Any) -> None:
     texts = ["awful", "lovely", "plane"]
     ids = [p["id"] for p in local_client.post("/predict/batch", json={"texts": texts}).json()["predictions"]]
     items = [{"id": i, "label": label} for i, label in zip(ids, ["negative", "positive", "neutral"], strict=True)]
-    response = local_client.post("/feedback", json={"items": items})
+    response = local_client.post("/feedback", json={"items": items}, headers=AUTH)
     assert response.status_code == 200 and response.json()["recorded"] == 3
 
 
@@ -30,7 +32,7 @@ def test_feedback_lands_in_the_store(local_client: Any, settings_factory: Any) -
     from sentiment_mlops.store import PredictionStore
 
     prediction = local_client.post("/predict", json={"text": "ok then"}).json()
-    local_client.post("/feedback", json={"id": prediction["id"], "label": "neutral"})
+    local_client.post("/feedback", json={"id": prediction["id"], "label": "neutral"}, headers=AUTH)
     with PredictionStore(settings_factory().store_url) as store:
         pairs = store.feedback_pairs()
     assert [(p["prediction_id"], p["label"], p["predicted"]) for p in pairs] == [
@@ -38,7 +40,7 @@ def test_feedback_lands_in_the_store(local_client: Any, settings_factory: Any) -
 
 
 def test_feedback_for_an_unknown_id_is_404(local_client: Any) -> None:
-    response = local_client.post("/feedback", json={"id": "0" * 32, "label": "positive"})
+    response = local_client.post("/feedback", json={"id": "0" * 32, "label": "positive"}, headers=AUTH)
     assert response.status_code == 404
     assert "0" * 32 in response.json()["detail"]
 
@@ -47,7 +49,7 @@ def test_feedback_for_an_unknown_id_is_404(local_client: Any) -> None:
                                   {"items": []}, {"id": "", "label": "positive"},
                                   {"id": "a", "label": "positive", "items": [{"id": "b", "label": "neutral"}]}])
 def test_invalid_feedback_is_422(local_client: Any, body: Any) -> None:
-    response = local_client.post("/feedback", json=body)
+    response = local_client.post("/feedback", json=body, headers=AUTH)
     assert response.status_code == 422, response.text
     assert isinstance(response.json()["detail"], str)
 
@@ -145,14 +147,62 @@ def test_predictions_and_feedback_on_each_store_backend(settings_factory: Any, l
     from sentiment_mlops.serving.app import create_app
     from sentiment_mlops.store import PredictionStore
 
-    settings = settings_factory(models_dir=local_models, store_url=store_url)
+    settings = settings_factory(models_dir=local_models, store_url=store_url, feedback_token=ADMIN_TOKEN)
     with TestClient(create_app(settings, environment="local")) as client:
         ids = [p["id"] for p in client.post("/predict/batch", json={"texts": ["good", "bad", "ok"]}).json()
                ["predictions"]]
         single = client.post("/predict", json={"text": "emoji 😀 and nul \u0000"}).json()["id"]
-        assert client.post("/feedback", json={"id": single, "label": "positive"}).status_code == 200
+        assert client.post("/feedback", json={"id": single, "label": "positive"}, headers=AUTH).status_code == 200
     with PredictionStore(store_url) as store:
         assert store.count_predictions() == 4
         assert {store.get_prediction(i)["route"] for i in ids} == {"/predict/batch"}
         assert store.get_prediction(single)["text"] == "emoji 😀 and nul \ufffd"
         assert [p["prediction_id"] for p in store.feedback_pairs()] == [single]
+
+
+def test_feedback_needs_a_token_and_records_who_gave_each_label(settings_factory: Any, local_models: Path) -> None:
+    """Forged feedback is what moved production back on main: without a token it is refused."""
+    from fastapi.testclient import TestClient
+
+    from sentiment_mlops.serving.app import create_app
+    from sentiment_mlops.store import PredictionStore
+
+    feedback_token = "f" * 24
+    settings = settings_factory(models_dir=local_models, admin_token=ADMIN_TOKEN, feedback_token=feedback_token)
+    with TestClient(create_app(settings, environment="local")) as client:
+        pid = client.post("/predict", json={"text": "the crew were lovely"}).json()["id"]
+        anonymous = client.post("/feedback", json={"id": pid, "label": "negative"})
+        assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == "Bearer"
+        wrong = client.post("/feedback", json={"id": pid, "label": "negative"},
+                            headers={"Authorization": "Bearer " + "x" * 24})
+        assert wrong.status_code == 401
+        first = client.post("/feedback", json={"id": pid, "label": "negative"},
+                            headers={"Authorization": f"Bearer {feedback_token}"})
+        assert first.status_code == 200, first.text
+        relabel = client.post("/feedback", json={"id": pid, "label": "positive"}, headers=AUTH)
+        assert relabel.status_code == 200
+    with PredictionStore(settings.store_url) as store:
+        assert [p["label"] for p in store.feedback_pairs()] == ["positive"]
+        history = store.label_history(pid)
+    assert [(h["label"], h["actor"]) for h in history] == [("negative", "feedback-token"),
+                                                          ("positive", "admin-token")]
+
+
+@pytest.mark.parametrize(("overrides", "status"), [({}, 403), ({"feedback_open": True}, 200)])
+def test_feedback_without_any_token_configured(settings_factory: Any, local_models: Path,
+                                               overrides: dict[str, Any], status: int) -> None:
+    from fastapi.testclient import TestClient
+
+    from sentiment_mlops.serving.app import create_app
+    from sentiment_mlops.store import PredictionStore
+
+    settings = settings_factory(models_dir=local_models, **overrides)
+    with TestClient(create_app(settings, environment="local")) as client:
+        pid = client.post("/predict", json={"text": "on time"}).json()["id"]
+        response = client.post("/feedback", json={"id": pid, "label": "neutral"})
+    assert response.status_code == status, response.text
+    if status == 403:
+        assert "SENTIMENT_MLOPS_FEEDBACK_TOKEN" in response.json()["detail"]
+    else:
+        with PredictionStore(settings.store_url) as store:
+            assert [h["actor"] for h in store.label_history(pid)] == ["anonymous"]

@@ -293,3 +293,26 @@ def test_in_memory_sqlite_is_one_database():
     with PredictionStore("sqlite://") as store:
         store.insert_predictions([prediction(id="m")])
         assert store.get_prediction("m") is not None and repr(store) == "PredictionStore('sqlite://')"
+
+
+def test_an_existing_database_gains_the_columns_and_tables_added_since(tmp_path):
+    """A store created before feedback kept its actor is brought up to date in place, rows kept."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.execute("CREATE TABLE predictions (id VARCHAR(32) PRIMARY KEY, created_at DATETIME NOT NULL, "
+                    "environment VARCHAR(32) NOT NULL, model_version VARCHAR(64) NOT NULL, text TEXT, "
+                    "text_sha256 VARCHAR(64) NOT NULL, text_length INTEGER NOT NULL, sentiment VARCHAR(32) NOT NULL, "
+                    "confidence FLOAT NOT NULL, probabilities JSON NOT NULL, latency_ms FLOAT, route VARCHAR(64))")
+        old.execute("CREATE TABLE feedback (prediction_id VARCHAR(32) PRIMARY KEY REFERENCES predictions (id), "
+                    "label VARCHAR(32) NOT NULL, created_at DATETIME NOT NULL)")
+        old.execute("INSERT INTO predictions VALUES ('a', '2026-01-01 00:00:00', 'local', '1', 'hi', '0', 2, "
+                    "'neutral', 0.5, '{}', NULL, NULL)")
+        old.execute("INSERT INTO feedback VALUES ('a', 'neutral', '2026-01-01 00:00:01')")
+    with PredictionStore(f"sqlite:///{path}") as store:
+        assert [p["label"] for p in store.feedback_pairs()] == ["neutral"]
+        store.add_feedback("a", "positive", actor="tester")
+        assert [(h["label"], h["actor"]) for h in store.label_history("a")] == [("positive", "tester")]
+        assert len(store.installation_secret("k")) == 64 and store.installation_secret("k") == \
+            store.installation_secret("k")
