@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Self
 
-from sqlalchemy import Connection, Engine, Result, text
+from sqlalchemy import Connection, Engine, Result, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError, StatementError
 
 from sentiment_mlops.errors import StoreError
 from sentiment_mlops.store.engine import create_store_engine, engine_url
-from sentiment_mlops.store.schema import metadata
+from sentiment_mlops.store.schema import DEFAULT_SOURCE, metadata
 
 _SCHEMA_LOCK_KEY = 0x5E17  # pg_advisory_xact_lock key: workers starting together create tables once
 
@@ -99,3 +99,21 @@ class Database:
             elif connection.dialect.name == "sqlite":
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
             metadata.create_all(connection)
+            _add_missing_columns(connection)
+
+
+# Columns added to an existing table after its first release, with the DDL that adds them. create_all
+# creates missing tables only; an older database gets these here, once, under the same lock.
+_ADDED_COLUMNS = {
+    ("predictions", "source"): f"ALTER TABLE predictions ADD COLUMN source VARCHAR(16) DEFAULT '{DEFAULT_SOURCE}'",
+}
+
+
+def _add_missing_columns(connection: Connection) -> None:
+    inspector = inspect(connection)
+    present: dict[str, set[str]] = {}
+    for (table, column), ddl in _ADDED_COLUMNS.items():
+        if table not in present:
+            present[table] = {c["name"] for c in inspector.get_columns(table)}
+        if column not in present[table]:
+            connection.exec_driver_sql(ddl)
