@@ -10,7 +10,8 @@
      ├── RegistryError           the MLflow tracking server or registry refused an operation
      ├── PromotionRefusedError   the promotion gate failed (carries the report)
      ├── NotFoundError           an unknown prediction id or version in the store
-     └── StoreError              the prediction store cannot be reached or written
+     ├── StoreError              the prediction store cannot be reached or written
+     └── ClusterError            the distributed engine (Dask) cannot be reached or failed a task
 
 The CLI maps these to exit codes in ``cli/app.py`` and the service to HTTP status codes in
 ``serving/errors.py``; nothing else decides how an error is shown.
@@ -59,3 +60,7 @@ class NotFoundError(SentimentMLOpsError):
 
 class StoreError(SentimentMLOpsError):
     """The prediction store failed."""
+
+
+class ClusterError(SentimentMLOpsError):
+    """The Dask scheduler cannot be reached, or a task failed on a worker."""
