@@ -84,7 +84,8 @@ def test_local_and_dask_engines_give_the_pipelines_probabilities(cli_run, in_wor
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_csv_and_json_lines_inputs_score_like_parquet(cli_run, in_workspace, texts, suffix) -> None:
-    source = _write(in_workspace.root / f"input{suffix}", pd.DataFrame({"body": texts[:300] + ["", "   "], "lang": "en"}))
+    frame = pd.DataFrame({"body": texts[:300] + ["", "   "], "lang": "en"})
+    source = _write(in_workspace.root / f"input{suffix}", frame)
     out_dir = in_workspace.root / f"out{suffix}.parquet"
     code, out, err = cli_run("score", "--data", str(source), "--text-column", "body", "--out", str(out_dir))
     assert code == 0, err
