@@ -44,6 +44,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python benchmarks/scorer.py
 	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/batch_scoring.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage coverage.xml

@@ -15,7 +15,8 @@
      ├── InvalidRequestError     a request's parameters are each valid but do not make sense together
      ├── UnauthorizedError       a request without the admin token, or with a wrong one
      ├── ForbiddenError          an admin request to a server that has no admin token configured
-     └── ConflictError           another command changed the same state first (a deployment lock, an alias moved)
+     ├── ConflictError           another command changed the same state first (a deployment lock, an alias moved)
+     └── ClusterError            the distributed engine (Dask) cannot be reached or failed a task
 
 The CLI maps these to exit codes in ``cli/app.py`` and the service to HTTP status codes in
 ``serving/errors.py``; nothing else decides how an error is shown.
@@ -88,3 +89,7 @@ class ForbiddenError(SentimentMLOpsError):
 
 class ConflictError(SentimentMLOpsError):
     """Another command changed, or is changing, the same state: nothing was done; run again."""
+
+
+class ClusterError(SentimentMLOpsError):
+    """The Dask scheduler cannot be reached, or a task failed on a worker."""

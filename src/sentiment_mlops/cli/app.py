@@ -8,9 +8,10 @@ from typing import Annotated
 
 import click
 import typer
+from rich.markup import escape
 from typer.exceptions import TyperException
 
-from sentiment_mlops.cli import deployment, logs, monitoring, serving, training
+from sentiment_mlops.cli import deployment, logs, monitoring, scaling, serving, training
 from sentiment_mlops.cli.context import EXIT_FAILURE, _State, err_console
 from sentiment_mlops.errors import SentimentMLOpsError
 
@@ -29,7 +30,7 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks o
 
 
 for command in (training.train, training.models, training.predict, deployment.promote, deployment.rollback,
-                deployment.history, serving.serve, monitoring.drift, monitoring.monitor):
+                deployment.history, serving.serve, monitoring.drift, monitoring.monitor, scaling.score):
     app.command()(command)
 app.add_typer(logs.logs_app, name="logs")
 
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> object:
     except SentimentMLOpsError as exc:
         if _State.debug:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # escape: a message may hold brackets (pip install 'sentiment-mlops[dask]') that are not markup
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_FAILURE)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -9,7 +9,9 @@ Any other estimator falls back to the pipeline itself, so every fitted model can
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import chain, repeat
 from typing import Any, Protocol
 
 import numpy as np
@@ -52,6 +54,100 @@ def _softmax_rows(jll: np.ndarray) -> np.ndarray:
     return np.exp(jll - log_norm)
 
 
+# sklearn's default token pattern: its tokens never contain a space, so an n-gram term "a b" is exactly
+# the token sequence (a, b), and n-grams can be looked up as sequences of token ids.
+_DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+
+
+class BatchWordAnalyzer:
+    """The word analyzer of a ``TfidfVectorizer`` applied to a whole batch at once.
+
+    ``build_analyzer()`` runs a Python loop per token (n-grams joined into strings one at a time, then a
+    dict lookup each): about 25 ms for 1,000 tweets. Here the vectorizer's own preprocessor and tokenizer
+    run once per text, each token of the batch is looked up once (a C-level ``map``), and the n-grams are
+    found with numpy: the ids of n consecutive tokens make one integer key, searched in the sorted keys of
+    the vocabulary's n-grams, with the n-grams that would straddle two texts masked out. The terms found
+    are exactly the analyzer's, so the counts and the probabilities are the same.
+    """
+
+    def __init__(self, *, preprocess: Callable[[str], str], tokenize: Callable[[str], list[str]],
+                 vocabulary: dict[str, int], ngram_range: tuple[int, int]) -> None:
+        self.preprocess = preprocess
+        self.tokenize = tokenize
+        self.min_n, self.max_n = ngram_range
+        grams: list[list[tuple[list[str], int]]] = [[] for _ in range(self.max_n + 1)]
+        for term, feature in vocabulary.items():
+            parts = term.split(" ")
+            if len(parts) <= self.max_n:
+                grams[len(parts)].append((parts, feature))
+        self.token_ids: dict[str, int] = {}
+        for by_length in grams:
+            for parts, _ in by_length:
+                for token in parts:
+                    self.token_ids.setdefault(token, len(self.token_ids))
+        self.base = max(len(self.token_ids), 1)
+        # n-gram keys (sorted) and their feature ids, for each n.
+        self.keys: dict[int, np.ndarray] = {}
+        self.features: dict[int, np.ndarray] = {}
+        for n in range(self.min_n, self.max_n + 1):
+            keys = np.array([self._key([self.token_ids[t] for t in parts]) for parts, _ in grams[n]], dtype=np.int64)
+            order = np.argsort(keys, kind="stable")
+            self.keys[n] = keys[order]
+            self.features[n] = np.array([feature for _, feature in grams[n]], dtype=np.int64)[order]
+
+    def _key(self, ids: list[int]) -> int:
+        key = 0
+        for token_id in ids:
+            key = key * self.base + token_id
+        return key
+
+    @classmethod
+    def for_vectorizer(cls, vectorizer: Any) -> BatchWordAnalyzer | None:
+        """The batch analyzer of a fitted ``vectorizer``, or None where its analyzer does something this
+        one would not (a callable or character analyzer, a custom tokenizer or token pattern, stop words,
+        file input)."""
+        plain = (vectorizer.analyzer == "word" and vectorizer.input == "content" and vectorizer.tokenizer is None
+                 and vectorizer.token_pattern == _DEFAULT_TOKEN_PATTERN and vectorizer.get_stop_words() is None)
+        min_n, max_n = vectorizer.ngram_range
+        if not plain or not 1 <= min_n <= max_n:
+            return None
+        if (len(vectorizer.vocabulary_) + 1) ** max_n >= 2 ** 62:  # the n-gram keys must fit in int64
+            return None
+        return cls(preprocess=vectorizer.build_preprocessor(), tokenize=vectorizer.build_tokenizer(),
+                   vocabulary=vectorizer.vocabulary_, ngram_range=(min_n, max_n))
+
+    def feature_ids(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(row, feature id)`` of every in-vocabulary term occurrence of ``texts``, in any order."""
+        if not all(isinstance(text, str) for text in texts):
+            raise TypeError("texts must be str")  # the analyzer would decode bytes; refuse rather than differ
+        token_lists = list(map(self.tokenize, map(self.preprocess, texts)))
+        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(texts))
+        tokens = list(chain.from_iterable(token_lists))
+        ids = np.array(list(map(self.token_ids.get, tokens, repeat(-1))), dtype=np.int64)
+        text_of = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+        rows: list[np.ndarray] = []
+        features: list[np.ndarray] = []
+        for n in range(self.min_n, self.max_n + 1):
+            count = len(tokens) - n + 1
+            if count <= 0 or not len(self.keys[n]):
+                continue
+            # An n-gram is a candidate when its first and last tokens are in one text and every token is known.
+            keep = text_of[:count] == text_of[n - 1:]
+            key = np.zeros(count, dtype=np.int64)
+            for k in range(n):
+                window = ids[k:k + count]
+                keep &= window >= 0
+                key = key * self.base + window
+            position = np.searchsorted(self.keys[n], key)
+            position[position == len(self.keys[n])] = 0
+            keep &= self.keys[n][position] == key
+            rows.append(text_of[:count][keep])
+            features.append(self.features[n][position[keep]])
+        if not features:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate(rows), np.concatenate(features)
+
+
 class CompiledNaiveBayes:
     """TF-IDF + MultinomialNB scoring with numpy, equal to ``Pipeline.predict_proba`` within 1e-9."""
 
@@ -70,6 +166,7 @@ class CompiledNaiveBayes:
         self.class_log_prior = np.asarray(classifier.class_log_prior_, dtype=np.float64)
         self.centred_log_prob = self.log_prob_by_feature - self.log_prob_by_feature.mean(axis=1, keepdims=True)
         self.terms = {index: term for term, index in self.vocabulary.items()}
+        self.batch_analyzer = BatchWordAnalyzer.for_vectorizer(vectorizer)
 
     def _counts_one(self, text: str) -> tuple[list[int], list[int]]:
         lookup = self.vocabulary.get
@@ -81,15 +178,20 @@ class CompiledNaiveBayes:
 
     def _counts_many(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Term counts of many texts, counted by numpy instead of a dict per text."""
-        analyzer, lookup = self.analyzer, self.vocabulary.get
-        found: list[int] = []
-        lengths: list[int] = []
-        for text in texts:
-            known = [i for i in map(lookup, analyzer(text)) if i is not None]
-            found.extend(known)
-            lengths.append(len(known))
+        if self.batch_analyzer is not None:
+            rows_of, found = self.batch_analyzer.feature_ids(texts)
+        else:
+            analyzer, lookup = self.analyzer, self.vocabulary.get
+            ids: list[int] = []
+            lengths: list[int] = []
+            for text in texts:
+                known = [i for i in map(lookup, analyzer(text)) if i is not None]
+                ids.extend(known)
+                lengths.append(len(known))
+            rows_of = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+            found = np.array(ids, dtype=np.int64)
         n_features = self.log_prob_by_feature.shape[0]
-        keys = np.repeat(np.arange(len(texts), dtype=np.int64), lengths) * n_features + np.array(found, dtype=np.int64)
+        keys = rows_of * n_features + found
         unique, counts = np.unique(keys, return_counts=True)
         rows = unique // n_features
         offsets = np.zeros(len(texts) + 1, dtype=np.intp)

