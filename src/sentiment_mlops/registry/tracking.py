@@ -18,6 +18,8 @@ from sentiment_mlops.registry.vocabulary import vocabularies_as_arrays
 SKOPS_TRUSTED_TYPES = [
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
+    # The word vectorizer's tokenizer: the lexicon markers (training/lexicon.py), our own code.
+    "sentiment_mlops.training.lexicon.tokenize_with_sentiment",
 ]
 
 
@@ -34,7 +36,7 @@ def git_commit(cwd: Path | None = None) -> str | None:
 def _pip_requirements() -> list[str]:
     from importlib.metadata import version
 
-    return [f"{dist}=={version(dist)}" for dist in ("scikit-learn", "skops", "numpy", "scipy")]
+    return [f"{dist}=={version(dist)}" for dist in ("scikit-learn", "skops", "numpy", "scipy", "vaderSentiment")]
 
 
 @contextlib.contextmanager

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from sentiment_mlops.serving.scorer import CompiledNaiveBayes, PipelineScorer, compile_scorer
+from sentiment_mlops.training.lexicon import MARKERS
+from sentiment_mlops.training.pipeline import build_pipeline
 
 
 def test_compiled_probabilities_equal_the_pipeline_on_the_heldout_split(mnb_pipeline: Any, corpus_split: Any) -> None:
@@ -88,7 +90,8 @@ def test_explain_ranks_the_tokens_of_the_text_for_the_predicted_class(mnb_pipeli
     assert explanation.label == predicted and 0 < len(explanation.tokens) <= 5
     values = [t.contribution for t in explanation.tokens]
     assert values == sorted(values, reverse=True)
-    assert all(t.token in text for t in explanation.tokens)
+    # A term is a word or bigram of the text, or made of the lexicon's marker tokens (training/lexicon.py).
+    assert all(t.token in text or set(t.token.split()) & MARKERS for t in explanation.tokens)
     # The contributions are exactly tf-idf weight x centred log-probability of the predicted class.
     vectorizer, classifier = mnb_pipeline.steps[0][1], mnb_pipeline.steps[1][1]
     row = vectorizer.transform([text])
@@ -102,6 +105,11 @@ def test_explain_ranks_the_tokens_of_the_text_for_the_predicted_class(mnb_pipeli
 def test_explain_says_why_when_nothing_is_known(mnb_pipeline: Any) -> None:
     explanation = compile_scorer(mnb_pipeline).explain("qqqq zzzz")
     assert explanation.tokens == [] and "vocabulary" in (explanation.note or "")
+    # With the lexicon markers (mnb_lexicon), unknown words leave the "no sentiment word" marker.
+    lexicon = build_pipeline("mnb_lexicon", {"min_df": 1})
+    lexicon.fit(["good day", "bad day", "a day"], ["positive", "negative", "neutral"])
+    marked = compile_scorer(lexicon).explain("qqqq zzzz")
+    assert marked.tokens and all(set(t.token.split()) <= MARKERS for t in marked.tokens)
 
 
 def test_fallback_explain_uses_coefficients_or_says_why(corpus_split: Any) -> None:
