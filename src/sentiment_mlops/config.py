@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SENTIMENT_MLOPS_", extra="ignore")
 
     models_dir: Path = Path("models")
+    # Load the seed-compatible pickles of models/ instead of its skops file. Unpickling runs any code the
+    # file holds; off by default (--allow-pickle on predict, drift and serve).
+    allow_pickle: bool = False
     tracking_uri: str = Field(
         default="sqlite:///mlflow.db",
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "SENTIMENT_MLOPS_TRACKING_URI"),

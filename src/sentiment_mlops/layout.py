@@ -22,5 +22,9 @@ RUN_ARTIFACTS = "training"
 TRAINING_STATUS_TAG = "training_status"
 TRAINING_INCOMPLETE = "incomplete"
 TRAINING_COMPLETE = "complete"
+# sha256 of the manifests, recorded as version tags: the run's (logged to MLflow, set at registration) and the
+# local models/ one (set once published), so a manifest re-sealed after an artifact was swapped is detected.
+RUN_MANIFEST_TAG = "run_manifest_sha256"
+LOCAL_MANIFEST_TAG = "local_manifest_sha256"
 # The classes, in the order of every probability vector the API returns (``data.labels`` normalises to them).
 LABELS = ("negative", "neutral", "positive")

@@ -14,7 +14,7 @@ import sentiment_mlops
 
 PACKAGE = Path(sentiment_mlops.__file__).parent
 # Modules every package may use: names, settings, errors and small shared helpers.
-SHARED = {"config", "errors", "layout", "integrity", "calibration"}
+SHARED = {"config", "errors", "layout", "integrity", "calibration", "serialization"}
 FLOORS = [
     {"data"},
     {"training", "registry", "store"},

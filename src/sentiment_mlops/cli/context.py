@@ -20,6 +20,19 @@ console = Console()
 err_console = Console(stderr=True)
 
 ModelsDir = Annotated[Path | None, typer.Option("--models-dir", help="Where the artifacts are written.")]
+AllowPickle = Annotated[bool, typer.Option("--allow-pickle", help="Load models/'s seed-compatible pickles instead "
+                                           "of its skops file (unpickling runs any code the file holds).")]
+
+
+def allow_pickle(allowed: bool, *, in_workers: bool = False) -> None:
+    """``--allow-pickle``: this invocation's settings load the pickles (and, ``in_workers``, every server worker
+    it starts, which read their settings from the environment)."""
+    if allowed:
+        settings().allow_pickle = True
+        if in_workers:
+            import os
+
+            os.environ["SENTIMENT_MLOPS_ALLOW_PICKLE"] = "true"
 
 
 class _State:

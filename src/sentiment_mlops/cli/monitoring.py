@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from sentiment_mlops.cli import context
-from sentiment_mlops.cli.context import EXIT_DRIFT, EXIT_OK, ModelsDir
+from sentiment_mlops.cli.context import EXIT_DRIFT, EXIT_OK, AllowPickle, ModelsDir
 from sentiment_mlops.config import Environment, Settings
 from sentiment_mlops.errors import ConfigurationError
 
@@ -198,8 +198,10 @@ def drift(
     models_dir: ModelsDir = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
     fail_on_drift: Annotated[bool, typer.Option(help="Exit with code 3 when drift is detected.")] = False,
+    allow_pickle: AllowPickle = False,
 ) -> None:
     """Offline drift report: a file of texts against a model version's reference profile."""
+    context.allow_pickle(allow_pickle)
     code = drift_command(context.settings(), context.console, data=data, text_column=text_column,
                          env=Environment.parse(env).value if env else None, version=version,
                          models_dir=models_dir, as_json=as_json, fail_on_drift=fail_on_drift)

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from sentiment_mlops.cli import context
+from sentiment_mlops.cli.context import AllowPickle
 from sentiment_mlops.config import Environment
 
 
@@ -17,8 +18,10 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes (metrics aggregate across them).")] = 1,
     bootstrap: Annotated[bool, typer.Option(help="With --env staging: point an empty staging alias at the "
                                                  "newest version first.")] = False,
+    allow_pickle: AllowPickle = False,
 ) -> None:
     """Serve the model behind --env over HTTP (web UI at /, API docs at /docs, metrics at /metrics)."""
+    context.allow_pickle(allow_pickle, in_workers=workers > 1)
     from sentiment_mlops.service import serve as run_service
 
     environment = Environment.parse(env) if env is not None else Environment.LOCAL

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sentiment_mlops.cli import context
-from sentiment_mlops.cli.context import ModelsDir
+from sentiment_mlops.cli.context import AllowPickle, ModelsDir
 from sentiment_mlops.config import Settings
 from sentiment_mlops.errors import ConfigurationError
 
@@ -192,7 +192,9 @@ def predict(
     env: Annotated[str | None, typer.Option(help="Score with the version behind this alias.")] = None,
     model_uri: Annotated[str | None, typer.Option(help="models:/SentimentAnalysisModel/3 or @alias.")] = None,
     models_dir: ModelsDir = None,
+    allow_pickle: AllowPickle = False,
 ) -> None:
     """Score texts without a server (local artifacts by default)."""
+    context.allow_pickle(allow_pickle)
     predict_command(context.settings(), context.console, texts=texts, env=env, model_uri=model_uri,
                     models_dir=models_dir)

@@ -77,7 +77,7 @@ class RegistryModelInfo:
 
     def _local(self) -> ServedModelInfo:
         try:
-            loaded = load_local(self.settings.models_dir)
+            loaded = load_local(self.settings.models_dir, allow_pickle=self.settings.allow_pickle)
         except SentimentMLOpsError as exc:
             return ServedModelInfo(self.environment, None, None, str(exc))
         return ServedModelInfo(self.environment, loaded.version, loaded.profile)

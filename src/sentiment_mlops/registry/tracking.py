@@ -13,14 +13,7 @@ from typing import Any
 from sentiment_mlops.errors import RegistryError
 from sentiment_mlops.layout import MODEL_ARTIFACT, RUN_ARTIFACTS
 from sentiment_mlops.registry.client import quiet_mlflow
-from sentiment_mlops.registry.vocabulary import vocabularies_as_arrays
-
-SKOPS_TRUSTED_TYPES = [
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
-    # The word vectorizer's tokenizer: the lexicon markers (training/lexicon.py), our own code.
-    "sentiment_mlops.training.lexicon.tokenize_with_sentiment",
-]
+from sentiment_mlops.serialization import SKOPS_TRUSTED_TYPES, vocabularies_as_arrays
 
 
 def git_commit(cwd: Path | None = None) -> str | None:

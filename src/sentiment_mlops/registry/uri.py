@@ -88,7 +88,9 @@ def load_model(settings: Settings, reference: ModelReference, registry: ModelReg
                cache_dir: Path | None = None) -> LoadedModel:
     """Load (and verify) what ``reference`` names."""
     if reference.is_local:
-        return load_local(reference.models_dir or settings.models_dir)
+        models_dir = reference.models_dir or settings.models_dir
+        check_local_seal(settings, models_dir, registry)
+        return load_local(models_dir, allow_pickle=settings.allow_pickle)
     registry = registry or ModelRegistry.from_settings(settings)
     version = reference.version
     if reference.alias is not None:
@@ -98,3 +100,19 @@ def load_model(settings: Settings, reference: ModelReference, registry: ModelReg
                                      f"promote one with: sentiment-mlops promote VERSION --to {reference.alias}")
         version = info.version
     return load_version(registry, str(version), cache_dir=cache_dir)
+
+
+def check_local_seal(settings: Settings, models_dir: Path, registry: ModelRegistry | None = None) -> None:
+    """``registry.loading.verify_local_seal`` against the settings' tracking store, when there is one.
+
+    A SQLite tracking store that does not exist is not created for this (nothing was registered there).
+    """
+    from sentiment_mlops.registry.loading import verify_local_seal
+
+    if registry is None:
+        prefix = "sqlite:///"
+        uri = settings.tracking_uri
+        if uri.startswith(prefix) and not Path(uri[len(prefix):]).is_file():
+            return
+        registry = ModelRegistry.from_settings(settings)
+    verify_local_seal(models_dir, registry)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from sentiment_mlops.config import SERVING_ENVIRONMENTS, Settings
 from sentiment_mlops.errors import ConfigurationError, RegistryError
 from sentiment_mlops.integrity import MANIFEST_NAME
-from sentiment_mlops.layout import MODEL_FILE
+from sentiment_mlops.layout import HELDOUT_FILE, METRICS_FILE, MODEL_FILE, PROFILE_FILE, SKOPS_FILE, VECTORIZER_FILE
 from sentiment_mlops.registry.client import CANARY_ALIAS, CANARY_PERCENT_TAG
 from sentiment_mlops.registry.client import parse_canary_percent as parse_canary_tag
 
@@ -48,23 +49,39 @@ def parse_canary_percent(value: str | None) -> float:
     return parse_canary_tag(value) or 0.0
 
 
+LOADED_FILES = (SKOPS_FILE, MODEL_FILE, VECTORIZER_FILE, METRICS_FILE, PROFILE_FILE, HELDOUT_FILE)
+
+
 class LocalSource:
     """The seed-compatible artifacts of a folder; a retrain shows up as a new manifest digest."""
 
-    def __init__(self, models_dir: Path) -> None:
+    def __init__(self, models_dir: Path, *, allow_pickle: bool = False,
+                 check_seal: Callable[[Path], None] | None = None) -> None:
         self.models_dir = models_dir
-        self.description = f"{models_dir}/"
+        self.allow_pickle = allow_pickle
+        self.check_seal = check_seal
+        self.description = f"{models_dir}/" + (" (pickles allowed)" if allow_pickle else "")
 
     def resolve(self) -> Target:
         manifest = self.models_dir / MANIFEST_NAME
         if not (self.models_dir / MODEL_FILE).is_file() or not manifest.is_file():
             return Target(None, missing_reason=f"no trained model in {self.models_dir}/; run: sentiment-mlops train")
-        return Target("local:" + hashlib.sha256(manifest.read_bytes()).hexdigest()[:16])
+        # The manifest's bytes and every model file's size and mtime: an artifact replaced without touching
+        # the manifest is a change too, which the reload then verifies (and refuses).
+        digest = hashlib.sha256(manifest.read_bytes())
+        for name in LOADED_FILES:
+            path = self.models_dir / name
+            if path.exists():
+                stat = path.stat()
+                digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+        return Target("local:" + digest.hexdigest()[:16])
 
     def load(self, key: str) -> LoadedModel:
         from sentiment_mlops.registry import load_local
 
-        return load_local(self.models_dir)
+        if self.check_seal is not None:
+            self.check_seal(self.models_dir)
+        return load_local(self.models_dir, allow_pickle=self.allow_pickle)
 
     def close(self) -> None:
         return None
@@ -117,7 +134,10 @@ def source_for(settings: Settings, environment: str) -> ModelSource:
         raise ConfigurationError(f"unknown environment {environment!r}; expected one of "
                                  f"{', '.join(SERVING_ENVIRONMENTS)}")
     if environment == "local":
-        return LocalSource(Path(settings.models_dir))
+        from sentiment_mlops.registry.uri import check_local_seal
+
+        return LocalSource(Path(settings.models_dir), allow_pickle=settings.allow_pickle,
+                           check_seal=lambda models_dir: check_local_seal(settings, models_dir))
     from sentiment_mlops.registry import ModelRegistry
 
     registry = ModelRegistry.from_settings(settings)

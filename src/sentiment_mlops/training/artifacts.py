@@ -19,8 +19,10 @@ from sentiment_mlops.layout import (
     METRICS_FILE,
     MODEL_FILE,
     PROFILE_FILE,
+    SKOPS_FILE,
     VECTORIZER_FILE,
 )
+from sentiment_mlops.serialization import dump_skops
 from sentiment_mlops.training.evaluation import Evaluation
 
 
@@ -85,6 +87,8 @@ def write_artifacts(directory: Path, pipeline: Pipeline, evaluation: Evaluation,
         CONFUSION_PNG: confusion_png or confusion_matrix_png(evaluation, title),
         HELDOUT_FILE: heldout_lines.encode(),
         PROFILE_FILE: json.dumps(profile, separators=(",", ":")).encode(),
+        # What serving and the CLI load: skops admits only trusted types, where a pickle runs any code.
+        SKOPS_FILE: dump_skops(pipeline),
     }
     for name, data in payloads.items():
         atomic_write_bytes(directory / name, data)

@@ -21,10 +21,19 @@ from sklearn.pipeline import Pipeline
 from sentiment_mlops.calibration import fit_confidence_calibration
 from sentiment_mlops.data import Dataset
 from sentiment_mlops.errors import ConfigurationError, ConflictError
-from sentiment_mlops.integrity import FileLock, atomic_write_json, build_manifest, read_manifest, verify_manifest
+from sentiment_mlops.integrity import (
+    FileLock,
+    atomic_write_json,
+    build_manifest,
+    read_manifest,
+    sha256_file,
+    verify_manifest,
+)
 from sentiment_mlops.layout import (
+    LOCAL_MANIFEST_TAG,
     MANIFEST_FILE,
     METRICS_FILE,
+    RUN_MANIFEST_TAG,
     TRAINING_COMPLETE,
     TRAINING_INCOMPLETE,
     TRAINING_STATUS_TAG,
@@ -220,6 +229,7 @@ def _train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, staging
                 item.replace(models_dir / item.name)  # manifest last: it vouches for the others
             verify_manifest(models_dir, read_manifest(models_dir))
             if tracker is not None and version is not None:
+                tracker.set_version_tag(version, LOCAL_MANIFEST_TAG, sha256_file(models_dir / MANIFEST_FILE))
                 tracker.set_version_tag(version, TRAINING_STATUS_TAG, TRAINING_COMPLETE)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -264,6 +274,7 @@ def _track(tracker: Tracker, pipeline: Pipeline, evaluation: Evaluation, options
     manifest["registry_model"] = tracker.model_digest(model_uri)
     atomic_write_json(manifest_path, manifest)
     tracker.log_artifacts(staging)
+    run_manifest_sha256 = sha256_file(manifest_path)
     if not options.register:
         return None
     tags = {
@@ -272,6 +283,7 @@ def _track(tracker: Tracker, pipeline: Pipeline, evaluation: Evaluation, options
         "data_fingerprint": metadata["data_fingerprint"],
         "model_type": options.model,
         TRAINING_STATUS_TAG: TRAINING_INCOMPLETE,
+        RUN_MANIFEST_TAG: run_manifest_sha256,
     }
     if commit:
         tags["git_commit"] = commit

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import skops.io
 
-from sentiment_mlops.registry.tracking import SKOPS_TRUSTED_TYPES
-from sentiment_mlops.registry.vocabulary import restore_vocabularies, vocabularies_as_arrays
+from sentiment_mlops.serialization import SKOPS_TRUSTED_TYPES, restore_vocabularies, vocabularies_as_arrays
 from sentiment_mlops.training.pipeline import build_pipeline, vectorizers
 
 

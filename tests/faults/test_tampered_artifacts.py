@@ -1,0 +1,119 @@
+"""No file runs code unless it was verified: the skops model is what loads, a pickle only with
+``allow_pickle``, every file a loader reads must be listed in the manifest, a re-sealed manifest is caught by
+the digest the registry recorded, and a server refuses a swapped artifact, keeps its model and says so."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from sentiment_mlops.errors import IntegrityError
+from sentiment_mlops.integrity import sha256_file
+from sentiment_mlops.registry import ModelRegistry, load_local
+from sentiment_mlops.registry.loading import verify_local_seal
+
+
+class _Payload:
+    """Unpickling this runs ``os.system``: what a crafted ``sentiment_model.pkl`` could do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture
+def models_copy(trained_workspace, tmp_path) -> Path:
+    copy = tmp_path / "models"
+    shutil.copytree(trained_workspace.models_dir, copy)
+    return copy
+
+
+def _plant_pickle(models_dir: Path, marker: Path, *, reseal: bool, unlist: bool = False) -> None:
+    (models_dir / "sentiment_model.pkl").write_bytes(pickle.dumps(_Payload(marker)))
+    manifest = json.loads((models_dir / "manifest.json").read_text())
+    if reseal:
+        manifest["files"]["sentiment_model.pkl"] = sha256_file(models_dir / "sentiment_model.pkl")
+    if unlist:
+        del manifest["files"]["sentiment_model.pkl"]
+    (models_dir / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_the_default_load_reads_the_skops_model_and_never_the_pickle(models_copy: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    _plant_pickle(models_copy, marker, reseal=True)
+    loaded = load_local(models_copy)
+    assert loaded.pipeline.predict(["lovely crew"])[0] in {"negative", "neutral", "positive"}
+    assert not marker.exists()
+
+
+def test_an_unlisted_pickle_is_refused_before_it_is_read(models_copy: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    _plant_pickle(models_copy, marker, reseal=False, unlist=True)
+    with pytest.raises(IntegrityError, match="sentiment_model.pkl but its manifest does not list it"):
+        load_local(models_copy, allow_pickle=True)
+    assert not marker.exists()
+
+
+def test_a_resealed_manifest_is_caught_by_the_digest_the_registry_recorded(models_copy: Path, tmp_path: Path,
+                                                                           trained_workspace) -> None:
+    registry = ModelRegistry(trained_workspace.tracking_uri, "SentimentAnalysisModel")
+    verify_local_seal(models_copy, registry)  # as published: fine
+    marker = tmp_path / "pwned"
+    _plant_pickle(models_copy, marker, reseal=True)
+    with pytest.raises(IntegrityError, match="re-sealed"):
+        verify_local_seal(models_copy, registry)
+    assert not marker.exists()
+
+
+def test_predict_refuses_a_resealed_folder_with_or_without_pickles(in_workspace, cli_run, tmp_path) -> None:
+    models = in_workspace.models_dir
+    backup = tmp_path / "backup"
+    shutil.copytree(models, backup)
+    try:
+        code, out, _ = cli_run("predict", "what a lovely flight")
+        assert code == 0 and "model version 1 (local)" in out
+        marker = tmp_path / "pwned"
+        _plant_pickle(models, marker, reseal=True)
+        for argv in (["predict"], ["predict", "--allow-pickle"]):
+            code, _, err = cli_run(*argv, "what a lovely flight")
+            assert code == 1 and "re-sealed" in " ".join(err.split()), err
+        assert not marker.exists()
+    finally:
+        shutil.rmtree(models)
+        shutil.copytree(backup, models)
+
+
+def test_a_server_refuses_a_swapped_artifact_keeps_its_model_and_turns_degraded(models_copy: Path,
+                                                                               tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from sentiment_mlops.config import Settings
+    from sentiment_mlops.serving.app import create_app
+    from sentiment_mlops.store import PredictionStore
+
+    settings = Settings(models_dir=models_copy, store_url=f"sqlite:///{tmp_path / 'p.db'}", poll_seconds=0.1,
+                        MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'none.db'}")
+    with TestClient(create_app(settings, environment="local")) as client:
+        before = client.post("/predict", json={"text": "lovely crew"}).json()
+        skops_file = models_copy / "model.skops"
+        data = bytearray(skops_file.read_bytes())
+        data[-10] ^= 0xFF  # the manifest is left alone
+        skops_file.write_bytes(bytes(data))
+        deadline = time.monotonic() + 10
+        while client.get("/health").json()["status"] != "degraded" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        health = client.get("/health").json()
+        assert health["status"] == "degraded"
+        after = client.post("/predict", json={"text": "lovely crew"}).json()
+        assert after["probabilities"] == before["probabilities"]  # the verified model still answers
+    with PredictionStore(settings.store_url) as store:
+        alert = store.open_alert("model_load_failed", "local")
+    assert alert is not None and "model.skops" in alert["message"]
