@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     max_text_length: int = Field(default=5000, ge=1)
     max_batch_size: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # What one HTTP request may take (serving/http_guard.py): 431 over the head limits, 408 past the deadline.
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    max_header_count: int = Field(default=100, ge=8)
+    request_timeout_seconds: float = Field(default=10.0, gt=0)
     admin_token: str | None = None
     poll_seconds: float = Field(default=5.0, gt=0)
     log_queue_size: int = Field(default=10_000, ge=1)
