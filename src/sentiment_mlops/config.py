@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(default=5.0, gt=0)
     log_queue_size: int = Field(default=10_000, ge=1)
     log_batch_size: int = Field(default=500, ge=1)
+    # Days of predictions the server keeps (pruned at start and hourly); None keeps everything.
+    retention_days: float | None = Field(default=None, gt=0)
     alert_webhook: str | None = None
     alert_cooldown_seconds: float = Field(default=900.0, ge=0)
     monitor_interval_seconds: float = Field(default=60.0, gt=0)
