@@ -22,7 +22,7 @@ from sentiment_mlops.serving.model_source import SERVING_ENVIRONMENTS, ModelSour
 from sentiment_mlops.serving.poller import ModelPoller
 from sentiment_mlops.serving.prediction_log import PredictionLogWriter
 from sentiment_mlops.serving.responses import OrjsonResponse
-from sentiment_mlops.serving.routes import admin, feedback, health, metrics, predict, ui
+from sentiment_mlops.serving.routes import admin, docs, feedback, health, metrics, predict, ui
 from sentiment_mlops.serving.state import ServingState
 
 if TYPE_CHECKING:
@@ -192,9 +192,11 @@ def create_app(settings: Settings, *, environment: str, store: PredictionStore |
             if own_store:
                 the_store.close()
 
+    # docs_url/redoc_url off: routes.docs serves both pages with locally installed assets instead of a CDN.
     app = FastAPI(title=TITLE, version=_package_version(), lifespan=lifespan, default_response_class=OrjsonResponse,
+                  docs_url=None, redoc_url=None,
                   description=f"Sentiment classifier ({environment}): negative / neutral / positive.")
-    for router in (predict.router, feedback.router, health.router, admin.router, metrics.router, ui.router,
+    for router in (predict.router, feedback.router, health.router, admin.router, metrics.router, ui.router, docs.router,
                    *extra_routers):
         app.include_router(router)
     install_error_handlers(app)
