@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +40,51 @@ SERVING_ENVIRONMENTS: tuple[str, ...] = tuple(environment.value for environment 
 ENVIRONMENTS = SERVING_ENVIRONMENTS[1:]  # the registry-backed ones a promotion can target
 CANARY_ALIAS = "canary"
 ALIASES = (*ENVIRONMENTS, CANARY_ALIAS)  # what a rollback can move
+
+
+_PASSWORD_IN_NETLOC = re.compile(r"^([^:/@]*):[^@]*@")
+_PASSWORD_IN_QUERY = re.compile(r"((?:^|[?&;])(?:password|pass|pwd|secret|token)=)[^&;]*", re.IGNORECASE)
+
+
+def masked_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``: the form every URL the project prints or logs takes.
+
+    >>> masked_url("postgresql://app:s3cret@db:5432/sentiment?password=x&sslmode=require")
+    'postgresql://app:***@db:5432/sentiment?password=***&sslmode=require'
+    >>> masked_url("sqlite:///logs/predictions.db")
+    'sqlite:///logs/predictions.db'
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    netloc, slash, tail = rest.partition("/")
+    netloc = _PASSWORD_IN_NETLOC.sub(r"\1:***@", netloc)
+    tail = _PASSWORD_IN_QUERY.sub(r"\1***", tail)
+    return f"{scheme}://{netloc}{slash}{tail}"
+
+
+_PASSWORD_IN_TEXT = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^:/@\s]*:)[^@\s/]*@")
+
+
+def mask_passwords(text: str) -> str:
+    """``text`` with the password of every URL in it masked (a driver's message quoting the URL it used).
+
+    >>> mask_passwords("http://alice:pw@host:5000/api failed; see postgresql://u:p@db/x")
+    'http://alice:***@host:5000/api failed; see postgresql://u:***@db/x'
+    """
+    return _PASSWORD_IN_TEXT.sub(r"\1***@", text)
+
+
+def webhook_display(url: str) -> str:
+    """A webhook URL as it may be logged: scheme and host only (a Slack-style URL's path is its secret).
+
+    >>> webhook_display("https://hooks.slack.com/services/T000/B000/XXXX?x=1")
+    'https://hooks.slack.com/…'
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}/…"
 
 
 class Settings(BaseSettings):

@@ -12,6 +12,7 @@ from typer.exceptions import TyperException
 
 from sentiment_mlops.cli import deployment, logs, monitoring, serving, training
 from sentiment_mlops.cli.context import EXIT_FAILURE, _State, err_console
+from sentiment_mlops.config import mask_passwords
 from sentiment_mlops.errors import SentimentMLOpsError
 
 app = typer.Typer(
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> object:
     except SentimentMLOpsError as exc:
         if _State.debug:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # Messages quote URLs (a driver's message names the one it used): never print a password.
+        err_console.print(f"[bold red]error:[/] {mask_passwords(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_FAILURE)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from sentiment_mlops.config import Settings
+from sentiment_mlops.config import Settings, masked_url
 from sentiment_mlops.errors import ConfigurationError, ModelNotFoundError
 from sentiment_mlops.serving.limits import HttpLimits
 from sentiment_mlops.serving.metrics import MULTIPROC_ENV
@@ -90,7 +90,7 @@ def serve(settings: Settings, *, environment: str, host: str, port: int, workers
     source, snapshot = preload(settings, environment, require_model=require_model)
     version = snapshot.primary.version if snapshot.primary else "none"
     echo(f"serving {environment} (model version {version}, {source.description}) on http://{host}:{port} "
-         f"with {workers} worker{'s' if workers > 1 else ''}; prediction log: {settings.store_url}")
+         f"with {workers} worker{'s' if workers > 1 else ''}; prediction log: {masked_url(settings.store_url)}")
     options = uvicorn_options(host, port, workers, http_limits(settings))
     if workers == 1:
         app = app_factory(settings, environment=environment, model_source=source, initial_snapshot=snapshot)
