@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, text
 
 from sentiment_mlops.store import PredictionStore
 from sentiment_mlops.store.engine import engine_url
-from sentiment_mlops.store.schema import predictions
+from sentiment_mlops.store.schema import prediction_totals, predictions
 
 BATCH = 500
 LABELS = ("negative", "neutral", "positive")
@@ -64,6 +64,7 @@ def run(url: str, count: int, rounds: int, read_rows: int) -> None:
             for name, insert in (("single", row_at_a_time), ("batch", store_insert)):
                 with store._engine.begin() as connection:
                     connection.execute(predictions.delete())
+                    connection.execute(prediction_totals.delete())
                 rows = make_rows(count, start)
                 best[name] = min(best[name], timed(lambda insert=insert, rows=rows: insert(store, rows)))
         print(f"insert {count:,} predictions into {store.display_url} (best of {rounds})")

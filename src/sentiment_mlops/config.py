@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +42,51 @@ CANARY_ALIAS = "canary"
 ALIASES = (*ENVIRONMENTS, CANARY_ALIAS)  # what a rollback can move
 
 
+_PASSWORD_IN_NETLOC = re.compile(r"^([^:/@]*):[^@]*@")
+_PASSWORD_IN_QUERY = re.compile(r"((?:^|[?&;])(?:password|pass|pwd|secret|token)=)[^&;]*", re.IGNORECASE)
+
+
+def masked_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``: the form every URL the project prints or logs takes.
+
+    >>> masked_url("postgresql://app:s3cret@db:5432/sentiment?password=x&sslmode=require")
+    'postgresql://app:***@db:5432/sentiment?password=***&sslmode=require'
+    >>> masked_url("sqlite:///logs/predictions.db")
+    'sqlite:///logs/predictions.db'
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    netloc, slash, tail = rest.partition("/")
+    netloc = _PASSWORD_IN_NETLOC.sub(r"\1:***@", netloc)
+    tail = _PASSWORD_IN_QUERY.sub(r"\1***", tail)
+    return f"{scheme}://{netloc}{slash}{tail}"
+
+
+_PASSWORD_IN_TEXT = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^:/@\s]*:)[^@\s/]*@")
+
+
+def mask_passwords(text: str) -> str:
+    """``text`` with the password of every URL in it masked (a driver's message quoting the URL it used).
+
+    >>> mask_passwords("http://alice:pw@host:5000/api failed; see postgresql://u:p@db/x")
+    'http://alice:***@host:5000/api failed; see postgresql://u:***@db/x'
+    """
+    return _PASSWORD_IN_TEXT.sub(r"\1***@", text)
+
+
+def webhook_display(url: str) -> str:
+    """A webhook URL as it may be logged: scheme and host only (a Slack-style URL's path is its secret).
+
+    >>> webhook_display("https://hooks.slack.com/services/T000/B000/XXXX?x=1")
+    'https://hooks.slack.com/…'
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}/…"
+
+
 class Settings(BaseSettings):
     """Everything that can be configured, with the defaults of DESIGN.md."""
 
@@ -61,6 +108,10 @@ class Settings(BaseSettings):
     max_text_length: int = Field(default=5000, ge=1)
     max_batch_size: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # What one HTTP request may take (serving/http_guard.py): 431 over the head limits, 408 past the deadline.
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    max_header_count: int = Field(default=100, ge=8)
+    request_timeout_seconds: float = Field(default=10.0, gt=0)
     admin_token: str | None = None
     # POST /feedback changes what live accuracy and auto-rollback see: it needs this token (or the admin
     # token) unless feedback_open is set explicitly (anyone who can reach the server can then label).
@@ -69,6 +120,8 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(default=5.0, gt=0)
     log_queue_size: int = Field(default=10_000, ge=1)
     log_batch_size: int = Field(default=500, ge=1)
+    # Days of predictions the server keeps (pruned at start and hourly); None keeps everything.
+    retention_days: float | None = Field(default=None, gt=0)
     alert_webhook: str | None = None
     alert_cooldown_seconds: float = Field(default=900.0, ge=0)
     monitor_interval_seconds: float = Field(default=60.0, gt=0)

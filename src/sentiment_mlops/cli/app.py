@@ -13,6 +13,7 @@ from typer.exceptions import TyperException
 
 from sentiment_mlops.cli import deployment, logs, monitoring, scaling, serving, training
 from sentiment_mlops.cli.context import EXIT_FAILURE, _State, err_console
+from sentiment_mlops.config import mask_passwords
 from sentiment_mlops.errors import SentimentMLOpsError
 
 app = typer.Typer(
@@ -46,8 +47,9 @@ def main(argv: list[str] | None = None) -> object:
     except SentimentMLOpsError as exc:
         if _State.debug:
             raise
-        # escape: a message may hold brackets (pip install 'sentiment-mlops[dask]') that are not markup
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        # escape: a message may hold brackets (pip install 'sentiment-mlops[dask]') that are not markup; and
+        # messages quote URLs (a driver's message names the one it used): never print a password.
+        err_console.print(f"[bold red]error:[/] {escape(mask_passwords(str(exc)))}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_FAILURE)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

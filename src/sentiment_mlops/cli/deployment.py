@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sentiment_mlops.cli import context
-from sentiment_mlops.config import ALIASES, ENVIRONMENTS, Settings
+from sentiment_mlops.config import ALIASES, ENVIRONMENTS, Settings, masked_url
 from sentiment_mlops.errors import PromotionRefusedError
 
 if TYPE_CHECKING:
@@ -170,7 +170,8 @@ def history_command(settings: Settings, console: Console, *, env: str | None, li
         console.print(f"no deployment events{where} yet; promote a version with: "
                       "sentiment-mlops promote VERSION --to staging", highlight=False)
         return events
-    console.print(history_table(events, f"Deployment history{' · ' + env if env else ''} ({settings.store_url})"))
+    title = f"Deployment history{' · ' + env if env else ''} ({masked_url(settings.store_url)})"
+    console.print(history_table(events, title))
     return events
 
 

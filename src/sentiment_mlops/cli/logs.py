@@ -1,4 +1,4 @@
-"""``logs export``: the prediction log as JSON Lines."""
+"""``logs export`` and ``logs prune``: the prediction log as JSON Lines, and retention."""
 
 from __future__ import annotations
 
@@ -30,3 +30,23 @@ def logs_export(
     with PredictionStore(context.settings().store_url) as store:
         written = export_jsonl(store, out)
     context.say(f"wrote {written:,} predictions to {out}")
+
+
+@logs_app.command("prune")
+def logs_prune(
+    older_than: Annotated[str, typer.Option("--older-than", help="Delete predictions older than this age: "
+                                                                 "30d, 12h, 2w (units s, m, h, d, w).")],
+    archive: Annotated[Path | None, typer.Option(help="First write the deleted predictions (with their feedback "
+                                                      "label) to this Parquet file.")] = None,
+) -> None:
+    """Delete old predictions and their feedback (after archiving them to Parquet with --archive)."""
+    from sentiment_mlops.store import PredictionStore
+    from sentiment_mlops.store.retention import parse_age, prune
+
+    age = parse_age(older_than)
+    with PredictionStore(context.settings().store_url) as store:
+        result = prune(store, age, archive=archive)
+    cutoff = result.cutoff.isoformat(timespec="seconds")
+    if result.archive is not None:
+        context.say(f"archived {result.archived:,} predictions to {result.archive}")
+    context.say(f"deleted {result.deleted:,} predictions created before {cutoff} (older than {older_than})")

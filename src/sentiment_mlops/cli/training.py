@@ -13,7 +13,7 @@ from rich.table import Table
 
 from sentiment_mlops.cli import context
 from sentiment_mlops.cli.context import AllowPickle, ModelsDir
-from sentiment_mlops.config import Settings
+from sentiment_mlops.config import Settings, masked_url
 from sentiment_mlops.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def train_command(settings: Settings, console: Console, *, data: str, text_colum
             console.print(f"  trial {trial.number:>3}/{search}: CV macro-F1 {trial.cv_macro_f1:.4f} "
                           f"± {trial.cv_std:.4f}  {trial.params}")
 
-        console.print(f"MLflow: {settings.tracking_uri} · experiment [bold]{settings.experiment_name}[/]")
+        console.print(f"MLflow: {masked_url(settings.tracking_uri)} · experiment [bold]{settings.experiment_name}[/]")
         console.print("[bold]Steps[/]")
         with console.status(f"training {model} …"):
             result = train(dataset, options, models_dir=target, tracker=tracker, on_step=_step_printer(console),
@@ -128,7 +128,7 @@ def models_command(settings: Settings, console: Console) -> None:
     if not versions:
         console.print(f"no versions of {settings.registered_model_name} yet; run: sentiment-mlops train")
         return
-    table = Table(title=f"{settings.registered_model_name} ({settings.tracking_uri})", title_justify="left")
+    table = Table(title=f"{settings.registered_model_name} ({masked_url(settings.tracking_uri)})", title_justify="left")
     for column in ("version", "created (UTC)", "model", "accuracy", "macro-F1", "data", "aliases"):
         table.add_column(column)
     for v in versions:

@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sentiment_mlops.config import masked_url
 from sentiment_mlops.errors import ModelNotFoundError, SentimentMLOpsError
 from sentiment_mlops.layout import PROFILE_FILE, RUN_ARTIFACTS
 from sentiment_mlops.monitoring.drift.online import WINDOW_COLUMNS
@@ -34,7 +35,7 @@ def reference_profile_for(res: Resources, version: str) -> dict[str, Any]:
                 raise ModelNotFoundError(f"no {PROFILE_FILE} in {res.settings.models_dir}; run sentiment-mlops train")
             return json.loads(path.read_text())
         if res.tracking_store_missing:
-            raise ModelNotFoundError(f"version {version} is not in a registry: {res.settings.tracking_uri} "
+            raise ModelNotFoundError(f"version {version} is not in a registry: {masked_url(res.settings.tracking_uri)} "
                                      "does not exist yet")
         info = res.registry.version(version)
         if info.run_id is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sentiment_mlops.config import mask_passwords, masked_url
 from sentiment_mlops.errors import RegistryError
 from sentiment_mlops.registry.client import ModelRegistry
 
@@ -85,7 +86,8 @@ def list_runs(registry: ModelRegistry, *, versions: list[dict[str, Any]], run_id
             runs = registry.client.search_runs([experiment_id], max_results=MAX_RUNS,
                                                order_by=["attributes.start_time DESC"])
     except MlflowException as exc:
-        raise RegistryError(f"reading runs failed at {registry.tracking_uri}: {exc.message}") from exc
+        raise RegistryError(f"reading runs failed at {masked_url(registry.tracking_uri)}: "
+                            f"{mask_passwords(exc.message)}") from exc
     versions_by_run: dict[str, list[str]] = {}
     for version in versions:
         if version["run_id"]:

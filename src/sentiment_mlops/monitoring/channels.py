@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from sentiment_mlops.config import webhook_display
+
 logger = logging.getLogger("sentiment_mlops.alerts")
 
 WEBHOOK_TIMEOUT_SECONDS = 5.0
@@ -152,7 +154,8 @@ class WebhookChannel:
                     return True
                 problem = f"HTTP {response.status_code}"
                 if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
-                    logger.error("alert webhook %s refused %s (%s); not retrying", self.url, message.rule, problem)
+                    logger.error("alert webhook %s refused %s (%s); not retrying", webhook_display(self.url),
+                                 message.rule, problem)
                     return False
             if attempt < self.attempts:
                 logger.warning("alert webhook attempt %d/%d failed (%s); retrying in %.1f s", attempt,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sentiment_mlops.config import CANARY_ALIAS, Settings
+from sentiment_mlops.config import CANARY_ALIAS, Settings, mask_passwords, masked_url
 from sentiment_mlops.errors import ModelNotFoundError, RegistryError, VersionNotFoundError
 from sentiment_mlops.layout import RUN_ARTIFACTS
 
@@ -71,12 +71,13 @@ class ModelRegistry:
         from mlflow.tracking import MlflowClient
 
         self.tracking_uri = tracking_uri
+        self.display_uri = masked_url(tracking_uri)  # for messages: the password masked
         self.model_name = model_name
         self.experiment_name = experiment_name
         try:
             self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         except Exception as exc:  # MLflow raises several types for a bad URI
-            raise RegistryError(f"cannot open the MLflow store at {tracking_uri}: {exc}") from exc
+            raise RegistryError(f"cannot open the MLflow store at {masked_url(tracking_uri)}: {exc}") from exc
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelRegistry:
@@ -91,8 +92,8 @@ class ModelRegistry:
         except MlflowException as exc:
             code = getattr(exc, "error_code", "")
             if code in {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}:
-                raise VersionNotFoundError(f"{what}: {exc.message}") from exc
-            raise RegistryError(f"{what} failed at {self.tracking_uri}: {exc.message}") from exc
+                raise VersionNotFoundError(f"{what}: {mask_passwords(exc.message)}") from exc
+            raise RegistryError(f"{what} failed at {self.display_uri}: {mask_passwords(exc.message)}") from exc
 
     def _info(self, mv: Any) -> VersionInfo:
         return VersionInfo(
@@ -113,7 +114,8 @@ class ModelRegistry:
         except MlflowException as exc:
             if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
                 return []
-            raise RegistryError(f"listing versions failed at {self.tracking_uri}: {exc.message}") from exc
+            raise RegistryError(f"listing versions failed at {self.display_uri}: "
+                                f"{mask_passwords(exc.message)}") from exc
         infos = [self._info(self.client.get_model_version(self.model_name, mv.version)) for mv in found]
         return sorted(infos, key=lambda v: int(v.version), reverse=True)
 
@@ -131,7 +133,8 @@ class ModelRegistry:
         except MlflowException as exc:
             if getattr(exc, "error_code", "") in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
                 return None
-            raise RegistryError(f"reading alias {alias!r} failed at {self.tracking_uri}: {exc.message}") from exc
+            raise RegistryError(f"reading alias {alias!r} failed at {self.display_uri}: "
+                                f"{mask_passwords(exc.message)}") from exc
         return self._info(mv)
 
     def set_alias(self, alias: str, version: str | int) -> None:
@@ -154,7 +157,8 @@ class ModelRegistry:
         except MlflowException as exc:
             if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
                 return {}
-            raise RegistryError(f"reading {self.model_name} failed at {self.tracking_uri}: {exc.message}") from exc
+            raise RegistryError(f"reading {self.model_name} failed at {self.display_uri}: "
+                                f"{mask_passwords(exc.message)}") from exc
         return dict(model.tags or {})
 
     def set_model_tag(self, key: str, value: str) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from sentiment_mlops.config import masked_url
 from sentiment_mlops.errors import RegistryError
 from sentiment_mlops.layout import MODEL_ARTIFACT, RUN_ARTIFACTS
 from sentiment_mlops.registry.client import quiet_mlflow
@@ -66,7 +67,7 @@ class RunTracker:
             mlflow.set_registry_uri(tracking_uri)
             mlflow.set_experiment(experiment_name)
         except Exception as exc:  # a bad URI, an unreachable server or a locked database
-            raise RegistryError(f"cannot use MLflow at {tracking_uri}: {str(exc).splitlines()[0]}") from exc
+            raise RegistryError(f"cannot use MLflow at {masked_url(tracking_uri)}: {str(exc).splitlines()[0]}") from exc
 
     @contextlib.contextmanager
     def run(self, run_name: str | None = None, *, nested: bool = False,

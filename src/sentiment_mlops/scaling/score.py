@@ -26,7 +26,7 @@ LOG_ROUTE = "score"
 class PredictionSink(Protocol):
     """Where ``--log`` writes: ``PredictionStore`` in production, a list in tests."""
 
-    def insert_new_predictions(self, rows: Sequence[dict[str, Any]]) -> None: ...
+    def insert_new_predictions(self, rows: Sequence[dict[str, Any]]) -> list[str]: ...
 
 
 @dataclass(frozen=True)

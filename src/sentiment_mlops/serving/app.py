@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import APIRouter, FastAPI
@@ -21,7 +22,7 @@ from sentiment_mlops.serving.model_source import SERVING_ENVIRONMENTS, ModelSour
 from sentiment_mlops.serving.poller import ModelPoller
 from sentiment_mlops.serving.prediction_log import PredictionLogWriter
 from sentiment_mlops.serving.responses import OrjsonResponse
-from sentiment_mlops.serving.routes import admin, feedback, health, metrics, predict, ui
+from sentiment_mlops.serving.routes import admin, docs, feedback, health, metrics, predict, ui
 from sentiment_mlops.serving.state import ServingState
 
 if TYPE_CHECKING:
@@ -100,6 +101,24 @@ def _start_monitor(settings: Settings, environment: str, store: PredictionStore,
                                 metrics_registry=serving_metrics.registry)
 
 
+def _close_writer(writer: PredictionLogWriter, serving_metrics: ServingMetrics) -> None:
+    """Flush the prediction log and count what could not be written."""
+    writer.close()
+    if writer.dropped:
+        serving_metrics.log_dropped.inc(writer.dropped)
+
+
+def _start_retention(settings: Settings, store: PredictionStore) -> ServerMonitor | None:
+    """Prune the prediction log now and hourly when SENTIMENT_MLOPS_RETENTION_DAYS is set."""
+    if settings.retention_days is None:
+        return None
+    from sentiment_mlops.serving.retention import RetentionLoop
+
+    retention = RetentionLoop(store, timedelta(days=settings.retention_days))
+    retention.start()
+    return retention
+
+
 def create_app(settings: Settings, *, environment: str, store: PredictionStore | None = None,
                model_source: ModelSource | None = None,
                initial_snapshot: ModelSnapshot | None = None, poll: bool = True,
@@ -149,6 +168,7 @@ def create_app(settings: Settings, *, environment: str, store: PredictionStore |
         await run_in_threadpool(poller.refresh)
         if poll:
             poller.start()
+        retention = _start_retention(settings, the_store)  # None unless SENTIMENT_MLOPS_RETENTION_DAYS is set
         # None unless SENTIMENT_MLOPS_MONITOR_IN_SERVER is set.
         monitor = await run_in_threadpool(_start_monitor, settings, environment, the_store, holder, serving_metrics,
                                           server_monitor)
@@ -162,20 +182,21 @@ def create_app(settings: Settings, *, environment: str, store: PredictionStore |
         try:
             yield {"serving": state}
         finally:
-            if monitor is not None:
-                await run_in_threadpool(monitor.stop)
+            for loop in (monitor, retention):
+                if loop is not None:
+                    await run_in_threadpool(loop.stop)
             poller.stop()
             if writer is not None:
-                await run_in_threadpool(writer.close)
-                if writer.dropped:
-                    serving_metrics.log_dropped.inc(writer.dropped)
+                await run_in_threadpool(_close_writer, writer, serving_metrics)
             source.close()
             if own_store:
                 the_store.close()
 
+    # docs_url/redoc_url off: routes.docs serves both pages with locally installed assets instead of a CDN.
     app = FastAPI(title=TITLE, version=_package_version(), lifespan=lifespan, default_response_class=OrjsonResponse,
+                  docs_url=None, redoc_url=None,
                   description=f"Sentiment classifier ({environment}): negative / neutral / positive.")
-    for router in (predict.router, feedback.router, health.router, admin.router, metrics.router, ui.router,
+    for router in (predict.router, feedback.router, health.router, admin.router, metrics.router, ui.router, docs.router,
                    *extra_routers):
         app.include_router(router)
     install_error_handlers(app)

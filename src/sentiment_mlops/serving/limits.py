@@ -1,8 +1,20 @@
-"""Input limits that are settings (text length, batch size): checked here, reported as 422 like pydantic's."""
+"""Input limits that are settings: text length and batch size (checked here, reported as 422 like
+pydantic's), and what one HTTP request may take (enforced by ``http_guard``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi.exceptions import RequestValidationError
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """What one request may take: head size and field count, and the time to send the whole request."""
+
+    max_header_bytes: int = 32 * 1024
+    max_header_count: int = 100
+    request_timeout: float = 10.0
 
 
 def _error(loc: tuple[str | int, ...], msg: str, kind: str, limit: int) -> RequestValidationError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import socket
@@ -12,8 +13,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from sentiment_mlops.config import Settings
+from sentiment_mlops.config import Settings, masked_url
 from sentiment_mlops.errors import ConfigurationError, ModelNotFoundError
+from sentiment_mlops.serving.limits import HttpLimits
 from sentiment_mlops.serving.metrics import MULTIPROC_ENV
 from sentiment_mlops.serving.model_holder import ModelSnapshot, ServedModel
 from sentiment_mlops.serving.model_source import ModelSource, source_for
@@ -29,12 +31,26 @@ def _module_available(name: str) -> bool:
     return find_spec(name) is not None
 
 
-def uvicorn_options(host: str, port: int, workers: int) -> dict[str, Any]:
-    """uvloop and httptools when installed; no access log (Prometheus counts requests, at no I/O cost)."""
-    return {"host": host, "port": port, "workers": workers,
-            "loop": "uvloop" if _module_available("uvloop") else "asyncio",
-            "http": "httptools" if _module_available("httptools") else "h11",
-            "access_log": False, "log_level": "info", "timeout_graceful_shutdown": 30}
+def http_limits(settings: Settings) -> HttpLimits:
+    """The per-request limits of ``settings`` that the HTTP protocol enforces (``serving.http_guard``)."""
+    return HttpLimits(max_header_bytes=settings.max_header_bytes, max_header_count=settings.max_header_count,
+                      request_timeout=settings.request_timeout_seconds)
+
+
+def uvicorn_options(host: str, port: int, workers: int, limits: HttpLimits | None = None) -> dict[str, Any]:
+    """uvloop when installed, httptools behind ``http_guard``'s limits; no access log (Prometheus counts
+    requests, at no I/O cost)."""
+    limits = limits or HttpLimits()
+    options: dict[str, Any] = {
+        "host": host, "port": port, "workers": workers, "loop": "uvloop" if _module_available("uvloop") else "asyncio",
+        "access_log": False, "log_level": "info", "timeout_graceful_shutdown": 30}
+    if _module_available("httptools"):
+        from sentiment_mlops.serving.http_guard import GuardedHttpToolsProtocol
+
+        options["http"] = functools.partial(GuardedHttpToolsProtocol, limits=limits)
+    else:  # h11 bounds the head itself (with a plain-text 400) but has no request deadline
+        options.update(http="h11", h11_max_incomplete_event_size=limits.max_header_bytes)
+    return options
 
 
 def preload(settings: Settings, environment: str, *, require_model: bool) -> tuple[ModelSource, ModelSnapshot]:
@@ -74,8 +90,8 @@ def serve(settings: Settings, *, environment: str, host: str, port: int, workers
     source, snapshot = preload(settings, environment, require_model=require_model)
     version = snapshot.primary.version if snapshot.primary else "none"
     echo(f"serving {environment} (model version {version}, {source.description}) on http://{host}:{port} "
-         f"with {workers} worker{'s' if workers > 1 else ''}; prediction log: {settings.store_url}")
-    options = uvicorn_options(host, port, workers)
+         f"with {workers} worker{'s' if workers > 1 else ''}; prediction log: {masked_url(settings.store_url)}")
+    options = uvicorn_options(host, port, workers, http_limits(settings))
     if workers == 1:
         app = app_factory(settings, environment=environment, model_source=source, initial_snapshot=snapshot)
         uvicorn.run(app, **options)

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from sentiment_mlops.errors import StoreError
 from sentiment_mlops.store.engine import create_store_engine, engine_url
 from sentiment_mlops.store.schema import metadata
+from sentiment_mlops.store.totals import backfill_if_missing
 
 _SCHEMA_LOCK_KEY = 0x5E17  # pg_advisory_xact_lock key: workers starting together create tables once
 
@@ -119,3 +120,4 @@ class Database:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
             metadata.create_all(connection)
             _add_missing_columns(connection)
+            backfill_if_missing(connection)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -86,3 +87,11 @@ class FeedbackLog(Database):
         )
         with self._transaction() as connection:
             return dicts(connection.execute(query))[::-1]
+
+    def feedback_labels(self, prediction_ids: Sequence[str]) -> dict[str, str]:
+        """``{prediction id: label}`` for those of ``prediction_ids`` that have feedback."""
+        if not prediction_ids:
+            return {}
+        query = select(feedback.c.prediction_id, feedback.c.label).where(feedback.c.prediction_id.in_(prediction_ids))
+        with self._transaction() as connection:
+            return {str(prediction_id): str(label) for prediction_id, label in connection.execute(query)}

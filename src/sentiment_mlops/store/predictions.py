@@ -1,4 +1,4 @@
-"""The prediction log: insert, read newest first or by column, page oldest first, count and summarise."""
+"""The prediction log: insert, read newest first or by column, page oldest first, count, summarise, prune."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from sqlalchemy import ColumnElement, Select, String, func, literal, select, tup
 from sentiment_mlops.store.database import Database, dicts
 from sentiment_mlops.store.gc_pause import gc_paused
 from sentiment_mlops.store.rows import prediction_values
-from sentiment_mlops.store.schema import UTCDateTime, column_names, predictions, utcnow
+from sentiment_mlops.store.schema import UTCDateTime, column_names, feedback, feedback_history, predictions, utcnow
+from sentiment_mlops.store.totals import apply_increments, increments, summary_from_totals
+
+PruneKey = tuple[datetime, str]  # (created_at, id): the order the log is paged and pruned in
 
 
 def prediction_filters(environment: str | None, model_version: str | None,
@@ -42,21 +45,28 @@ class PredictionLog(Database):
         full_rows = [prediction_values(row, now) for row in rows]
         with self._transaction() as connection:
             connection.execute(predictions.insert(), full_rows)
+            apply_increments(connection, self._insert, increments(full_rows))
         return [row["id"] for row in full_rows]
 
-    def insert_new_predictions(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert ``rows``, skipping those whose ``id`` is already in the log.
+    def insert_new_predictions(self, rows: Sequence[dict[str, Any]]) -> list[str]:
+        """Insert ``rows``, skipping those whose ``id`` is already in the log; return the ids inserted.
 
         For writers that may send the same rows twice: a resumed ``score --log`` job gives every row an
-        id derived from its input position, and re-logs the partition it was writing when it stopped.
+        id derived from its input position, and re-logs the partition it was writing when it stopped; a
+        journal replays a batch whose commit may in fact have succeeded. Running totals count only the rows
+        inserted here.
         """
         if not rows:
-            return
+            return []
         now = utcnow()
         full_rows = [prediction_values(row, now) for row in rows]
-        statement = self._insert(predictions).on_conflict_do_nothing(index_elements=["id"])
+        statement = (self._insert(predictions).on_conflict_do_nothing(index_elements=["id"])
+                     .returning(predictions.c.id))
         with gc_paused(), self._transaction() as connection:
-            connection.execute(statement, full_rows)
+            inserted = {str(row[0]) for row in connection.execute(statement, full_rows)}
+            apply_increments(connection, self._insert,
+                             increments([row for row in full_rows if row["id"] in inserted]))
+        return [row["id"] for row in full_rows if row["id"] in inserted]
 
     def get_prediction(self, prediction_id: str) -> dict[str, Any] | None:
         """The prediction with this id, or None."""
@@ -116,8 +126,9 @@ class PredictionLog(Database):
             .limit(limit)
         )
 
-    def iter_predictions(self, batch: int = 5000, *, environment: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every prediction, oldest first, read ``batch`` rows at a time.
+    def iter_predictions(self, batch: int = 5000, *, environment: str | None = None,
+                         before: datetime | None = None) -> Iterator[dict[str, Any]]:
+        """Every prediction (created before ``before``, when given), oldest first, read ``batch`` rows at a time.
 
         Pages are keyed on (created_at, id), so no connection or snapshot is held between pages
         and rows written meanwhile are not skipped.
@@ -125,14 +136,14 @@ class PredictionLog(Database):
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
         base = select(predictions).where(*prediction_filters(environment, None, None))
+        if before is not None:
+            base = base.where(predictions.c.created_at < before)
         base = base.order_by(predictions.c.created_at, predictions.c.id).limit(batch)
-        last: tuple[datetime, str] | None = None
+        last: PruneKey | None = None
         while True:
             query = base
             if last is not None:
-                # A row-value comparison, which both databases answer from the (created_at, id) index.
-                after = tuple_(literal(last[0], UTCDateTime()), literal(last[1], String()))
-                query = query.where(tuple_(predictions.c.created_at, predictions.c.id) > after)
+                query = query.where(_key() > _key_literal(last))
             with self._transaction() as connection:
                 page = dicts(connection.execute(query))
             yield from page
@@ -152,18 +163,24 @@ class PredictionLog(Database):
     def summary(
         self, environment: str | None = None, *, model_version: str | None = None, since: datetime | None = None
     ) -> dict[str, Any]:
-        """``{"total_predictions", "sentiment_distribution", "mean_confidence"}``, aggregated in SQL.
+        """``{"total_predictions", "sentiment_distribution", "mean_confidence"}``.
 
-        ``mean_confidence`` is None while there is no prediction.
+        Without ``since`` it reads the running totals (``store.totals``: a few rows, whatever the size of
+        the log); with it, it aggregates the window in SQL. ``mean_confidence`` is None while there is no
+        prediction.
         """
-        query = (
-            select(predictions.c.sentiment, func.count(), func.sum(predictions.c.confidence))
-            .where(*prediction_filters(environment, model_version, since))
-            .group_by(predictions.c.sentiment)
-            .order_by(predictions.c.sentiment)
-        )
         with self._transaction() as connection:
-            groups = connection.execute(query).all()
+            if since is None:
+                groups = summary_from_totals(connection, environment, model_version)
+            else:
+                query = (
+                    select(predictions.c.sentiment, func.count(), func.sum(predictions.c.confidence))
+                    .where(*prediction_filters(environment, model_version, since))
+                    .group_by(predictions.c.sentiment)
+                    .order_by(predictions.c.sentiment)
+                )
+                groups = [(str(label), int(count), float(total or 0.0))
+                          for label, count, total in connection.execute(query)]
         total = sum(int(count) for _, count, _ in groups)
         confidence_sum = sum(float(value or 0.0) for _, _, value in groups)
         return {
@@ -171,3 +188,41 @@ class PredictionLog(Database):
             "sentiment_distribution": {str(label): int(count) for label, count, _ in groups},
             "mean_confidence": confidence_sum / total if total else None,
         }
+
+    def delete_predictions(self, before: datetime, *, through: PruneKey | None = None, batch: int = 5000) -> int:
+        """Delete the predictions created before ``before`` (and, with ``through``, only those up to that
+        (created_at, id) key: the last row an archive holds), with their feedback; return how many.
+
+        Oldest first, ``batch`` rows per transaction, so a serving writer waits at most one batch; each
+        transaction subtracts exactly the rows it deleted from the running totals.
+        """
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, got {batch}")
+        deleted = 0
+        while True:
+            page = select(predictions.c.id).where(predictions.c.created_at < before)
+            if through is not None:
+                page = page.where(_key() <= _key_literal(through))
+            page = page.order_by(predictions.c.created_at, predictions.c.id).limit(batch)
+            with self._transaction() as connection:
+                ids = list(connection.execute(page).scalars())
+                if ids:
+                    connection.execute(feedback.delete().where(feedback.c.prediction_id.in_(ids)))
+                    connection.execute(feedback_history.delete().where(feedback_history.c.prediction_id.in_(ids)))
+                    gone = connection.execute(
+                        predictions.delete().where(predictions.c.id.in_(ids)).returning(
+                            predictions.c.environment, predictions.c.model_version, predictions.c.sentiment,
+                            predictions.c.confidence)).mappings().all()
+                    apply_increments(connection, self._insert, increments(map(dict, gone), sign=-1))
+                    deleted += len(gone)
+            if len(ids) < batch:
+                return deleted
+
+
+def _key() -> Any:
+    return tuple_(predictions.c.created_at, predictions.c.id)
+
+
+def _key_literal(key: PruneKey) -> Any:
+    # A row-value comparison, which both databases answer from the (created_at, id) index.
+    return tuple_(literal(key[0], UTCDateTime()), literal(key[1], String()))

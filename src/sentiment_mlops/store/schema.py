@@ -1,5 +1,5 @@
-"""The tables of the prediction store: predictions, feedback (and its history), deployment events, alerts and
-the installation's secrets."""
+"""The tables of the prediction store: predictions (and their running totals), feedback (and its history),
+deployment events, alerts and the installation's secrets."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     Dialect,
@@ -80,6 +81,18 @@ predictions = Table(
     Index("ix_predictions_model_version_created_at", "model_version", "created_at"),
     # Serves the unfiltered "newest first" read and the oldest-first keyset pages of the export.
     Index("ix_predictions_created_at_id", "created_at", "id"),
+)
+
+# Running totals of the predictions table per (environment, model version, sentiment), changed in the same
+# transaction as every insert and every prune (store.totals): /health reads a few rows, never the log.
+prediction_totals = Table(
+    "prediction_totals",
+    metadata,
+    Column("environment", String(32), primary_key=True),
+    Column("model_version", String(64), primary_key=True),
+    Column("sentiment", String(32), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("confidence_sum", Float, nullable=False),
 )
 
 feedback = Table(

@@ -108,3 +108,15 @@ def test_configuration():
     assert [type(c) for c in channels] == [LogChannel, WebhookChannel]
     for channel in channels:
         channel.close(0.1)
+
+
+def test_the_webhook_url_is_logged_without_its_path_or_query(caplog):
+    with webhook_receiver() as receiver:
+        receiver.plan = [404]
+        secret_url = receiver.url.rstrip("/") + "/services/T000/B000/XXXXSECRET?token=abc"
+        channel = WebhookChannel(secret_url, attempts=1, backoff=0.01)
+        channel.send(message())
+        assert channel.flush(5)
+        channel.close()
+    assert "refused error_rate (HTTP 404)" in caplog.text
+    assert "XXXXSECRET" not in caplog.text and "token=abc" not in caplog.text and "/services" not in caplog.text

@@ -13,9 +13,14 @@ from sentiment_mlops.service import serve, worker_app
 from sentiment_mlops.serving.server import preload, uvicorn_options
 
 
-def test_uvicorn_uses_uvloop_and_httptools_without_access_log() -> None:
-    options = uvicorn_options("127.0.0.1", 8123, 2)
-    assert options["loop"] == "uvloop" and options["http"] == "httptools"
+def test_uvicorn_uses_uvloop_and_guarded_httptools_without_access_log() -> None:
+    from sentiment_mlops.serving.http_guard import GuardedHttpToolsProtocol
+    from sentiment_mlops.serving.limits import HttpLimits
+
+    limits = HttpLimits(max_header_bytes=4096, max_header_count=20, request_timeout=3.0)
+    options = uvicorn_options("127.0.0.1", 8123, 2, limits)
+    assert options["loop"] == "uvloop"
+    assert options["http"].func is GuardedHttpToolsProtocol and options["http"].keywords == {"limits": limits}
     assert options["access_log"] is False and options["workers"] == 2
 
 

@@ -1,0 +1,151 @@
+"""uvicorn's httptools protocol with limits no single connection can get around.
+
+uvicorn accepts a request head of any size (httptools concatenates a header value chunk by chunk, so a
+64 MB header keeps the event loop busy for seconds), keeps a connection that never finishes its request
+open for ever, and answers a malformed request with a plain-text 400. ``GuardedHttpToolsProtocol``:
+
+- counts the bytes of a request head before the parser sees them and answers **431** (JSON) once they
+  pass ``max_header_bytes``, or once the head has more than ``max_header_count`` fields;
+- answers **408** (JSON) and closes a connection whose request (head and body) is not complete
+  ``request_timeout`` seconds after its first byte (or after the connection opened, when nothing came);
+- answers **400** (JSON, naming the parser's reason) for bad framing (a bad Content-Length, a
+  Content-Length beside chunked encoding, a broken request line).
+
+uvicorn builds it through ``functools.partial(GuardedHttpToolsProtocol, limits=...)`` (``http=`` in
+``uvicorn_options``), which pickles to the worker processes of ``serve --workers N``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from sentiment_mlops.serving.limits import HttpLimits
+
+HEAD_END = b"\r\n\r\n"
+
+
+class _HeadTooLarge(Exception):
+    """Raised inside a parser callback to stop parsing a head with too many fields."""
+
+
+_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
+def error_response(status: int, detail: str) -> bytes:
+    """A complete HTTP/1.1 response with the JSON body ``{"detail": ...}`` that closes the connection."""
+    body = json.dumps({"detail": detail}).encode()
+    return (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+            % (status, _REASONS[status], len(body))) + body
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """``HttpToolsProtocol`` with bounded heads, a request deadline, and JSON errors for bad framing."""
+
+    def __init__(self, *args: Any, limits: HttpLimits, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = limits
+        self._reading_head = True  # from the first byte of a request until its head is complete
+        self._head_bytes = 0
+        self._head_tail = b""  # the last 3 bytes of the head so far: the end marker may straddle chunks
+        self._request_timer: asyncio.TimerHandle | None = None
+        self._rejected = False
+
+    # Connection lifecycle
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_request_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_request_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._rejected:
+            return
+        if self._reading_head and not self._head_fits(data):
+            self._reject(431, f"request headers are larger than the limit of {self.limits.max_header_bytes:,} "
+                              "bytes (SENTIMENT_MLOPS_MAX_HEADER_BYTES)")
+            return
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+        except httptools.HttpParserError as error:
+            if isinstance(error.__context__, _HeadTooLarge):
+                self._reject(431, str(error.__context__))
+            else:
+                self._reject(400, f"malformed HTTP request: {error}")
+
+    def _head_fits(self, data: bytes) -> bool:
+        """Whether the head still fits the limit once ``data`` arrived (checked before parsing it)."""
+        room = self.limits.max_header_bytes - self._head_bytes
+        if len(data) > room and HEAD_END not in self._head_tail + data[:max(room, 0)]:
+            return False
+        self._head_bytes += len(data)
+        self._head_tail = (self._head_tail + data[-3:])[-3:]
+        return True
+
+    def send_400_response(self, msg: str) -> None:
+        self._reject(400, f"malformed HTTP request: {msg}")
+
+    def _reject(self, status: int, detail: str) -> None:
+        self._rejected = True
+        self._cancel_request_timer()
+        if not self.transport.is_closing():
+            self.transport.write(error_response(status, detail))
+            self.transport.close()
+
+    # Parser callbacks
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm_request_timer()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(self.headers) >= self.limits.max_header_count:
+            raise _HeadTooLarge(f"request has more than {self.limits.max_header_count} header fields "
+                                "(SENTIMENT_MLOPS_MAX_HEADER_COUNT)")
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._cancel_request_timer()
+        # What comes next on this connection is the head of the next request.
+        self._reading_head = True
+        self._head_bytes = 0
+        self._head_tail = b""
+        super().on_message_complete()
+
+    # The request deadline
+    def _arm_request_timer(self) -> None:
+        if self._request_timer is None:
+            self._request_timer = self.loop.call_later(self.limits.request_timeout, self._request_timed_out)
+
+    def _cancel_request_timer(self) -> None:
+        if self._request_timer is not None:
+            self._request_timer.cancel()
+            self._request_timer = None
+
+    def _request_timed_out(self) -> None:
+        self._request_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and self.cycle.response_started:
+            self.transport.close()  # the app already answered part of it: nothing more to say
+            return
+        if self.cycle is None and self._head_bytes == 0:
+            self.transport.close()  # an idle connection that never sent a byte: no response is expected
+            return
+        self._reject(408, f"request not received in full within {self.limits.request_timeout:g} s "
+                          "(SENTIMENT_MLOPS_REQUEST_TIMEOUT_SECONDS)")
