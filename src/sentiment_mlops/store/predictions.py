@@ -44,6 +44,22 @@ class PredictionLog(Database):
             connection.execute(predictions.insert(), full_rows)
         return [row["id"] for row in full_rows]
 
+    def insert_new_predictions(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert ``rows`` in one transaction, skipping any whose id is already stored; return how many
+        were new.
+
+        For replaying a batch whose first commit may have succeeded (the connection was lost during
+        COMMIT): the prediction id is the primary key, so a replay never duplicates a row.
+        """
+        if not rows:
+            return 0
+        now = utcnow()
+        full_rows = [prediction_values(row, now) for row in rows]
+        statement = (self._insert(predictions).on_conflict_do_nothing(index_elements=[predictions.c.id])
+                     .returning(predictions.c.id))  # rowcount is -1 for psycopg's batched executemany
+        with self._transaction() as connection:
+            return len(connection.execute(statement, full_rows).all())
+
     def get_prediction(self, prediction_id: str) -> dict[str, Any] | None:
         """The prediction with this id, or None."""
         with self._transaction() as connection:
