@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(default=5.0, gt=0)
     log_queue_size: int = Field(default=10_000, ge=1)
     log_batch_size: int = Field(default=500, ge=1)
+    # The writer sends a batch at least this often: a kill -9 loses at most the rows of about one interval.
+    log_flush_interval: float = Field(default=0.2, gt=0, le=10)
+    log_drain_seconds: float = Field(default=10.0, ge=0)  # SIGTERM: write for this long, journal the rest
+    log_retry_seconds: float = Field(default=1.0, gt=0)  # how often a journal is replayed into a failing store
+    journal_dir: Path | None = None  # None: journal/ beside a SQLite store, else logs/journal
+    journal_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
     alert_webhook: str | None = None
     alert_cooldown_seconds: float = Field(default=900.0, ge=0)
     monitor_interval_seconds: float = Field(default=60.0, gt=0)
