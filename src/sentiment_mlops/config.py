@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     log_retry_seconds: float = Field(default=1.0, gt=0)  # how often a journal is replayed into a failing store
     journal_dir: Path | None = None  # None: journal/ beside a SQLite store, else logs/journal
     journal_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    journal_segment_bytes: int = Field(default=4 * 1024 * 1024, ge=4096)  # one file; a replay reads one at a time
     alert_webhook: str | None = None
     alert_cooldown_seconds: float = Field(default=900.0, ge=0)
     monitor_interval_seconds: float = Field(default=60.0, gt=0)

@@ -86,7 +86,8 @@ def _open_journal(settings: Settings) -> PredictionJournal:
     from sentiment_mlops.store.journal import PredictionJournal, default_journal_dir
 
     directory = settings.journal_dir or default_journal_dir(settings.store_url)
-    return PredictionJournal(directory, max_bytes=settings.journal_max_bytes)
+    return PredictionJournal(directory, max_bytes=settings.journal_max_bytes,
+                             segment_bytes=settings.journal_segment_bytes)
 
 
 def _start_monitor(settings: Settings, environment: str, store: PredictionStore, holder: ModelHolder,

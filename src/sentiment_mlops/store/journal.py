@@ -145,7 +145,7 @@ class PredictionJournal:
             if not fitting:
                 return 0
             try:
-                segment = self._writable_segment()
+                segment = self._writable_segment(size)
                 self._write(segment, b"".join(lines[:fitting]))
             except OSError as exc:
                 logger.error("cannot write %d predictions to the journal in %s: %s", fitting, self.directory, exc)
@@ -154,8 +154,10 @@ class PredictionJournal:
             segment.size += size
             return fitting
 
-    def _writable_segment(self) -> Segment:
-        if self._current is not None and self._current.size >= self.segment_bytes:
+    def _writable_segment(self, size: int) -> Segment:
+        """The segment to append ``size`` bytes to: a new one when they would take the current one past
+        ``segment_bytes`` (one batch larger than that gets a segment of its own)."""
+        if self._current is not None and self._current.size and self._current.size + size > self.segment_bytes:
             self._sealed.append(self._current)
             self._current = None
         if self._current is None:
