@@ -7,6 +7,10 @@ prediction logged. Then ours again with logging off (the cost of logging), and t
 batch of 1,000 texts (from the /metrics latency histogram).
 
     python benchmarks/serving.py [--seconds 10] [--concurrency 8] [--generator auto|wrk|python]
+    python benchmarks/serving.py --logging-rounds 3   # only the cost of logging: on/off alternated 3 times
+
+On a shared machine the load drifts over minutes, so ``--logging-rounds N`` alternates logging on and off
+(on, off, on, off, ...) with one server each and compares the medians.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -199,11 +205,32 @@ def batch_server_ms(base: str, batches: int = 20) -> float:
     return total / count * 1e3 if count else float("nan")
 
 
+def compare_logging(workdir: Path, env: dict[str, str], rounds: int, load: Callable[[str], LoadResult]) -> None:
+    """Logging on and off alternated ``rounds`` times; prints each run and the medians."""
+    runs: dict[bool, list[LoadResult]] = {True: [], False: []}
+    for _ in range(rounds):
+        for logging_on in (True, False):
+            process, url = start_ours(workdir, env, log_predictions=logging_on)
+            try:
+                result = load(url)
+            finally:
+                stop(process)
+            runs[logging_on].append(result)
+            print(f"logging {'on ' if logging_on else 'off'}  {result.rps:>8.0f} req/s  p50 {result.p50_ms:.2f} ms  "
+                  f"p99 {result.p99_ms:.2f} ms  errors {result.errors}", flush=True)
+    on = statistics.median(r.rps for r in runs[True])
+    off = statistics.median(r.rps for r in runs[False])
+    print(f"\nmedian of {rounds}: logging on {on:.0f} req/s, off {off:.0f} req/s")
+    print(f"logging cost: {100 * (1 - on / off):.1f}% of throughput (budget <= 10%)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--logging-rounds", type=int, default=0,
+                        help="only measure logging on vs off, alternating them this many times")
     args = parser.parse_args()
     use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk") is not None)
     workdir = Path(tempfile.mkdtemp(prefix="bench-serving-"))
@@ -228,6 +255,10 @@ def main() -> None:
         return python_load(url, bodies, args.seconds, args.concurrency)
 
     ours_bodies = [json.dumps({"text": t}).encode() for t in TEXTS]
+    if args.logging_rounds:
+        compare_logging(workdir, env, args.logging_rounds, lambda url: load(url, ours_bodies))
+        shutil.rmtree(workdir, ignore_errors=True)
+        return
     mlflow_bodies = [json.dumps({"inputs": [t]}).encode() for t in TEXTS]
     results: dict[str, LoadResult] = {}
     process, url = start_ours(workdir, env, log_predictions=True)

@@ -122,6 +122,13 @@ class Settings(BaseSettings):
     log_batch_size: int = Field(default=500, ge=1)
     # Days of predictions the server keeps (pruned at start and hourly); None keeps everything.
     retention_days: float | None = Field(default=None, gt=0)
+    # The writer sends a batch at least this often: a kill -9 loses at most the rows of about one interval.
+    log_flush_interval: float = Field(default=0.2, gt=0, le=10)
+    log_drain_seconds: float = Field(default=10.0, ge=0)  # SIGTERM: write for this long, journal the rest
+    log_retry_seconds: float = Field(default=1.0, gt=0)  # how often a journal is replayed into a failing store
+    journal_dir: Path | None = None  # None: journal/ beside a SQLite store, else logs/journal
+    journal_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    journal_segment_bytes: int = Field(default=4 * 1024 * 1024, ge=4096)  # one file; a replay reads one at a time
     alert_webhook: str | None = None
     alert_cooldown_seconds: float = Field(default=900.0, ge=0)
     monitor_interval_seconds: float = Field(default=60.0, gt=0)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from sentiment_mlops.store import PredictionStore
+    from sentiment_mlops.store.journal import PredictionJournal
 
 logger = logging.getLogger(__name__)
 TITLE = "sentiment-mlops"
@@ -82,6 +83,14 @@ def _open_store(settings: Settings) -> PredictionStore:
     return PredictionStore(settings.store_url)
 
 
+def _open_journal(settings: Settings) -> PredictionJournal:
+    from sentiment_mlops.store.journal import PredictionJournal, default_journal_dir
+
+    directory = settings.journal_dir or default_journal_dir(settings.store_url)
+    return PredictionJournal(directory, max_bytes=settings.journal_max_bytes,
+                             segment_bytes=settings.journal_segment_bytes)
+
+
 def _start_monitor(settings: Settings, environment: str, store: PredictionStore, holder: ModelHolder,
                    serving_metrics: ServingMetrics, start_server_monitor: ServerMonitorFactory | None
                    ) -> ServerMonitor | None:
@@ -99,13 +108,6 @@ def _start_monitor(settings: Settings, environment: str, store: PredictionStore,
     return start_server_monitor(settings, environment=environment, store=store, current_model=current_model,
                                 read_metrics=lambda: serving_metrics.render()[0].decode(),
                                 metrics_registry=serving_metrics.registry)
-
-
-def _close_writer(writer: PredictionLogWriter, serving_metrics: ServingMetrics) -> None:
-    """Flush the prediction log and count what could not be written."""
-    writer.close()
-    if writer.dropped:
-        serving_metrics.log_dropped.inc(writer.dropped)
 
 
 def _start_retention(settings: Settings, store: PredictionStore) -> ServerMonitor | None:
@@ -161,9 +163,10 @@ def create_app(settings: Settings, *, environment: str, store: PredictionStore |
         writer = None
         if settings.log_predictions:
             writer = PredictionLogWriter(the_store, queue_size=settings.log_queue_size,
-                                         batch_size=settings.log_batch_size,
-                                         on_depth=serving_metrics.queue_depth.set)
-            writer.start()
+                                         batch_size=settings.log_batch_size, journal=_open_journal(settings),
+                                         flush_interval=settings.log_flush_interval,
+                                         retry_seconds=settings.log_retry_seconds, observer=serving_metrics)
+            writer.start()  # its replayer first replays what stopped servers left in the journal
         serving_metrics.set_model(environment, {}, _model_versions(holder.snapshot))
         await run_in_threadpool(poller.refresh)
         if poll:
@@ -187,7 +190,7 @@ def create_app(settings: Settings, *, environment: str, store: PredictionStore |
                     await run_in_threadpool(loop.stop)
             poller.stop()
             if writer is not None:
-                await run_in_threadpool(_close_writer, writer, serving_metrics)
+                await run_in_threadpool(writer.close, settings.log_drain_seconds)
             source.close()
             if own_store:
                 the_store.close()

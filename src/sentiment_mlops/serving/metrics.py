@@ -53,8 +53,18 @@ class ServingMetrics:
         self.backpressure_waits = Counter("sentiment_prediction_log_backpressure_waits_total",
                                           "Requests that waited because the prediction log queue was full.",
                                           registry=r)
-        self.log_dropped = Counter("sentiment_prediction_log_dropped_total",
-                                   "Predictions the writer could not store after retries.", registry=r)
+        self.log_journaled = Gauge("sentiment_prediction_log_journaled_rows",
+                                   "Predictions in the local journal, waiting for the store.",
+                                   registry=r, multiprocess_mode="livesum")
+        self.log_failing = Gauge("sentiment_prediction_log_store_failing",
+                                 "1 while writes to the prediction store fail (rows go to the journal).",
+                                 registry=r, multiprocess_mode="livemax")
+        self.log_written_counter = Counter("sentiment_prediction_log_written_total",
+                                   "Predictions written to the store (directly or replayed from the journal).",
+                                   registry=r)
+        self.log_dropped_counter = Counter("sentiment_prediction_log_dropped_total",
+                                   "Predictions lost because the journal was full or refused the write.",
+                                   registry=r)
         self.model_reloads = Counter("sentiment_model_reloads_total", "Model swaps and failed loads.",
                                      ["outcome"], registry=r)
         self._request_children: dict[tuple[str, str, int], Any] = {}
@@ -82,6 +92,19 @@ class ServingMetrics:
         observe = self.confidence.observe
         for confidence in confidences:
             observe(confidence)
+
+    # The prediction log writer's LogObserver (serving.prediction_log).
+
+    def log_written(self, rows: int) -> None:
+        self.log_written_counter.inc(rows)
+
+    def log_dropped(self, rows: int) -> None:
+        self.log_dropped_counter.inc(rows)
+
+    def log_levels(self, *, queued: int, journaled: int, failing: bool) -> None:
+        self.queue_depth.set(queued)
+        self.log_journaled.set(journaled)
+        self.log_failing.set(1 if failing else 0)
 
     def set_model(self, environment: str, previous: dict[str, str | None], current: dict[str, str | None]) -> None:
         """Mark what is served now (1) and what no longer is (0); keys are roles: primary, canary."""

@@ -1,7 +1,17 @@
 """Log every prediction off the request path: a bounded queue drained by one writer thread in batches.
 
-Nothing is dropped: when the queue is full the request waits for room (backpressure, counted by a metric),
-and ``close`` writes whatever is still queued before the process exits.
+No accepted prediction is lost silently:
+
+- the writer inserts a batch at least every ``flush_interval`` seconds; a ``kill -9`` loses at most the
+  rows accepted in that interval plus the time of one write (docs/serving.md gives the measured window);
+- when a write fails, the batch goes to the local journal (``store.journal``: fsync'd JSON Lines) and so
+  does every later batch, without trying the store, until the replayer thread has replayed the journal
+  into the store (every ``retry_seconds``); a failing store therefore never stalls a request;
+- a request whose rows do not fit in the queue waits at most ``ENQUEUE_WAIT_SECONDS``, then journals them;
+- ``close`` (SIGTERM) drains to the store for at most ``drain_seconds`` and journals the rest; the next
+  server to start replays what any stopped process left in the journal;
+- rows are dropped only when the journal is full (``journal_max_bytes``) or refuses the write; they are
+  counted at once (``dropped``, the ``sentiment_prediction_log_dropped_total`` metric) and logged.
 """
 
 from __future__ import annotations
@@ -12,22 +22,20 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from sentiment_mlops.store import PredictionStore
+    from sentiment_mlops.store.journal import PredictionJournal
 
 logger = logging.getLogger(__name__)
 
-_STOP = object()
-RETRY_SECONDS = 0.5
-MAX_RETRIES = 20
-# Under steady traffic the writer would otherwise wake for every row and commit one-row transactions;
-# waiting this long for a batch to fill turns a thousand commits a second into about twenty.
-LINGER_SECONDS = 0.05
-_LINGER_STEP = 0.01
+# How long a request may wait for room in a full queue before its rows go to the journal instead.
+ENQUEUE_WAIT_SECONDS = 0.02
+# /health reports a store write that has been running this long (an unreachable host can take the
+# driver's whole connect timeout to fail).
+SLOW_WRITE_SECONDS = 2.0
 
 
 def new_prediction_id() -> str:
@@ -51,33 +59,69 @@ def prediction_row(*, prediction_id: str, text: str, log_text: bool, environment
     }
 
 
+class LogObserver(Protocol):
+    """Where the writer reports what happens to rows (``serving.metrics.ServingMetrics``)."""
+
+    def log_written(self, rows: int) -> None: ...
+
+    def log_dropped(self, rows: int) -> None: ...
+
+    def log_levels(self, *, queued: int, journaled: int, failing: bool) -> None: ...
+
+
 class PredictionLogWriter:
-    """A writer thread inserting queued rows with ``store.insert_predictions`` in batches."""
+    """A writer thread inserting queued rows into the store in batches, and a replayer thread emptying the
+    journal into it; see the module docstring for what is promised."""
 
     def __init__(self, store: PredictionStore, *, queue_size: int, batch_size: int,
-                 on_wait: Callable[[], None] | None = None,
-                 on_depth: Callable[[int], None] | None = None) -> None:
+                 journal: PredictionJournal | None = None, flush_interval: float = 0.2,
+                 retry_seconds: float = 1.0, observer: LogObserver | None = None) -> None:
         self.store = store
         self.batch_size = batch_size
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
-        self.on_wait = on_wait
-        self.on_depth = on_depth
-        self._written = 0
-        self._enqueued = 0
-        self._count_lock = threading.Lock()
-        self._progress = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._hurry = threading.Event()  # set by flush: write what is queued without lingering
+        self.journal = journal
+        self.flush_interval = flush_interval
+        self.retry_seconds = retry_seconds
+        self.observer = observer
+        self.queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=queue_size)
+        self.written = 0  # rows in the store: written directly or replayed from the journal
+        self.journaled = 0  # rows this process put in the journal
         self.dropped = 0
+        self._enqueued = 0
+        self._settled = 0  # rows written, journaled or dropped (what flush waits for)
+        self._lock = threading.Lock()
+        self._progress = threading.Condition(self._lock)
+        self._inflight: list[dict[str, Any]] | None = None
+        self._write_started: float | None = None
+        self._failure: str | None = None
+        self._closing = threading.Event()
+        self._hurry = threading.Event()  # set by flush: write what is queued without lingering
+        self._thread: threading.Thread | None = None
+        self._replayer: threading.Thread | None = None
 
     @property
     def depth(self) -> int:
         return self.queue.qsize()
 
+    @property
+    def failure(self) -> str | None:
+        """Why rows are not reaching the store right now, or None while they are."""
+        if self._failure is not None:
+            return self._failure
+        started = self._write_started
+        if started is not None and time.monotonic() - started > SLOW_WRITE_SECONDS:
+            return f"a write to the prediction store has been waiting for {time.monotonic() - started:.0f} s"
+        return None
+
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
             self._thread.start()
+        if self._replayer is None and self.journal is not None:
+            self._replayer = threading.Thread(target=self._replay_loop, name="prediction-log-replayer",
+                                              daemon=True)
+            self._replayer.start()
+
+    # -- the request side -------------------------------------------------------------------------------
 
     def try_put_many(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Queue what fits without blocking; returns the rows that did not fit."""
@@ -91,98 +135,203 @@ class PredictionLogWriter:
         return []
 
     def put_many(self, rows: list[dict[str, Any]]) -> None:
-        """Queue every row, waiting for room when the queue is full (call from a worker thread)."""
-        rest = self.try_put_many(rows)
-        if not rest:
-            return
-        if self.on_wait is not None:
-            self.on_wait()
-        for row in rest:
-            self.queue.put(row)
+        """Queue every row, waiting at most ``ENQUEUE_WAIT_SECONDS`` for room, then journal the rest (call
+        from a worker thread). Without a journal, wait as long as it takes."""
+        deadline = time.monotonic() + ENQUEUE_WAIT_SECONDS
+        for position, row in enumerate(rows):
+            try:
+                if self.journal is None:
+                    self.queue.put(row)
+                else:
+                    self.queue.put(row, timeout=max(deadline - time.monotonic(), 0.0))
+            except queue.Full:
+                rest = rows[position:]
+                self._count(len(rest))
+                self._journal(rest)
+                return
             self._count(1)
 
     def _count(self, n: int) -> None:
         if n:
-            with self._count_lock:
+            with self._lock:
                 self._enqueued += n
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every row queued before this call is written; False on timeout."""
-        with self._count_lock:
+        """Wait until every row queued before this call is written or journaled; False on timeout."""
+        with self._lock:
             target = self._enqueued
         self._hurry.set()
         deadline = time.monotonic() + timeout
         with self._progress:
-            while self._written + self.dropped < target:
+            while self._settled < target:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._thread is None:
                     return False
                 self._progress.wait(remaining)
         return True
 
-    def _take_batch(self) -> tuple[list[dict[str, Any]], bool]:
-        first = self.queue.get()
-        if first is _STOP:
-            return [], True
-        batch = [first]
-        stop = False
-        linger_until = time.monotonic() + LINGER_SECONDS
+    # -- the writer thread ------------------------------------------------------------------------------
+
+    def _take_batch(self) -> list[dict[str, Any]]:
+        """Up to ``batch_size`` rows, waiting at most ``flush_interval`` after the first for more."""
+        try:
+            batch = [self.queue.get(timeout=self.flush_interval)]
+        except queue.Empty:
+            return []
+        send_at = time.monotonic() + self.flush_interval
         while len(batch) < self.batch_size:
             try:
-                item = self.queue.get_nowait()
+                batch.append(self.queue.get_nowait())
+                continue
             except queue.Empty:
-                if self._hurry.is_set() or time.monotonic() >= linger_until:
-                    break
-                try:
-                    item = self.queue.get(timeout=_LINGER_STEP)
-                except queue.Empty:
-                    continue
-            if item is _STOP:
-                stop = True
+                pass
+            wait = send_at - time.monotonic()
+            if wait <= 0 or self._hurry.is_set() or self._closing.is_set():
                 break
-            batch.append(item)
-        return batch, stop
-
-    def _write(self, batch: list[dict[str, Any]]) -> None:
-        for attempt in range(MAX_RETRIES):
             try:
-                self.store.insert_predictions(batch)
-                break
-            except Exception as exc:  # a locked or unreachable database: retry, then say what was lost
-                logger.warning("writing %d predictions failed (attempt %d): %s", len(batch), attempt + 1, exc)
-                time.sleep(RETRY_SECONDS)
-        else:
-            logger.error("dropped %d predictions after %d failed writes", len(batch), MAX_RETRIES)
-            with self._progress:
-                self.dropped += len(batch)
-                self._progress.notify_all()
-            return
-        with self._progress:
-            self._written += len(batch)
-            self._progress.notify_all()
+                batch.append(self.queue.get(timeout=min(wait, 0.01)))
+            except queue.Empty:
+                continue
+        return batch
 
     def _run(self) -> None:
-        stop = False
-        while not stop:
-            batch, stop = self._take_batch()
+        while True:
+            batch = self._take_batch()
             if batch:
-                self._write(batch)
+                self._store_or_journal(batch)
             if self.queue.empty():
                 self._hurry.clear()
-            if self.on_depth is not None:
-                self.on_depth(self.queue.qsize())
+                if self._closing.is_set():
+                    break
+            self._report_levels()
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Write everything still queued, then stop the thread."""
+    def _store_or_journal(self, batch: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._inflight = batch
+        if self._failure is None:
+            self._write_started = time.monotonic()
+            try:
+                self.store.insert_predictions(batch)
+            except Exception as exc:  # a full disk, a lost connection, a failed COMMIT: journal the batch
+                self._write_started = None
+                self._fail(exc)
+            else:
+                self._write_started = None
+                with self._progress:
+                    mine = self._inflight is batch
+                    self._inflight = None
+                    if mine:
+                        self.written += len(batch)
+                        self._settled += len(batch)
+                        self._progress.notify_all()
+                if mine and self.observer is not None:
+                    self.observer.log_written(len(batch))
+                return
+        with self._lock:
+            mine = self._inflight is batch
+            self._inflight = None
+        if mine:  # not already journaled by a close that gave up waiting for this write
+            self._journal(batch)
+
+    def _journal(self, rows: list[dict[str, Any]]) -> None:
+        """Journal ``rows`` (or count what does not fit as dropped); they are settled either way."""
+        kept = self.journal.append(rows) if self.journal is not None else 0
+        lost = len(rows) - kept
+        if lost:
+            where = f"the journal in {self.journal.directory} is full or refused the write" \
+                if self.journal is not None else "no journal is configured"
+            logger.error("dropped %d predictions: the store failed and %s", lost, where)
+        with self._progress:
+            self.journaled += kept
+            self.dropped += lost
+            self._settled += len(rows)
+            self._progress.notify_all()
+        if lost and self.observer is not None:
+            self.observer.log_dropped(lost)
+
+    def _fail(self, exc: Exception) -> None:
+        reason = f"writing to the prediction store failed: {exc}"
+        if self._failure is None:
+            logger.error("%s; journaling predictions until it answers again", reason)
+        self._failure = reason
+
+    def _report_levels(self) -> None:
+        if self.observer is not None:
+            journaled = self.journal.pending_rows if self.journal is not None else 0
+            self.observer.log_levels(queued=self.queue.qsize(), journaled=journaled,
+                                     failing=self._failure is not None)
+
+    # -- the replayer thread ----------------------------------------------------------------------------
+
+    def _replay_loop(self) -> None:
+        self.replay()  # what stopped processes left behind
+        while not self._closing.wait(self.retry_seconds):
+            if self._failure is not None or (self.journal is not None and self.journal.pending_rows):
+                self.replay()
+            self._report_levels()
+
+    def replay(self) -> int:
+        """Insert the journal's rows into the store (skipping ids already stored); clears the failure once
+        everything is in. Returns the rows replayed."""
+        if self.journal is None:
+            return 0
+        segments = self.journal.take_segments()
+        replayed = 0
+        for position, segment in enumerate(segments):
+            rows = segment.read()
+            try:
+                for start in range(0, len(rows), self.batch_size):
+                    self.store.insert_new_predictions(rows[start:start + self.batch_size])
+            except Exception as exc:  # still failing: keep the segments for the next attempt
+                self._fail(exc)
+                for kept in segments[position:]:
+                    self.journal.give_back(kept)
+                return replayed
+            self.journal.remove(segment)
+            replayed += len(rows)
+            with self._lock:
+                self.written += len(rows)
+            if self.observer is not None:
+                self.observer.log_written(len(rows))
+        if self._failure is not None:
+            logger.warning("the prediction store answers again; replayed %d journaled predictions", replayed)
+        elif replayed:
+            logger.info("replayed %d journaled predictions into the store", replayed)
+        self._failure = None
+        return replayed
+
+    # -- shutdown ---------------------------------------------------------------------------------------
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued for at most ``timeout`` seconds, journal the rest, then stop both threads."""
         if self._thread is None:
             return
-        self.queue.put(_STOP)
+        self._closing.set()
         self._thread.join(timeout=timeout)
-        if self._thread.is_alive():
-            logger.error("the prediction log writer did not finish within %.0f s; %d rows still queued",
-                         timeout, self.queue.qsize())
+        if self._thread.is_alive():  # stuck in a store call: journal the queue and the batch it holds
+            with self._lock:
+                stuck, self._inflight = self._inflight, None
+            rest = [*(stuck or [])]
+            while True:
+                try:
+                    rest.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            logger.error("the prediction store did not take the log within %.0f s; journaling %d rows",
+                         timeout, len(rest))
+            if rest:
+                self._journal(rest)
+        replaying = False
+        if self._replayer is not None:
+            self._replayer.join(timeout=min(timeout, self.retry_seconds))
+            replaying = self._replayer.is_alive()  # stuck in a store call, holding segments
+            self._replayer = None
+        if self.journal is not None and not replaying and not self._thread.is_alive() and self._failure is None:
+            self.replay()  # rows spilled by a full queue, with the store answering: no need to leave them
+        if self.journal is not None and not replaying:
+            pending = self.journal.pending_rows
+            if pending:
+                logger.warning("%d predictions stay in the journal in %s; the next server to start replays "
+                               "them", pending, self.journal.directory)
+            self.journal.close()
         self._thread = None
-
-    @property
-    def written(self) -> int:
-        return self._written

@@ -62,6 +62,15 @@ def test_a_failing_batch_inserts_nothing(store):
     assert store.insert_predictions([]) == []
 
 
+def test_insert_new_predictions_skips_stored_ids_so_a_replay_never_duplicates(store):
+    store.insert_predictions([prediction(id="committed-1"), prediction(id="committed-2")])
+    replay = [prediction(id="committed-1"), prediction(id="fresh-1"), prediction(id="committed-2")]
+    assert store.insert_new_predictions(replay) == ["fresh-1"]
+    assert store.insert_new_predictions(replay) == []
+    assert store.count_predictions() == 3 and store.get_prediction("fresh-1") is not None
+    assert store.insert_new_predictions([]) == []
+
+
 def test_recent_predictions_are_newest_first_and_filtered(store):
     rows = [
         prediction(id=f"p{i}", created_at=T0 + timedelta(minutes=i), environment=env, model_version=version)

@@ -24,6 +24,11 @@ async def health(request: Request) -> Response:
     reason = state.holder.degraded_reason
     if snapshot.primary is None and reason is None:
         reason = "no model is loaded"
+    if state.writer is not None and state.writer.failure is not None:
+        journal = state.writer.journal
+        where = f"; rows go to the journal in {journal.directory}" if journal is not None else ""
+        reason = f"{reason}; " if reason else ""
+        reason += f"prediction log: {state.writer.failure}{where}"
     monitoring = None
     try:
         monitoring = await run_in_threadpool(state.store.summary, state.environment)
