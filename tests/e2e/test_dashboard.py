@@ -9,8 +9,6 @@ Screenshots go to ``$SENTIMENT_MLOPS_SCREENSHOTS_DIR`` (CI keeps them as artifac
 from __future__ import annotations
 
 import os
-import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,8 +18,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fixtures_dashboard import ADMIN_TOKEN, make_settings, seed_store, traffic, train_two_versions  # noqa: E402
+from support.dashboard import ADMIN_TOKEN, make_settings, seed_store, traffic, train_two_versions
+from support.polling import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -38,19 +36,13 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class ServerThread:
     """uvicorn serving ``app`` on 127.0.0.1 in a thread, stopped on exit."""
 
     def __init__(self, app: Any) -> None:
         import uvicorn
 
-        self.port = _free_port()
+        self.port = free_port()
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, name="dashboard-e2e-server", daemon=True)
 
@@ -105,7 +97,7 @@ def server(tmp_path_factory) -> Iterator[ServerThread]:
     from sentiment_mlops.store import PredictionStore
 
     root = tmp_path_factory.mktemp("dashboard-e2e")
-    trained = train_two_versions(root)
+    trained = train_two_versions(tmp_path_factory, root / "registry")
     settings = make_settings(root, trained)
     live = traffic()
     with PredictionStore(settings.store_url) as store:

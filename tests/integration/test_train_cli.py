@@ -23,11 +23,7 @@ MODEL = "SentimentAnalysisModel"
 @pytest.fixture(autouse=True)
 def _wide_console(monkeypatch):
     """Rich sizes tables to an 80-column console when not on a terminal; give them room to be asserted."""
-    from rich.console import Console
-
-    import sentiment_mlops.cli as cli
-
-    monkeypatch.setattr(cli, "console", Console(width=200))
+    monkeypatch.setenv("COLUMNS", "200")
 
 
 def test_train_prints_data_metrics_steps_and_the_version(trained_workspace):

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from serving_models import ADMIN_TOKEN
+from support.serving import ADMIN_TOKEN
 
 
 def test_feedback_for_a_just_returned_id_is_recorded(local_client: Any, settings_factory: Any) -> None:
