@@ -171,3 +171,7 @@ def pytest_configure(config) -> None:
     os.environ.setdefault("DO_NOT_TRACK", "true")
     # Every promotion in the suite runs the gate; 620 timed calls per version are for real promotions.
     os.environ.setdefault("SENTIMENT_MLOPS_GATE_LATENCY_SAMPLES", "20")
+    # pytest-xdist workers start with COLUMNS=80, and rich fixes a console's width to COLUMNS when the console
+    # is created (at import); without it rich reads COLUMNS on every print, which the CLI tests set to 200.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.pop("COLUMNS", None)
