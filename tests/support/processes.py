@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from support import POSTGRES_ENV
 from support.polling import free_port, wait_for
 
 BIN = Path(sys.executable).parent
@@ -25,9 +26,9 @@ START_TIMEOUT = 120.0
 
 def child_env(**overrides: str) -> dict[str, str]:
     """The test's environment without any of the user's project settings, plus ``overrides``."""
+    kept = (POSTGRES_ENV, "SENTIMENT_MLOPS_GATE_LATENCY_SAMPLES")  # the suite's own settings (tests/conftest.py)
     env = {k: v for k, v in os.environ.items()
-           if not (k.startswith("SENTIMENT_MLOPS_") and k != "SENTIMENT_MLOPS_TEST_POSTGRES_URL")
-           and k != "MLFLOW_TRACKING_URI"}
+           if not (k.startswith("SENTIMENT_MLOPS_") and k not in kept) and k != "MLFLOW_TRACKING_URI"}
     env.update({"PYTHONUNBUFFERED": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"})
     src = Path(__file__).resolve().parents[2] / "src"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), env.get("PYTHONPATH", "")) if p)
