@@ -25,9 +25,9 @@ run: $(VENV)/.installed
 	$(BIN)/sentiment-mlops train
 	$(BIN)/sentiment-mlops serve --env staging --bootstrap --host $(HOST) --port $(PORT)
 
-## test: install with dev extras, lint, run the whole suite with coverage (fails under 85%) on one worker per core
+## test: install with dev extras, lint, run the whole suite with coverage (fails under 85%)
 test: $(VENV)/.installed-dev lint
-	$(BIN)/python -m pytest -n auto --dist loadgroup --cov --cov-report=term --cov-report=xml:coverage.xml
+	$(BIN)/python -m pytest --cov --cov-report=term --cov-report=xml:coverage.xml
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks

@@ -31,7 +31,6 @@ PAGE_TIMEOUT_MS = 30_000
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.xdist_group("dashboard-browser"),  # one worker starts the services and the browser once
     pytest.mark.skipif(not Path(CHROMIUM).exists(),
                        reason=f"{CHROMIUM} not found; install it with: apt-get install -y chromium"),
 ]
