@@ -1,6 +1,6 @@
 """Drift detection for every topic of the built-in corpus, left out of training one at a time.
 
-For each topic (tests/corpus_topics.py): train the default model without it (tests/fixtures_drift.py:
+For each topic (tests/support/corpus_topics.py): train the default model without it (tests/fixtures_drift.py:
 60% training, 20% reference profile, 20% pool for drift-free windows), then windows of 300 texts —
 kept topics only (false alarms), the left-out topic only, and 5%, 10%, 20% of it mixed in — ``--windows``
 of each. Evidently's default ``DataDriftPreset`` runs on the same windows in its own virtual environment,
@@ -37,10 +37,10 @@ def met(name: str, rate: float) -> str:
 
 
 def main() -> None:
-    from corpus_topics import TOPICS
     from drift_vs_evidently import RUNNER, evidently_python
     from fixtures_drift import build_topic_shift, draw_windows
     from sentiment_mlops.monitoring.drift import Reference, drift_report
+    from support.corpus_topics import TOPICS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--windows", type=int, default=50, help="Windows per scenario and topic.")

@@ -4,9 +4,9 @@ For every model family (and the plain VADER lexicon as a reference):
 
 - in-domain: macro-F1 on ``--splits`` stratified 80/20 splits of the built-in corpus (seeds 0, 1, ...),
   mean ± standard deviation;
-- out of topic: for each of the corpus's six topics (tests/corpus_topics.py), trained on the other five
+- out of topic: for each of the corpus's six topics (tests/support/corpus_topics.py), trained on the other five
   and scored on it; the mean over the six;
-- behaviour: pass rates of the CheckList-style cases (tests/behaviour_cases.py), trained on the whole corpus.
+- behaviour: pass rates of the CheckList-style cases (tests/support/behaviour_cases.py), trained on the whole corpus.
 
     python benchmarks/quality.py [--models mnb,logreg] [--splits 5] [--skip-topics] [--skip-behaviour]
 """
@@ -27,10 +27,10 @@ from sklearn.model_selection import train_test_split
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from behaviour_cases import CAPABILITIES, pass_rates  # noqa: E402
-from corpus_topics import TOPICS  # noqa: E402
 from sentiment_mlops.data import load_dataset  # noqa: E402
 from sentiment_mlops.training.pipeline import MODEL_TYPES, build_pipeline  # noqa: E402
+from support.behaviour_cases import CAPABILITIES, pass_rates  # noqa: E402
+from support.corpus_topics import TOPICS  # noqa: E402
 
 VADER = "vader"
 # VADER's own cut-offs on its compound score.
@@ -112,7 +112,7 @@ def main() -> None:
                   + f" {statistics.mean(per_topic.values()):7.4f}")
     if behaviour:
         names = list(CAPABILITIES)
-        print("\nbehavioural pass rates (tests/behaviour_cases.py; trained on the whole corpus)")
+        print("\nbehavioural pass rates (tests/support/behaviour_cases.py; trained on the whole corpus)")
         print(f"{'model':<14} " + " ".join(f"{name[:12]:>12}" for name in names))
         for model, rates in behaviour.items():
             print(f"{model:<14} " + " ".join(f"{rates[name]:12.0%}" for name in names))

@@ -1,5 +1,5 @@
-"""Shared session fixtures: a slice of the real corpus, and one model trained through the CLI into a
-temporary MLflow store. Other areas put their fixtures in tests/<area>/conftest.py or fixtures_<area>.py."""
+"""Shared session fixtures: the real corpus and a slice of it, and one model trained through the CLI into a
+temporary MLflow store. Other areas put their fixtures in tests/<area>/conftest.py or tests/support/<area>.py."""
 
 from __future__ import annotations
 
@@ -7,11 +7,16 @@ import csv
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import redirect_stdout
 from dataclasses import dataclass
+from io import StringIO
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
+from support import POSTGRES_ENV
+from support.registries import build_once, copy_registry
 
 SLICE_ROWS = 3000
 
@@ -22,6 +27,12 @@ def builtin_dataset():
     from sentiment_mlops.data import load_dataset
 
     return load_dataset("builtin")
+
+
+@pytest.fixture(scope="session")
+def corpus(builtin_dataset):
+    """The whole built-in corpus (the name the monitoring tests use)."""
+    return builtin_dataset
 
 
 @pytest.fixture(scope="session")
@@ -62,26 +73,22 @@ class TrainedWorkspace:
 
 
 @pytest.fixture(scope="session")
-def trained_workspace(tmp_path_factory, slice_csv) -> Iterator[TrainedWorkspace]:
-    """``sentiment-mlops train --data slice.csv`` run in-process in a fresh directory (version 1)."""
+def trained_workspace(tmp_path_factory, slice_csv) -> TrainedWorkspace:
+    """A copy of the directory where ``sentiment-mlops train --data slice.csv`` ran in-process once per run
+    (version 1); the copy is this session's."""
     from sentiment_mlops.cli import main
 
-    root = tmp_path_factory.mktemp("workspace")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        mp.setenv("COLUMNS", "200")
-        from io import StringIO
+    def train_through_the_cli(root: Path) -> dict[str, str]:
+        output = StringIO()
+        with pytest.MonkeyPatch.context() as mp, redirect_stdout(output):
+            mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+            mp.setenv("COLUMNS", "200")  # rich sizes its tables to this when not on a terminal
+            main(["train", "--data", str(slice_csv)])
+        return {"stdout": output.getvalue()}
 
-        from rich.console import Console
-
-        import sentiment_mlops.cli.context as cli
-
-        buffer = StringIO()
-        mp.setattr(cli, "console", Console(file=buffer, width=200))
-        main(["train", "--data", str(slice_csv)])
-    yield TrainedWorkspace(root=root, tracking_uri=uri, stdout=buffer.getvalue())
+    built = build_once(tmp_path_factory, "workspace", train_through_the_cli)
+    workspace = copy_registry(built, tmp_path_factory.mktemp("workspace") / "workspace")
+    return TrainedWorkspace(root=workspace.root, tracking_uri=workspace.tracking_uri, stdout=built.info["stdout"])
 
 
 @pytest.fixture
@@ -100,9 +107,6 @@ def isolated(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.delenv("SENTIMENT_MLOPS_MODELS_DIR", raising=False)
     return tmp_path
-
-
-POSTGRES_ENV = "SENTIMENT_MLOPS_TEST_POSTGRES_URL"
 
 
 @pytest.fixture
@@ -165,3 +169,9 @@ def pytest_configure(config) -> None:
     # MLflow must never reach the network or a user's store from the test suite.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
+    # Every promotion in the suite runs the gate; 620 timed calls per version are for real promotions.
+    os.environ.setdefault("SENTIMENT_MLOPS_GATE_LATENCY_SAMPLES", "20")
+    # pytest-xdist workers start with COLUMNS=80, and rich fixes a console's width to COLUMNS when the console
+    # is created (at import); without it rich reads COLUMNS on every print, which the CLI tests set to 200.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.pop("COLUMNS", None)

@@ -9,10 +9,6 @@ Screenshots go to ``$SENTIMENT_MLOPS_SCREENSHOTS_DIR`` (CI keeps them as artifac
 from __future__ import annotations
 
 import os
-import socket
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,15 +16,10 @@ from urllib.parse import urlparse
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fixtures_dashboard import ADMIN_TOKEN, make_settings, seed_store, traffic, train_two_versions  # noqa: E402
+from support.browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, ServerThread
+from support.dashboard import ADMIN_TOKEN, make_settings, seed_store, traffic, train_two_versions
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = ("experiments", "models", "live", "drift", "alerts")
-SERVER_START_TIMEOUT_S = 30
-PAGE_TIMEOUT_MS = 30_000
 
 pytestmark = [
     pytest.mark.browser,
@@ -36,40 +27,6 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(),
                        reason=f"{CHROMIUM} not found; install it with: apt-get install -y chromium"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServerThread:
-    """uvicorn serving ``app`` on 127.0.0.1 in a thread, stopped on exit."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        self.port = _free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, name="dashboard-e2e-server", daemon=True)
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError(f"the dashboard server did not start on port {self.port}")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +63,7 @@ def server(tmp_path_factory) -> Iterator[ServerThread]:
     from sentiment_mlops.store import PredictionStore
 
     root = tmp_path_factory.mktemp("dashboard-e2e")
-    trained = train_two_versions(root)
+    trained = train_two_versions(tmp_path_factory, root / "registry")
     settings = make_settings(root, trained)
     live = traffic()
     with PredictionStore(settings.store_url) as store:

@@ -3,15 +3,13 @@ refused: their scripts, styles and icon come from the installed ``fastapi-offlin
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_dashboard import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, ServerThread  # noqa: E402
+from support.browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, ServerThread
 
 pytestmark = [
     pytest.mark.browser,

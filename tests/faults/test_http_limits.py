@@ -16,7 +16,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from deployment_processes import CLI, child_env, free_port, stop, wait_for
+from support.polling import free_port, wait_for
+from support.processes import CLI, child_env, stop
 
 pytestmark = pytest.mark.fault
 REQUEST_TIMEOUT = 1.5  # SENTIMENT_MLOPS_REQUEST_TIMEOUT_SECONDS for this server

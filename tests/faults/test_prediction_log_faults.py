@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import resource
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -16,11 +15,8 @@ import pytest
 
 from sentiment_mlops.store import PredictionStore
 from sentiment_mlops.store.journal import PredictionJournal
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from serving_process import Load, TcpProxy, percentile, start_server, stop_server  # noqa: E402
-
-from serving_models import corpus_slice, train_local  # noqa: E402
+from support.servers import Load, TcpProxy, percentile, start_server, stop_server
+from support.serving import corpus_slice, train_local
 
 pytestmark = pytest.mark.fault
 

@@ -23,11 +23,7 @@ MODEL = "SentimentAnalysisModel"
 @pytest.fixture(autouse=True)
 def _wide_console(monkeypatch):
     """Rich sizes tables to an 80-column console when not on a terminal; give them room to be asserted."""
-    from rich.console import Console
-
-    import sentiment_mlops.cli.context as cli
-
-    monkeypatch.setattr(cli, "console", Console(width=200))
+    monkeypatch.setenv("COLUMNS", "200")
 
 
 def test_train_prints_data_metrics_steps_and_the_version(trained_workspace):
@@ -182,3 +178,15 @@ def test_failing_run_registers_nothing_then_search_logs_trials_without_registeri
     best = max(trials, key=lambda t: t.data.metrics["cv_macro_f1"])
     assert float(parent.data.params["clf__alpha"]) == pytest.approx(float(best.data.params["clf__alpha"]))
     assert parent.data.params["search_trials"] == "2" and "macro_f1" in parent.data.metrics
+
+
+def test_predict_from_the_registry_leaves_no_download_behind(in_workspace, cli_run, tmp_path, monkeypatch):
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    code, out, err = cli_run("predict", "--model-uri", f"models:/{MODEL}/1", "the crew were lovely")
+    assert code == 0, err
+    assert "model version 1 (registry)" in out
+    assert [p.name for p in scratch.iterdir()] == []

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fixtures_alerts import corpus_fixture, draw_rows  # noqa: E402,F401
-from sentiment_mlops.calibration import (  # noqa: E402
+from sentiment_mlops.calibration import (
     ECE_THRESHOLD,
     ConfidenceCalibration,
     expected_calibration_error,
     fit_confidence_calibration,
 )
+from support.alerts import draw_rows
 
 
 def test_ece_is_zero_when_confidence_matches_accuracy():

@@ -158,7 +158,7 @@ def get_drift(request: Request, res: Res, environment: Environment | None = None
     overview = res.cache.get_or_compute(("drift", environment, window, history),
                                         lambda: drift_view.drift_overview(res, environment=environment,
                                                                           window=window, history=history),
-                                        ttl=drift_view.TTL_SECONDS)
+                                        ttl=drift_view.TTL_SECONDS, exclusive=True)
     return overview if show_words else drift_view.without_words(overview)
 
 

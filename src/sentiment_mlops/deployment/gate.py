@@ -179,6 +179,13 @@ def _own_split(loaded: LoadedModel) -> EvalSet | None:
     return heldout_eval_set(loaded.heldout_path, loaded.version) if loaded.heldout_path is not None else None
 
 
+def _latency_samples() -> int:
+    """Timed calls per round: ``SENTIMENT_MLOPS_GATE_LATENCY_SAMPLES`` (default ``LATENCY_CALLS``)."""
+    from sentiment_mlops.config import Settings
+
+    return Settings().gate_latency_samples
+
+
 def measure(loaded: LoadedModel, eval_set: EvalSet) -> CandidateEvidence:
     """Score ``eval_set`` through the serving scorer, smoke test it, time it."""
     from sklearn.metrics import accuracy_score, f1_score
@@ -190,7 +197,7 @@ def measure(loaded: LoadedModel, eval_set: EvalSet) -> CandidateEvidence:
     macro_f1 = float(f1_score(eval_set.labels, predicted, labels=labels, average="macro", zero_division=0))
     accuracy = float(accuracy_score(eval_set.labels, predicted))
     smoke_ok, smoke_detail = smoke_test(predict, classes)
-    latency = measure_latency(predict) if smoke_ok else None
+    latency = measure_latency(predict, calls=_latency_samples()) if smoke_ok else None
     return CandidateEvidence(
         version=str(loaded.version),
         macro_f1=round(macro_f1, 6),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,9 +125,26 @@ def load_local(models_dir: Path, *, allow_pickle: bool = False) -> LoadedModel:
     )
 
 
-def load_version(registry: ModelRegistry, version: str | int, cache_dir: Path | None = None) -> LoadedModel:
-    """Download a registered version and its run's artifacts, verify every sha256, load the skops model."""
+def load_version(registry: ModelRegistry, version: str | int, cache_dir: Path | None = None, *,
+                 keep_files: bool = True) -> LoadedModel:
+    """Download a registered version and its run's artifacts, verify every sha256, load the skops model.
+
+    ``keep_files=False`` removes the download once the model is in memory (``artifacts_dir`` is then None):
+    a command or a server that only scores keeps no copy behind, however often it reloads.
+    """
     destination = Path(tempfile.mkdtemp(prefix=f"sentiment-v{version}-", dir=cache_dir))
+    try:
+        loaded = _load_version(registry, version, destination)
+    except BaseException:
+        shutil.rmtree(destination, ignore_errors=True)
+        raise
+    if not keep_files:
+        shutil.rmtree(destination, ignore_errors=True)
+        loaded.artifacts_dir = None
+    return loaded
+
+
+def _load_version(registry: ModelRegistry, version: str | int, destination: Path) -> LoadedModel:
     model_dir, run_dir = (Path(p) for p in registry.download(version, str(destination)))
     manifest_path = run_dir / MANIFEST_NAME
     info = registry.version(version)

@@ -99,7 +99,8 @@ def load_model(settings: Settings, reference: ModelReference, registry: ModelReg
             raise ModelNotFoundError(f"no version has alias {reference.alias!r} in {registry.model_name}; "
                                      f"promote one with: sentiment-mlops promote VERSION --to {reference.alias}")
         version = info.version
-    return load_version(registry, str(version), cache_dir=cache_dir)
+    # A command only scores: the download goes once the model is in memory.
+    return load_version(registry, str(version), cache_dir=cache_dir, keep_files=cache_dir is not None)
 
 
 def check_local_seal(settings: Settings, models_dir: Path, registry: ModelRegistry | None = None) -> None:

@@ -122,7 +122,8 @@ class RegistrySource:
     def load(self, key: str) -> LoadedModel:
         from sentiment_mlops.registry import load_version
 
-        return load_version(self.registry, key, cache_dir=self._cache)
+        # Serving keeps the model in memory only: each reload leaves no download behind.
+        return load_version(self.registry, key, cache_dir=self._cache, keep_files=False)
 
     def close(self) -> None:
         shutil.rmtree(self._cache, ignore_errors=True)

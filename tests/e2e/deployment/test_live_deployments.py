@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from deployment_processes import child_env, health, serve, wait_for
-from fixtures_deployment import BETTER, GOOD, WEAK
 from sentiment_mlops.deployment.actions import promote, rollback
 from sentiment_mlops.deployment.history import read_history
 from sentiment_mlops.deployment.policy import GateRules
+from support.deployment import BETTER, GOOD, WEAK
+from support.polling import wait_for
+from support.processes import child_env, health, serve
 
 pytestmark = pytest.mark.slow
 

@@ -13,13 +13,12 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 
-from deployment_processes import child_env, health, mlflow_server, run_cli, serve, wait_for
-from fixtures_deployment import corpus_slice
+from support import POSTGRES_ENV
+from support.deployment import corpus_slice
+from support.polling import wait_for
+from support.processes import child_env, health, mlflow_server, run_cli, serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-
-POSTGRES_ENV = "SENTIMENT_MLOPS_TEST_POSTGRES_URL"
-
 
 def database_url(base: str, name: str, *, driver: str = "postgresql") -> str:
     parts = urlsplit(base)

@@ -3,21 +3,18 @@ with traffic, feedback, deployment events and alerts, and a minimal app wired th
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from fixtures_dashboard import ADMIN_TOKEN, Trained, build_app, make_settings, seed_store, train_two_versions  # noqa: E402
+from support.dashboard import ADMIN_TOKEN, Trained, build_app, make_settings, seed_store, train_two_versions
 
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory) -> Trained:
     """Version 1 (mnb) and version 2 (complement_nb) of SentimentAnalysisModel, each with its run."""
-    return train_two_versions(tmp_path_factory.mktemp("dashboard-mlflow"))
+    return train_two_versions(tmp_path_factory, tmp_path_factory.mktemp("dashboard-mlflow") / "registry")
 
 
 @pytest.fixture

@@ -209,8 +209,8 @@ def test_drift_of_one_environment_and_bad_windows(client):
 def test_drift_without_texts_runs_the_label_confidence_and_length_checks(tmp_path, monkeypatch, trained):
     from fastapi.testclient import TestClient
 
-    from fixtures_dashboard import build_app, make_settings
     from sentiment_mlops.store import PredictionStore
+    from support.dashboard import build_app, make_settings
 
     monkeypatch.chdir(tmp_path)
     settings = make_settings(tmp_path, trained, log_text=False)

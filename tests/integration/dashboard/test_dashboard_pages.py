@@ -72,9 +72,9 @@ def test_empty_registry_and_store_give_empty_answers_not_errors(empty_client, tm
 def test_an_existing_but_empty_tracking_store_lists_nothing(tmp_path, monkeypatch):
     from fastapi.testclient import TestClient
 
-    from fixtures_dashboard import build_app, make_settings
     from sentiment_mlops.registry.client import ModelRegistry
     from sentiment_mlops.store import PredictionStore
+    from support.dashboard import build_app, make_settings
 
     monkeypatch.chdir(tmp_path)
     settings = make_settings(tmp_path, None)
@@ -89,8 +89,8 @@ def test_an_existing_but_empty_tracking_store_lists_nothing(tmp_path, monkeypatc
 def test_versions_without_a_readable_profile_are_reported_unavailable(tmp_path, monkeypatch):
     from fastapi.testclient import TestClient
 
-    from fixtures_dashboard import build_app, make_settings
     from sentiment_mlops.store import PredictionStore
+    from support.dashboard import build_app, make_settings
 
     monkeypatch.chdir(tmp_path)
     settings = make_settings(tmp_path, None)

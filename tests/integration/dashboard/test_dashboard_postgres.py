@@ -8,7 +8,8 @@ from urllib.parse import quote
 
 import pytest
 
-POSTGRES_ENV = "SENTIMENT_MLOPS_TEST_POSTGRES_URL"
+from support import POSTGRES_ENV
+
 pytestmark = pytest.mark.postgres
 
 
@@ -45,7 +46,7 @@ def postgres_store(seeded):
 def test_live_on_postgresql_matches_sqlite(client, seeded_env, postgres_store, query):
     from fastapi.testclient import TestClient
 
-    from fixtures_dashboard import build_app
+    from support.dashboard import build_app
 
     settings = seeded_env[0]
     with TestClient(build_app(settings, postgres_store)) as pg_client:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fixtures_deployment import BETTER, SHUFFLED, WEAK
+from support.deployment import BETTER, SHUFFLED, WEAK
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures_deployment import BETTER, GOOD, SHUFFLED, WEAK
 from sentiment_mlops.deployment.actions import promote
 from sentiment_mlops.deployment.history import read_history
 from sentiment_mlops.deployment.policy import RULE_MIN_MACRO_F1, RULE_VS_INCUMBENT, GateRules
 from sentiment_mlops.errors import ConfigurationError, ModelNotFoundError, PromotionRefusedError
+from support.deployment import BETTER, GOOD, SHUFFLED, WEAK
 
 
 def alias(registry, name):
@@ -65,7 +65,7 @@ def test_force_passes_a_failing_gate_and_records_why(registry, store):
 def test_gate_can_evaluate_on_a_file_the_user_gives(registry, store, tmp_path):
     import json
 
-    from fixtures_deployment import corpus_slice
+    from support.deployment import corpus_slice
 
     sample = corpus_slice(7000, 7400)  # rows none of the template's versions trained on
     rows = zip(sample.texts, sample.labels, strict=True)
@@ -102,23 +102,12 @@ def test_staging_defaults_to_the_latest_version_and_unknown_versions_are_clear(r
 
 def test_a_tampered_artifact_fails_the_sha256_rule(deployment_template, tmp_path, store):
     """A version whose run artifacts changed after training is refused by the artifact rule."""
-    import shutil
-
-    from fixtures_deployment import copy_tracking_uri
     from sentiment_mlops.registry import ModelRegistry
+    from support.registries import copy_registry
 
     # A private copy of the artifacts too, so altering them cannot affect other tests.
-    private = tmp_path / "private"
-    shutil.copytree(deployment_template.directory / "mlruns", private / "mlruns")
-    uri = copy_tracking_uri(deployment_template, private)
-    import sqlite3
-
-    with sqlite3.connect(private / "mlflow.db") as db:
-        for table, column in (("experiments", "artifact_location"), ("runs", "artifact_uri"),
-                              ("model_versions", "storage_location"), ("logged_models", "artifact_location")):
-            db.execute(f"UPDATE {table} SET {column} = replace({column}, ?, ?)",
-                       (str(deployment_template.directory / "mlruns"), str(private / "mlruns")))
-    registry = ModelRegistry(uri, "SentimentAnalysisModel")
+    private = copy_registry(deployment_template, tmp_path / "private").root
+    registry = ModelRegistry(f"sqlite:///{private / 'mlflow.db'}", "SentimentAnalysisModel")
     heldouts = list((private / "mlruns").rglob("training/heldout.jsonl"))
     assert heldouts
     for path in heldouts:

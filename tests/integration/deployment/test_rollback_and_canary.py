@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures_deployment import BETTER, GOOD, WEAK
 from sentiment_mlops.deployment.actions import promote, rollback
 from sentiment_mlops.deployment.history import read_history
 from sentiment_mlops.deployment.policy import GateRules
 from sentiment_mlops.errors import ConfigurationError, ModelNotFoundError
 from sentiment_mlops.registry.client import CANARY_PERCENT_TAG as CANARY_TAG
+from support.deployment import BETTER, GOOD, WEAK
 
 # These tests are about aliases and history, not model quality: the relative rule must not get in the way.
 ANY_QUALITY = GateRules(max_macro_f1_drop=1.0)

@@ -7,12 +7,12 @@ import threading
 
 import pytest
 
-from fixtures_deployment import BETTER, GOOD, WEAK
 from sentiment_mlops.deployment.actions import promote, rollback
 from sentiment_mlops.deployment.history import read_history, verify_history
 from sentiment_mlops.deployment.policy import GateRules
 from sentiment_mlops.errors import ConflictError
 from sentiment_mlops.store.locks import deployment_lock
+from support.deployment import BETTER, GOOD, WEAK
 
 ANY_QUALITY = GateRules(max_macro_f1_drop=1.0)
 

@@ -4,22 +4,18 @@ production back, the history records auto-rollback with the evidence, and an ale
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from fixtures_alerts import corpus_fixture, prediction_rows, registered_fixture  # noqa: E402,F401
-from sentiment_mlops.config import Settings  # noqa: E402
-from sentiment_mlops.deployment.actions import promote  # noqa: E402
-from sentiment_mlops.registry.client import ModelRegistry  # noqa: E402
-from sentiment_mlops.registry.loading import load_local  # noqa: E402
-from sentiment_mlops.service import build_watch_loop  # noqa: E402
-from sentiment_mlops.store import PredictionStore  # noqa: E402
-from webhook_receiver import webhook_receiver  # noqa: E402
+from sentiment_mlops.config import Settings
+from sentiment_mlops.deployment.actions import promote
+from sentiment_mlops.registry.client import ModelRegistry
+from sentiment_mlops.registry.loading import load_local
+from sentiment_mlops.service import build_watch_loop
+from sentiment_mlops.store import PredictionStore
+from support.alerts import prediction_rows, registered_fixture  # noqa: F401
+from support.webhooks import webhook_receiver
 
 LABELLED = 200
 
@@ -29,9 +25,6 @@ def deployment(registered, tmp_path, monkeypatch):
     """Production on the good version (with feedback), then the bad one promoted over it with --force."""
     monkeypatch.chdir(tmp_path)
     registry = ModelRegistry(registered.tracking_uri, "SentimentAnalysisModel")
-    for alias in ("staging", "production", "canary"):
-        if registry.alias_version(alias) is not None:
-            registry.delete_alias(alias)
     store = PredictionStore(f"sqlite:///{tmp_path}/logs/predictions.db")
     good = load_local(registered.root / "models-good").pipeline
     texts, labels = registered.scoring_texts, registered.scoring_labels
@@ -160,7 +153,6 @@ def test_the_cli_watch_rolls_back_and_prints_it(deployment, monkeypatch, capsys)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", registered.tracking_uri)
     monkeypatch.setenv("SENTIMENT_MLOPS_STORE_URL", store.url.render_as_string(False))
     monkeypatch.delenv("SENTIMENT_MLOPS_ALERT_WEBHOOK", raising=False)
-    monkeypatch.setattr(cli._State, "settings", None)
     cli.main(["monitor", "--env", "production", "--watch", "--interval", "0.1", "--iterations", "1",
               "--auto-rollback"])
     out = capsys.readouterr().out

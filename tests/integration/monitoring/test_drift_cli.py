@@ -7,15 +7,12 @@ so a file of Coachella tweets is a real shift and the model's own held-out file 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from fixtures_drift import TOPIC_PATTERN  # noqa: E402
+from support.drift import TOPIC_PATTERN
 
 
 @pytest.fixture(scope="module")

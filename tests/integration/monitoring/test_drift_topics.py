@@ -6,15 +6,10 @@ Windows of kept-topic texts come from rows neither trained on nor used for the r
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from fixtures_drift import TopicShift, build_topic_shift, draw_windows  # noqa: E402
-from sentiment_mlops.monitoring.drift import Reference, drift_report  # noqa: E402
+from sentiment_mlops.monitoring.drift import Reference, drift_report
+from support.drift import TopicShift, build_topic_shift, draw_windows
 
 # False alarms are rare events (about 1.5% of windows over 600 windows measured): 100 windows keep one
 # unlucky draw of 3-4 alarms from deciding the verdict; detections need fewer.

@@ -4,29 +4,25 @@ logged predictions of a real model, leader locks (file and PostgreSQL advisory),
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from fixtures_alerts import corpus_fixture, draw_rows, prediction_rows  # noqa: E402,F401
-from sentiment_mlops.config import Settings  # noqa: E402
-from sentiment_mlops.monitoring.performance import (  # noqa: E402
+from sentiment_mlops.config import Settings
+from sentiment_mlops.monitoring.performance import (
     estimated_accuracy,
     live_performance,
     profile_calibration,
 )
-from sentiment_mlops.monitoring.snapshot import ServedModelInfo, build_snapshot, p95  # noqa: E402
-from sentiment_mlops.monitoring.traffic import RequestRateTracker, parse_request_totals  # noqa: E402
-from sentiment_mlops.monitoring.watch import default_drift_reporter, start_server_monitor  # noqa: E402
-from sentiment_mlops.serving.metrics import ServingMetrics  # noqa: E402
-from sentiment_mlops.store.locks import FileLeaderLock, PostgresLeaderLock, leader_lock  # noqa: E402
-from webhook_receiver import webhook_receiver  # noqa: E402
+from sentiment_mlops.monitoring.snapshot import ServedModelInfo, build_snapshot, p95
+from sentiment_mlops.monitoring.traffic import RequestRateTracker, parse_request_totals
+from sentiment_mlops.monitoring.watch import default_drift_reporter, start_server_monitor
+from sentiment_mlops.serving.metrics import ServingMetrics
+from sentiment_mlops.store.locks import FileLeaderLock, PostgresLeaderLock, leader_lock
+from support.alerts import draw_rows, prediction_rows
+from support.webhooks import webhook_receiver
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 

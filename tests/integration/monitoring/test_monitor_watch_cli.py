@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from fixtures_alerts import corpus_fixture, draw_rows, make_dataset, prediction_rows  # noqa: E402,F401
+from support.alerts import draw_rows, make_dataset, prediction_rows
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +30,6 @@ def local_models(corpus, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def env(local_models, tmp_path, monkeypatch):
-    from sentiment_mlops import cli
-
     monkeypatch.chdir(tmp_path)
     store_url = f"sqlite:///{tmp_path}/logs/predictions.db"
     for name, value in {"SENTIMENT_MLOPS_MODELS_DIR": str(local_models), "SENTIMENT_MLOPS_STORE_URL": store_url,
@@ -41,7 +37,6 @@ def env(local_models, tmp_path, monkeypatch):
                         "SENTIMENT_MLOPS_NO_TRAFFIC_MINUTES": "10"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("SENTIMENT_MLOPS_ALERT_WEBHOOK", raising=False)
-    monkeypatch.setattr(cli._State, "settings", None)
     return store_url
 
 

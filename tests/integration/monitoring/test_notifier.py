@@ -3,18 +3,14 @@ and delivery to a real webhook receiver on loopback."""
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from sentiment_mlops.monitoring.alerts import RuleOutcome  # noqa: E402
-from sentiment_mlops.monitoring.channels import LogChannel, WebhookChannel  # noqa: E402
-from sentiment_mlops.monitoring.notifier import AlertNotifier  # noqa: E402
-from webhook_receiver import webhook_receiver  # noqa: E402
+from sentiment_mlops.monitoring.alerts import RuleOutcome
+from sentiment_mlops.monitoring.channels import LogChannel, WebhookChannel
+from sentiment_mlops.monitoring.notifier import AlertNotifier
+from support.webhooks import webhook_receiver
 
 COOLDOWN = 600.0
 

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from sentiment_mlops.errors import ConfigurationError  # noqa: E402
-from sentiment_mlops.monitoring.channels import AlertMessage, LogChannel, WebhookChannel, default_channels  # noqa: E402
-from webhook_receiver import webhook_receiver  # noqa: E402
+from sentiment_mlops.errors import ConfigurationError
+from sentiment_mlops.monitoring.channels import AlertMessage, LogChannel, WebhookChannel, default_channels
+from support.webhooks import webhook_receiver
 
 
 def message(**fields) -> AlertMessage:

@@ -3,39 +3,29 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from serving_models import ADMIN_TOKEN, POSTGRES_ENV, corpus_slice, train_local, train_registered  # noqa: E402
+from support import POSTGRES_ENV
+from support.registries import build_once, copy_registry
+from support.serving import ADMIN_TOKEN, build_local_models, build_two_versions
 
 
 @pytest.fixture(scope="session")
 def local_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``models/`` trained on a 3,000-row slice (no MLflow)."""
-    models_dir = tmp_path_factory.mktemp("serving-local") / "models"
-    train_local(models_dir, corpus_slice())
-    return models_dir
+    """``models/`` trained on a 3,000-row slice (no MLflow), built once per run; tests only read it."""
+    return build_once(tmp_path_factory, "serving-local", build_local_models).root / "models"
 
 
-@pytest.fixture(scope="session")
-def registry_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A tmp MLflow sqlite store with two registered versions (different alpha, different slices)."""
-    root = tmp_path_factory.mktemp("serving-registry")
-    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
-    previous = os.getcwd()
-    os.chdir(root)  # MLflow writes its artifacts (mlruns/) relative to the working directory
-    try:
-        first = train_registered(root / "models", corpus_slice(seed=1), tracking_uri)
-        second = train_registered(root / "models", corpus_slice(seed=2), tracking_uri, alpha=0.5)
-    finally:
-        os.chdir(previous)
-    return {"root": root, "tracking_uri": tracking_uri, "versions": [first.model_version, second.model_version]}
-
+@pytest.fixture
+def registry_store(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> dict[str, Any]:
+    """A private copy of a tmp MLflow sqlite store with two registered versions (different alpha, different
+    slices): tests move aliases and damage artifacts freely."""
+    built = copy_registry(build_once(tmp_path_factory, "serving-registry", build_two_versions), tmp_path / "registry")
+    return {"root": built.root, "tracking_uri": built.tracking_uri, "versions": built.info["versions"]}
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Any:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
-from serving_models import ADMIN_TOKEN
+from support.polling import wait_for
+from support.serving import ADMIN_TOKEN
 
 LABELS = {"negative", "neutral", "positive"}
 
@@ -146,19 +146,11 @@ def test_unknown_route_is_404_json(local_client: Any) -> None:
     assert response.json() == {"detail": "Not Found"}
 
 
-def wait_for(predicate: Any, timeout: float = 10.0) -> Any:
-    """Poll ``predicate`` until it returns something truthy (the log writer is asynchronous)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
-
-
 def test_health_reports_model_and_store_summary(local_client: Any) -> None:
     local_client.post("/predict/batch", json={"texts": ["great", "awful", "great"]})
-    body = wait_for(lambda: (b := local_client.get("/health").json())["monitoring"]["total_predictions"] == 3 and b)
+    # The log writer is asynchronous: wait for the three predictions to reach the store.
+    body = wait_for(lambda: (b := local_client.get("/health").json())["monitoring"]["total_predictions"] == 3 and b,
+                    timeout=10, interval=0.05, what="three predictions in the store")
     assert body, "three predictions never reached the store"
     assert body["status"] == "ok" and body["model_version"] == "local" and body["environment"] == "local"
     assert sum(body["monitoring"]["sentiment_distribution"].values()) == 3

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from serving_models import ADMIN_TOKEN
+from support.serving import ADMIN_TOKEN
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from serving_models import ADMIN_TOKEN
+from support.serving import ADMIN_TOKEN
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -133,7 +133,6 @@ def test_serve_with_a_missing_alias_exits_1_with_one_line(registry: Any, registr
     from sentiment_mlops import cli
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", registry_store["tracking_uri"])
-    monkeypatch.setattr(cli._State, "settings", None)
     with pytest.raises(SystemExit) as exited:
         cli.main(["serve", "--env", "production", "--port", "0"])
     assert exited.value.code == 1
@@ -162,7 +161,7 @@ def test_the_poller_picks_up_a_retrained_local_model(settings_factory: Any, loca
     from fastapi.testclient import TestClient
 
     from sentiment_mlops.serving.app import create_app
-    from serving_models import corpus_slice, train_local
+    from support.serving import corpus_slice, train_local
 
     models = tmp_path / "models"
     shutil.copytree(local_models, models)

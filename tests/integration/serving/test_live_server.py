@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,18 +15,14 @@ from typing import Any
 import httpx
 import pytest
 
-from serving_models import ADMIN_TOKEN, POSTGRES_ENV
+from support import POSTGRES_ENV
+from support.polling import free_port
+from support.serving import ADMIN_TOKEN
 
 pytestmark = pytest.mark.slow
 STARTUP_SECONDS = 90
 # The CLI through its ``main`` (not the console script, whose entry point the installed venv decides).
 CLI = [sys.executable, "-c", "import sys; from sentiment_mlops.cli import main; main(sys.argv[1:])"]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _server_env(store_url: str, models_dir: Path, tmp_path: Path) -> dict[str, str]:

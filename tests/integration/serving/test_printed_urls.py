@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from deployment_processes import free_port
+from support.polling import free_port
 
 
 def test_serve_prints_the_store_url_without_its_password(settings_factory: Any, tmp_path: Path,

@@ -19,7 +19,6 @@ T0 = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
 
 def run_cli(monkeypatch, store_url: str, *args: str) -> None:
     monkeypatch.setenv("SENTIMENT_MLOPS_STORE_URL", store_url)
-    monkeypatch.setattr(cli._State, "settings", None)  # settings are built once per process otherwise
     cli.main(list(args))
 
 

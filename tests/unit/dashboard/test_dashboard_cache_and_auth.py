@@ -95,3 +95,36 @@ def test_windows_are_oldest_first_and_keep_only_a_short_newest_window():
 def test_the_chosen_bucket_keeps_charts_readable(hours, bucket):
     assert choose_bucket(hours) == bucket
     assert bucket_count(hours, bucket) <= 400
+
+
+def test_concurrent_misses_compute_once_and_exclusive_work_runs_one_at_a_time() -> None:
+    import threading
+    import time
+
+    from sentiment_mlops.dashboard.cache import TTLCache
+
+    cache = TTLCache()
+    calls: list[str] = []
+    running = []
+    overlap = []
+    guard = threading.Lock()
+
+    def slow(name: str) -> str:
+        with guard:
+            running.append(name)
+            overlap.append(len(running))
+        time.sleep(0.2)
+        with guard:
+            running.remove(name)
+            calls.append(name)
+        return name
+
+    threads = [threading.Thread(target=cache.get_or_compute, args=(key, lambda key=key: slow(key), 30),
+                                kwargs={"exclusive": True}) for key in ["a"] * 8 + ["b"] * 8]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(calls) == ["a", "b"]  # sixteen callers, one computation per key
+    assert max(overlap) == 1  # the two keys' costly computations never ran together
+    assert cache.get_or_compute("a", lambda: "again") == "a"

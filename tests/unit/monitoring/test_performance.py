@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from fixtures_alerts import AIRLINE_PATTERN, corpus_fixture  # noqa: E402,F401
-from sentiment_mlops.calibration import ConfidenceCalibration  # noqa: E402
-from sentiment_mlops.monitoring.performance import (  # noqa: E402
+from sentiment_mlops.calibration import ConfidenceCalibration
+from sentiment_mlops.monitoring.performance import (
     accuracy_and_macro_f1,
     as_utc,
     estimated_accuracy,
@@ -22,6 +17,7 @@ from sentiment_mlops.monitoring.performance import (  # noqa: E402
     reference_estimate,
     summarise_window,
 )
+from support.alerts import AIRLINE_PATTERN
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)
 

@@ -14,7 +14,8 @@ from sentiment_mlops.training.pipeline import build_pipeline
 
 
 @pytest.fixture
-def loop(tmp_path):
+def loop(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MLflow puts a SQLite store's artifacts under ./mlruns
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     parent, child = multiprocessing.Pipe()
     thread = threading.Thread(target=serve, args=(child, uri, "sentiment-analysis", "SentimentAnalysisModel"))

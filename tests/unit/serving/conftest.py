@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from serving_models import corpus_slice  # noqa: E402
+from support.serving import corpus_slice
 
 
 @pytest.fixture(scope="session")

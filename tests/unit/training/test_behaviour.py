@@ -8,16 +8,11 @@ do not claim the goal of issue 11 (all neutral-fact and negation cases), which i
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from behaviour_cases import behaviour_cases, pass_rates  # noqa: E402
 from sentiment_mlops.data import load_dataset  # noqa: E402
 from sentiment_mlops.training.pipeline import build_pipeline  # noqa: E402
+from support.behaviour_cases import behaviour_cases, pass_rates
 
 FLOORS = {"neutral fact": 0.6, "negation": 0.55, "intensifier": 0.85, "contrast": 0.6, "emoji": 0.55,
           "all caps": 0.8}

@@ -6,8 +6,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from support.registries import DATABASE
+
 SLICE_ROWS = 3000
-POSTGRES_ENV = "SENTIMENT_MLOPS_TEST_POSTGRES_URL"
 ADMIN_TOKEN = "test-admin-token-0123456789"
 
 
@@ -38,3 +39,17 @@ def train_registered(models_dir: Path, dataset: Any, tracking_uri: str, **params
 
     tracker = RunTracker(tracking_uri, EXPERIMENT_NAME, REGISTERED_MODEL_NAME)
     return train(dataset, TrainOptions(params=dict(params)), models_dir=models_dir, tracker=tracker)
+
+
+def build_local_models(root: Path) -> dict[str, Any]:
+    """``root/models`` trained on the default slice, without MLflow."""
+    train_local(root / "models", corpus_slice())
+    return {}
+
+
+def build_two_versions(root: Path) -> dict[str, Any]:
+    """Two registered versions in ``root/mlflow.db`` (different slices, the second with alpha 0.5)."""
+    tracking_uri = f"sqlite:///{root / DATABASE}"
+    first = train_registered(root / "models", corpus_slice(seed=1), tracking_uri)
+    second = train_registered(root / "models", corpus_slice(seed=2), tracking_uri, alpha=0.5)
+    return {"versions": [first.model_version, second.model_version]}

@@ -16,16 +16,12 @@ from pathlib import Path
 
 import httpx
 
+from support.polling import free_port
+
 STARTUP_SECONDS = 60
 CLI = [sys.executable, "-c", "import sys; from sentiment_mlops.cli import main; main(sys.argv[1:])"]
 TEXTS = ["the flight was great", "lost my bag again, worst airline ever", "is the lounge open?",
          "thanks for the upgrade, lovely crew", "delayed three hours and nobody told us"]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -7,50 +7,30 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from support import POSTGRES_ENV
+from support.polling import free_port, wait_for
+
 BIN = Path(sys.executable).parent
 CLI = str(BIN / "sentiment-mlops")
 START_TIMEOUT = 120.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], Any], *, timeout: float, interval: float = 0.2, what: str = "condition") -> Any:
-    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-            if value:
-                return value
-        except (httpx.HTTPError, OSError) as exc:
-            last_error = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last_error})")
-
-
 def child_env(**overrides: str) -> dict[str, str]:
     """The test's environment without any of the user's project settings, plus ``overrides``."""
+    kept = (POSTGRES_ENV, "SENTIMENT_MLOPS_GATE_LATENCY_SAMPLES")  # the suite's own settings (tests/conftest.py)
     env = {k: v for k, v in os.environ.items()
-           if not (k.startswith("SENTIMENT_MLOPS_") and k != "SENTIMENT_MLOPS_TEST_POSTGRES_URL")
-           and k != "MLFLOW_TRACKING_URI"}
+           if not (k.startswith("SENTIMENT_MLOPS_") and k not in kept) and k != "MLFLOW_TRACKING_URI"}
     env.update({"PYTHONUNBUFFERED": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"})
-    src = Path(__file__).resolve().parents[1] / "src"
+    src = Path(__file__).resolve().parents[2] / "src"
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), env.get("PYTHONPATH", "")) if p)
     env.update(overrides)
     return env

@@ -1,33 +1,24 @@
-"""Registered versions for the deployment tests, trained once per session on slices of the real corpus.
+"""Registered versions for the deployment tests, trained once per run on slices of the real corpus.
 
-The template is an MLflow SQLite database plus its ``mlruns/`` under the session's base temp dir. Each
-test gets its own copy of the database (the artifacts it points at are read-only and shared), so tests
-can move aliases freely. Conftests import the fixtures from here; a second import in the same session
-finds the template on disk and does not train again.
+The template is an MLflow SQLite database plus its ``mlruns/`` (see ``support.registries``). Each test
+gets its own copy of the database (the artifacts it points at are read-only and shared), so tests can
+move aliases freely. Conftests import the fixtures from here.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from support.registries import DATABASE, Registry, build_once
 
 MODEL_NAME = "SentimentAnalysisModel"
 EXPERIMENT = "sentiment-analysis"
 # Which version is which in the template (registration order).
 WEAK, BETTER, SHUFFLED, GOOD = "1", "2", "3", "4"
-
-
-@dataclass(frozen=True)
-class Template:
-    directory: Path
-    database: Path
-    versions: dict[str, str]  # role -> version
 
 
 def _slice(dataset, start: int, stop: int, *, shuffle_labels: bool = False):
@@ -64,44 +55,34 @@ def corpus_slice(start: int, stop: int, *, shuffle_labels: bool = False):
     return _slice(load_dataset("builtin"), start, stop, shuffle_labels=shuffle_labels)
 
 
-def build_template(directory: Path) -> Template:
+def build_template(directory: Path) -> dict[str, str]:
+    """Train the four versions into ``directory`` (the working directory); returns role -> version."""
     from sentiment_mlops.data import load_dataset
 
-    database = directory / "mlflow.db"
-    marker = directory / "versions.json"
-    if marker.is_file():
-        return Template(directory, database, json.loads(marker.read_text()))
-    directory.mkdir(parents=True, exist_ok=True)
     corpus = load_dataset("builtin")
-    uri = f"sqlite:///{database}"
-    previous = os.getcwd()
-    os.chdir(directory)  # MLflow puts the experiment's artifacts under ./mlruns of the creating process
-    try:
-        versions = {
-            "weak": train_version(uri, directory, _slice(corpus, 0, 900), seed=1),
-            "better": train_version(uri, directory, _slice(corpus, 900, 3900), seed=2),
-            "shuffled": train_version(uri, directory, _slice(corpus, 900, 3900, shuffle_labels=True), seed=3),
-            "good": train_version(uri, directory, _slice(corpus, 3900, 6900), seed=4),
-        }
-    finally:
-        os.chdir(previous)
-    marker.write_text(json.dumps(versions))
-    return Template(directory, database, versions)
+    uri = f"sqlite:///{directory / DATABASE}"
+    return {
+        "weak": train_version(uri, directory, _slice(corpus, 0, 900), seed=1),
+        "better": train_version(uri, directory, _slice(corpus, 900, 3900), seed=2),
+        "shuffled": train_version(uri, directory, _slice(corpus, 900, 3900, shuffle_labels=True), seed=3),
+        "good": train_version(uri, directory, _slice(corpus, 3900, 6900), seed=4),
+    }
 
 
 @pytest.fixture(scope="session")
-def deployment_template(tmp_path_factory) -> Template:
+def deployment_template(tmp_path_factory) -> Registry:
     """Four registered versions: weak (900 rows), better (3,000), shuffled labels (3,000), good (3,000)."""
-    template = build_template(tmp_path_factory.getbasetemp() / "deployment-template")
-    assert template.versions == {"weak": WEAK, "better": BETTER, "shuffled": SHUFFLED, "good": GOOD}
+    template = build_once(tmp_path_factory, "deployment", build_template)
+    assert template.info == {"weak": WEAK, "better": BETTER, "shuffled": SHUFFLED, "good": GOOD}
     return template
 
 
-def copy_tracking_uri(template: Template, destination: Path) -> str:
-    """A private copy of the template's registry database; artifacts stay shared and read-only."""
+def copy_tracking_uri(template: Registry, destination: Path) -> str:
+    """A private copy of the template's registry database; the artifacts it names stay shared and read-only
+    (``copy_registry`` copies them too, for a test that alters them)."""
     destination.mkdir(parents=True, exist_ok=True)
-    target = destination / "mlflow.db"
-    shutil.copyfile(template.database, target)
+    target = destination / DATABASE
+    shutil.copyfile(template.root / DATABASE, target)
     return f"sqlite:///{target}"
 
 

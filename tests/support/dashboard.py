@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sentiment_mlops.layout import PROFILE_FILE
+from support.registries import DATABASE, build_once, copy_registry
 
 SLICE_ROWS = 3000
 SEEDED_FAMILIAR = 1200
@@ -77,40 +77,41 @@ def traffic(familiar: int = 1500, shifted: int = 500) -> Traffic:
                    [data.texts[i] for i in tail], [data.labels[i] for i in tail])
 
 
-def train_two_versions(root: Path) -> Trained:
-    """Version 1 (mnb) and 2 (complement_nb) on the same slice; staging→2, production→1, canary→2 at 20%."""
+def build_two_versions(root: Path) -> dict[str, Any]:
+    """Version 1 (mnb) and 2 (complement_nb) on the same slice; staging→2, production→1, canary→2 at 20%.
+
+    Trains into ``root`` (the working directory); returns the versions, run ids and models directories.
+    """
     from sentiment_mlops.config import EXPERIMENT_NAME, REGISTERED_MODEL_NAME
     from sentiment_mlops.data import load_dataset
     from sentiment_mlops.registry.client import ModelRegistry
     from sentiment_mlops.registry.tracking import RunTracker
     from sentiment_mlops.training.run import TrainOptions, train
 
-    tracking_uri = f"sqlite:///{root}/mlflow.db"
+    tracking_uri = f"sqlite:///{root / DATABASE}"
     dataset = load_dataset(write_slice(root / "slice.csv", SLICE_ROWS))
-    previous = Path.cwd()
-    previous_uri = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    os.chdir(root)  # MLflow puts a sqlite store's artifacts under ./mlruns
-    try:
-        tracker = RunTracker(tracking_uri, EXPERIMENT_NAME, REGISTERED_MODEL_NAME)
-        results = [train(dataset, TrainOptions(model=model), models_dir=root / f"models-{model}", tracker=tracker)
-                   for model in ("mnb", "complement_nb")]
-    finally:
-        os.chdir(previous)
-        # mlflow.set_tracking_uri exports the URI; later tests must not inherit this session's store.
-        for key, value in previous_uri.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    tracker = RunTracker(tracking_uri, EXPERIMENT_NAME, REGISTERED_MODEL_NAME)
+    results = [train(dataset, TrainOptions(model=model), models_dir=root / f"models-{model}", tracker=tracker)
+               for model in ("mnb", "complement_nb")]
     versions = [str(r.model_version) for r in results]
     registry = ModelRegistry(tracking_uri, REGISTERED_MODEL_NAME, EXPERIMENT_NAME)
     registry.set_alias("production", versions[0])
     registry.set_alias("staging", versions[1])
     registry.set_alias("canary", versions[1])
     registry.client.set_registered_model_tag(REGISTERED_MODEL_NAME, "canary_percent", "20")
-    profiles = [json.loads((r.artifacts_dir / PROFILE_FILE).read_text()) for r in results]
-    return Trained(tracking_uri=tracking_uri, versions=versions, run_ids=[str(r.run_id) for r in results],
-                   pipelines=[r.pipeline for r in results], profiles=profiles)
+    return {"versions": versions, "run_ids": [str(r.run_id) for r in results],
+            "models_dirs": [str(r.artifacts_dir.relative_to(root)) for r in results]}
+
+
+def train_two_versions(factory: Any, destination: Path) -> Trained:
+    """A copy at ``destination`` of the run's two-version registry (see ``build_two_versions``)."""
+    from sentiment_mlops.registry.loading import load_local
+
+    built = copy_registry(build_once(factory, "dashboard", build_two_versions), destination)
+    models_dirs = [built.root / name for name in built.info["models_dirs"]]
+    return Trained(tracking_uri=built.tracking_uri, versions=built.info["versions"], run_ids=built.info["run_ids"],
+                   pipelines=[load_local(directory).pipeline for directory in models_dirs],
+                   profiles=[json.loads((directory / PROFILE_FILE).read_text()) for directory in models_dirs])
 
 
 def _scored(pipeline: Any, texts: list[str]) -> list[tuple[str, float, dict[str, float]]]:

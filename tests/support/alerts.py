@@ -1,15 +1,12 @@
 """Real data and real models for the performance, alert and auto-rollback tests.
 
 Slices of the built-in corpus; a good model and a deliberately worse one (trained on shuffled labels of
-the same slice) registered in a real MLflow SQLite registry in a temporary folder, once per session.
+the same slice) registered in a real MLflow SQLite registry, built once per run and copied per test.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,29 +15,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from support.registries import DATABASE, build_once, copy_registry
+
 # Airline customer-service tweets are the largest topic of the corpus; every one addresses an airline.
 AIRLINE_PATTERN = re.compile(r"@(united|usairways|americanair|southwestair|jetblue|virginamerica|delta)\b",
                              re.IGNORECASE)
 SLICE_SIZE = 3000
-
-
-@contextmanager
-def working_directory(path: Path) -> Iterator[None]:
-    previous = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
-
-
-# Fixtures carry name= so a test module can import them without shadowing warnings:
-#     from fixtures_alerts import corpus_fixture  # noqa: F401  (then ask for ``corpus``)
-@pytest.fixture(scope="session", name="corpus")
-def corpus_fixture() -> Any:
-    from sentiment_mlops.data import load_dataset
-
-    return load_dataset()
 
 
 def make_dataset(texts: list[str], labels: list[str], source: str = "slice") -> Any:
@@ -72,26 +52,33 @@ class Registered:
     scoring_labels: list[str]
 
 
-@pytest.fixture(scope="session", name="registered")
-def registered_fixture(corpus: Any, tmp_path_factory: pytest.TempPathFactory) -> Registered:
+def build_good_and_bad(root: Path) -> dict[str, Any]:
+    """Train both versions into ``root`` (the working directory); what ``Registered`` needs besides paths."""
+    from sentiment_mlops.data import load_dataset
     from sentiment_mlops.registry.tracking import RunTracker
     from sentiment_mlops.training.run import TrainOptions, train
 
-    root = tmp_path_factory.mktemp("alerts-registry")
-    uri = f"sqlite:///{root}/mlflow.db"
+    corpus = load_dataset()
     texts, labels = draw_rows(corpus, SLICE_SIZE, seed=1)
     shuffled = list(np.random.default_rng(2).permutation(labels))
     used = set(texts)
     rest = [i for i, t in enumerate(corpus.texts) if t not in used]
     picked = np.random.default_rng(3).choice(rest, 1500, replace=False)
-    with working_directory(root):
-        tracker = RunTracker(uri, "sentiment-analysis", "SentimentAnalysisModel")
-        good = train(make_dataset(texts, labels), TrainOptions(), models_dir=root / "models-good", tracker=tracker)
-        bad = train(make_dataset(texts, shuffled, "shuffled"), TrainOptions(), models_dir=root / "models-bad",
-                    tracker=tracker)
-    return Registered(tracking_uri=uri, root=root, good=str(good.model_version), bad=str(bad.model_version),
-                      scoring_texts=[corpus.texts[i] for i in picked],
-                      scoring_labels=[corpus.labels[i] for i in picked])
+    tracker = RunTracker(f"sqlite:///{root / DATABASE}", "sentiment-analysis", "SentimentAnalysisModel")
+    good = train(make_dataset(texts, labels), TrainOptions(), models_dir=root / "models-good", tracker=tracker)
+    bad = train(make_dataset(texts, shuffled, "shuffled"), TrainOptions(), models_dir=root / "models-bad",
+                tracker=tracker)
+    return {"good": str(good.model_version), "bad": str(bad.model_version),
+            "scoring_texts": [corpus.texts[i] for i in picked], "scoring_labels": [corpus.labels[i] for i in picked]}
+
+
+@pytest.fixture(name="registered")
+def registered_fixture(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Registered:
+    """A private copy of the run's good-and-bad registry: tests promote, roll back and alert freely."""
+    built = copy_registry(build_once(tmp_path_factory, "alerts", build_good_and_bad), tmp_path / "registry")
+    info = built.info
+    return Registered(tracking_uri=built.tracking_uri, root=built.root, good=info["good"], bad=info["bad"],
+                      scoring_texts=info["scoring_texts"], scoring_labels=info["scoring_labels"])
 
 
 def prediction_rows(pipeline: Any, texts: list[str], *, environment: str, version: str,
