@@ -18,7 +18,10 @@ from support.deployment import corpus_slice
 from support.polling import wait_for
 from support.processes import child_env, health, mlflow_server, run_cli, serve
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+# A tracking server, PostgreSQL and two serving processes, each CLI call a new process: minutes, so it runs
+# with the other replica tests in `make test-deploy`, not in the five-minute `make test`.
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.cluster]
+
 
 def database_url(base: str, name: str, *, driver: str = "postgresql") -> str:
     parts = urlsplit(base)
