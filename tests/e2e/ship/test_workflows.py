@@ -119,11 +119,18 @@ def test_ci_train_job_registers_a_version_and_uploads_the_model(python_env, tmp_
 def test_rollback_workflow_moves_production_back_and_records_it(python_env, tmp_path):
     state = tmp_path / "state"
     state.mkdir()
+    # Two versions from a small file: what is rolled back matters here, not how good the models are.
     settings = {"MLFLOW_TRACKING_URI": f"sqlite:///{state / 'mlflow.db'}",
                 "SENTIMENT_MLOPS_STORE_URL": f"sqlite:///{state / 'predictions.db'}",
-                "SENTIMENT_MLOPS_GATE_MAX_MACRO_F1_DROP": "1.0"}
+                "SENTIMENT_MLOPS_GATE_MAX_MACRO_F1_DROP": "1.0", "SENTIMENT_MLOPS_GATE_MIN_MACRO_F1": "0"}
+    words = {"positive": ("great", "lovely", "friendly", "perfect"), "negative": ("awful", "rude", "lost", "late"),
+             "neutral": ("a", "seat", "gate", "ticket")}
+    rows = ["text,sentiment"] + [f"the {word} flight number {i},{label}"
+                                 for label, group in words.items() for i in range(30) for word in group]
+    (state / "small.csv").write_text("\n".join(rows) + "\n")
     for seed in ("1", "2"):
-        assert "registered: SentimentAnalysisModel" in cli("train", "--seed", seed, env=settings, cwd=state)
+        trained = cli("train", "--data", "small.csv", "--seed", seed, env=settings, cwd=state)
+        assert "registered: SentimentAnalysisModel" in trained
     for version in ("1", "2"):
         cli("promote", version, "--to", "staging", env=settings, cwd=state)
         cli("promote", "--to", "production", env=settings, cwd=state)
