@@ -89,7 +89,9 @@ def build_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path
 def copy_registry(source: Registry, destination: Path) -> Registry:
     """A private copy of ``source`` at ``destination`` (which must not exist yet), artifact locations
     pointing into the copy."""
-    shutil.copytree(source.root, destination)
+    # Coverage's per-process data files (.coverage.*) may come and go while the tree is copied; they are
+    # not part of the registry.
+    shutil.copytree(source.root, destination, ignore=shutil.ignore_patterns(".coverage*"))
     relocate(destination / DATABASE, source.root, destination)
     return Registry(destination, source.info)
 
