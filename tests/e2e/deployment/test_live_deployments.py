@@ -16,7 +16,9 @@ from support.deployment import BETTER, GOOD, WEAK
 from support.polling import wait_for
 from support.processes import child_env, health, serve
 
-pytestmark = pytest.mark.slow
+# Real serve processes following alias moves under load: replica tests, run with the others in
+# `make test-deploy` rather than in the five-minute `make test`.
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 POLL_SECONDS = 1.0
 SWITCH_BUDGET = POLL_SECONDS + 2.0  # the bound: poll interval plus 2 s
