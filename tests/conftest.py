@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 
 from support import POSTGRES_ENV
-from support.registries import build_once, copy_registry
+from support.registries import build_once, copy_registry, seed_tracking_store
 
 SLICE_ROWS = 3000
 
@@ -107,6 +107,14 @@ def isolated(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.delenv("SENTIMENT_MLOPS_MODELS_DIR", raising=False)
     return tmp_path
+
+
+@pytest.fixture
+def tracked(isolated, tmp_path_factory) -> Path:
+    """``isolated`` with its MLflow store already created, empty (see ``support.registries.seed_tracking_store``):
+    for tests that train or read the registry, not for ones about creating the store."""
+    seed_tracking_store(tmp_path_factory, isolated)
+    return isolated
 
 
 @pytest.fixture

@@ -46,6 +46,7 @@ def slice_dataset(corpus_slice):
     return Dataset(texts=list(texts), labels=list(labels), summary=summary)
 
 
+@pytest.mark.usefixtures("tracked")
 def test_a_run_stopped_after_registering_leaves_a_version_promote_refuses(isolated: Path, slice_dataset):
     from sentiment_mlops.registry.tracking import RunTracker
 
@@ -89,6 +90,7 @@ def test_a_second_train_into_the_same_folder_fails_at_once_and_stale_staging_is_
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("tracked")
 def test_kill_9_during_train_never_leaves_a_promotable_version_without_its_artifacts(isolated: Path, slice_csv):
     """SIGKILL as soon as MLflow says it created the version: whichever step the kill lands in, every version
     not tagged incomplete has verified artifacts in models/."""

@@ -154,6 +154,7 @@ def test_bad_input_fails_with_one_line_and_writes_nothing(isolated, cli_run, sli
     assert not (isolated / "mlflow.db").exists()
 
 
+@pytest.mark.usefixtures("tracked")
 def test_failing_run_registers_nothing_then_search_logs_trials_without_registering(isolated, cli_run, slice_csv):
     (isolated / "models").mkdir()
     (isolated / "models" / "keep.txt").write_text("untouched")

@@ -69,9 +69,43 @@ def building_in(root: Path) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def _build_empty_store(root: Path) -> dict[str, Any]:
+    """Every MLflow table, migrated to head, and no experiment: MLflow creates its Default experiment (with
+    an artifact location under the store's own directory) the first time a copy is opened."""
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(f"sqlite:///{root / DATABASE}").search_experiments()
+    connection = sqlite3.connect(root / DATABASE)
+    try:
+        with connection:
+            connection.execute("DELETE FROM experiment_tags")
+            connection.execute("DELETE FROM experiments")
+    finally:
+        connection.close()
+    return {}
+
+
+def seed_tracking_store(factory: pytest.TempPathFactory, directory: Path) -> str:
+    """Put an empty, already migrated MLflow SQLite store at ``directory/mlflow.db``; returns its URI.
+
+    Creating MLflow's schema (its tables, then every Alembic migration) costs seconds; a fresh store is
+    otherwise the same as one MLflow makes on first use.
+    """
+    template = _build(factory, "empty-tracking-store", _build_empty_store, seed=False)
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template.root / DATABASE, directory / DATABASE)
+    return f"sqlite:///{directory / DATABASE}"
+
+
 def build_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], dict[str, Any]]) -> Registry:
-    """The registry ``name``: built by ``build(root)`` (run with ``root`` as working directory) the first time
-    any worker of this run asks, read from disk after that."""
+    """The registry ``name``: built by ``build(root)`` (run with ``root`` as working directory, an empty MLflow
+    store already at ``root/mlflow.db``) the first time any worker of this run asks, read from disk after
+    that."""
+    return _build(factory, name, build, seed=True)
+
+
+def _build(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], dict[str, Any]], *,
+           seed: bool) -> Registry:
     shared = run_directory(factory) / "registries"
     shared.mkdir(exist_ok=True)
     root = shared / name
@@ -80,6 +114,8 @@ def build_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path
         if not (root / BUILT).is_file():
             shutil.rmtree(root, ignore_errors=True)  # a build that failed half way
             root.mkdir()
+            if seed:
+                seed_tracking_store(factory, root)
             with building_in(root):
                 info = build(root)
             (root / BUILT).write_text(json.dumps(info))

@@ -31,6 +31,7 @@ def test_debug_shows_the_exception_instead_of_one_line(isolated):
         main(["--debug", "train", "--model", "forest"])
 
 
+@pytest.mark.usefixtures("tracked")
 def test_console_entry_exits_with_the_command_status(isolated, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["sentiment-mlops", "models"])
     with pytest.raises(SystemExit) as info:

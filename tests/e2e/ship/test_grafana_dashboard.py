@@ -21,6 +21,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from ship_env import ROOT, free_port
 
+from support.registries import seed_tracking_store
+
 DASHBOARD = ROOT / "deploy" / "grafana" / "sentiment-mlops.json"
 CLI = str(Path(sys.executable).parent / "sentiment-mlops")
 METRIC = re.compile(r"\bsentiment_[a-z_]+\b")
@@ -62,7 +64,8 @@ def scraped(tmp_path_factory) -> dict[str, set[str]]:
     work = tmp_path_factory.mktemp("grafana")
     small_corpus(work / "small.csv")
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("SENTIMENT_MLOPS_", "MLFLOW_"))},
-           "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}", "SENTIMENT_MLOPS_MONITOR_IN_SERVER": "true",
+           "MLFLOW_TRACKING_URI": seed_tracking_store(tmp_path_factory, work),
+           "SENTIMENT_MLOPS_MONITOR_IN_SERVER": "true",
            "SENTIMENT_MLOPS_MONITOR_INTERVAL_SECONDS": "1", "SENTIMENT_MLOPS_ADMIN_TOKEN": ADMIN_TOKEN,
            "SENTIMENT_MLOPS_POLL_SECONDS": "1",
            "SENTIMENT_MLOPS_STORE_URL": f"sqlite:///{work / 'predictions.db'}"}

@@ -13,8 +13,9 @@ from support import POSTGRES_ENV
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def postgres_store(seeded):
+    """The seeded traffic copied into a fresh PostgreSQL schema, once: the dashboard routes only read."""
     url = os.environ.get(POSTGRES_ENV)
     if not url:
         pytest.skip(f"{POSTGRES_ENV} is not set; set it to postgresql://postgres@127.0.0.1:5432/test")
