@@ -27,6 +27,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from sentiment_mlops.serving.limits import HttpLimits
 
 HEAD_END = b"\r\n\r\n"
+# After an error response, how long the connection stays half-closed, discarding what the client still sends.
+LINGER_SECONDS = 1.0
 
 
 class _HeadTooLarge(Exception):
@@ -53,6 +55,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._head_tail = b""  # the last 3 bytes of the head so far: the end marker may straddle chunks
         self._request_timer: asyncio.TimerHandle | None = None
+        self._linger_timer: asyncio.TimerHandle | None = None
         self._rejected = False
 
     # Connection lifecycle
@@ -62,6 +65,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_request_timer()
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -100,9 +105,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _reject(self, status: int, detail: str) -> None:
         self._rejected = True
         self._cancel_request_timer()
-        if not self.transport.is_closing():
-            self.transport.write(error_response(status, detail))
+        if self.transport.is_closing():
+            return
+        self.transport.write(error_response(status, detail))
+        if not self.transport.can_write_eof():
             self.transport.close()
+            return
+        # A lingering close (RFC 9112, 9.6): closing while the client's bytes are still arriving resets the
+        # connection, and the reset can discard the response before the client has read it. Send the
+        # response and a FIN, drop whatever else arrives (``data_received``), and close after a short grace.
+        self.transport.write_eof()
+        self._linger_timer = self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     # Parser callbacks
     def on_message_begin(self) -> None:
