@@ -317,7 +317,8 @@ const live = {
       select.replaceChildren(el("option", { value: "", text: "all" }), ...values.map((v) => el("option", { value: v, text: v })));
       select.value = values.includes(current) ? current : "";
     };
-    fill($("f-environment"), [...new Set(slices.map((s) => s.environment))].sort());
+    // Shadow rows (environment "shadow") have their own panel; /api/live filters by serving environment only.
+    fill($("f-environment"), [...new Set(slices.map((s) => s.environment))].filter((e) => e !== "shadow").sort());
     fill($("f-version"), [...new Set(slices.map((s) => s.model_version))].sort((a, b) => Number(b) - Number(a)));
   },
 
