@@ -23,7 +23,7 @@ from sentiment_mlops.serving.poller import ModelPoller
 from sentiment_mlops.serving.prediction_log import PredictionLogWriter
 from sentiment_mlops.serving.responses import OrjsonResponse
 from sentiment_mlops.serving.routes import admin, docs, feedback, health, metrics, predict, ui
-from sentiment_mlops.serving.shadow import ShadowScorer
+from sentiment_mlops.serving.shadow import ShadowScorer, leave_room_for_live
 from sentiment_mlops.serving.state import ServingState
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ def _start_shadow(settings: Settings, environment: str, writer: PredictionLogWri
     """Production's shadow scorer; none elsewhere, nor without the prediction log its rows go to."""
     if environment != "production" or writer is None:
         return None
-    shadow = ShadowScorer(queue_size=settings.shadow_queue_size, log=writer.try_put_many,
+    shadow = ShadowScorer(queue_size=settings.shadow_queue_size, log=leave_room_for_live(writer),
                           log_text=settings.log_text, metrics_registry=serving_metrics.registry)
     shadow.start()
     return shadow

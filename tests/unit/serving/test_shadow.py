@@ -59,3 +59,14 @@ def test_the_thread_scores_queued_requests_into_shadow_rows(mnb_pipeline: Any) -
         assert row["sentiment"] == shadow_model.classes[int(np.argmax(probabilities))]
         assert abs(row["confidence"] - probabilities.max()) < 1e-12  # batched vs one call: last-bit differences
     assert shadow.scored == 3
+
+
+def test_shadow_rows_leave_half_of_the_log_queue_to_live_rows() -> None:
+    from sentiment_mlops.serving.prediction_log import PredictionLogWriter
+    from sentiment_mlops.serving.shadow import leave_room_for_live
+
+    writer = PredictionLogWriter(None, queue_size=10, batch_size=5)  # type: ignore[arg-type]  # never started
+    log = leave_room_for_live(writer)
+    assert log([{"n": i} for i in range(4)]) == [] and writer.depth == 4
+    assert len(log([{"n": i} for i in range(2)])) == 2 and writer.depth == 4  # 6 > half of 10: refused whole
+    assert writer.try_put_many([{"n": i} for i in range(6)]) == []  # live rows still find room
