@@ -39,7 +39,9 @@ class Environment(StrEnum):
 SERVING_ENVIRONMENTS: tuple[str, ...] = tuple(environment.value for environment in Environment)
 ENVIRONMENTS = SERVING_ENVIRONMENTS[1:]  # the registry-backed ones a promotion can target
 CANARY_ALIAS = "canary"
-ALIASES = (*ENVIRONMENTS, CANARY_ALIAS)  # what a rollback can move
+# A version scoring a share of production's requests off the response path (its rows: environment "shadow").
+SHADOW_ALIAS = "shadow"
+ALIASES = (*ENVIRONMENTS, CANARY_ALIAS, SHADOW_ALIAS)  # what a rollback can move
 
 
 _PASSWORD_IN_NETLOC = re.compile(r"^([^:/@]*):[^@]*@")
@@ -146,6 +148,15 @@ class Settings(BaseSettings):
     gate_max_p99_latency_ms: float = Field(default=5.0, gt=0)
     # Single-text calls the gate times per round for that p99 (deployment/gate.py, like its LATENCY_CALLS).
     gate_latency_samples: int = Field(default=200, ge=1)
+    # Replay before promotion and the shadow's evidence (deployment/comparison.py ReplayRules): how many logged
+    # texts `promote` replays by default (0 skips), the least agreement with the incumbent, the level of the
+    # one-sided test of a labelled-accuracy drop, and the labelled texts below which it is not tested.
+    replay_size: int = Field(default=2000, ge=0)
+    replay_min_agreement: float = Field(default=0.70, ge=0, le=1)
+    replay_accuracy_alpha: float = Field(default=0.05, gt=0, lt=1)
+    replay_min_labelled: int = Field(default=30, ge=1)
+    # Texts waiting for the shadow version (serving/shadow.py); when full, requests are not shadowed (counted).
+    shadow_queue_size: int = Field(default=2000, ge=1)
 
     @field_validator("admin_token", "feedback_token")
     @classmethod

@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> object:
     """Entry point: map the exception tree to exit codes, in this one place."""
     _State.reset()
     try:
-        code = app(args=argv, standalone_mode=False)
+        args = deployment.with_shadow_default(sys.argv[1:] if argv is None else list(argv))
+        code = app(args=args, standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
         return code

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sentiment_mlops.cli import context
+from sentiment_mlops.cli.traffic import traffic_summary
 from sentiment_mlops.config import ALIASES, ENVIRONMENTS, Settings, masked_url
 from sentiment_mlops.errors import PromotionRefusedError
 
@@ -69,9 +70,17 @@ def report_table(report: GateReport) -> Table:
     return table
 
 
+def print_report(console: Console, report: GateReport) -> None:
+    """The rule table, then the evidence from logged traffic (replay, shadow) when the gate gathered any."""
+    from sentiment_mlops.cli.traffic import print_traffic_evidence
+
+    console.print(report_table(report))
+    print_traffic_evidence(console, report.replay, report.shadow)
+
+
 def _print_result(console: Console, result: DeploymentResult) -> None:
     if result.report is not None:
-        console.print(report_table(result.report))
+        print_report(console, result.report)
     style = "bold green" if result.changed else "bold"
     console.print(f"[{style}]{result.message}[/]", highlight=False)
     if result.event_id is not None:
@@ -82,8 +91,12 @@ def _print_result(console: Console, result: DeploymentResult) -> None:
 
 def promote_command(settings: Settings, console: Console, *, version: str | None, to: str,
                     canary_percent: float | None, force: bool, reason: str | None,
-                    eval_data: Path | None) -> DeploymentResult:
-    """Run the gate and move the alias; on refusal print the report, then let the error exit 1."""
+                    eval_data: Path | None, replay: int | None = None,
+                    shadow_percent: float | None = None) -> DeploymentResult:
+    """Run the gate and move the alias; on refusal print the report, then let the error exit 1.
+
+    ``replay`` None replays ``settings.replay_size`` texts."""
+    from sentiment_mlops.deployment import replay as traffic
     from sentiment_mlops.deployment.actions import promote
     from sentiment_mlops.deployment.gate import rules_from_settings
     from sentiment_mlops.deployment.policy import GateReport
@@ -93,10 +106,12 @@ def promote_command(settings: Settings, console: Console, *, version: str | None
             with console.status(f"gating {'version ' + version if version else 'the candidate'} for {to} …"):
                 result = promote(registry, store, version=version, to=to, canary_percent=canary_percent,
                                  force=force, reason=reason, eval_path=eval_data,
-                                 rules=rules_from_settings(settings))
+                                 rules=rules_from_settings(settings),
+                                 replay_size=settings.replay_size if replay is None else replay,
+                                 replay_rules=traffic.rules_from_settings(settings), shadow_percent=shadow_percent)
         except PromotionRefusedError as exc:
             if isinstance(exc.report, GateReport):
-                console.print(report_table(exc.report))
+                print_report(console, exc.report)
             raise
     _print_result(console, result)
     return result
@@ -124,7 +139,7 @@ def history_table(events: list[DeploymentEvent], title: str) -> Table:
         when = event.created_at.strftime("%Y-%m-%d %H:%M:%S") if event.created_at else "-"
         verdict = event.gate_verdict
         if verdict is not None:
-            gate = f"[{_VERDICT_STYLE.get(verdict, 'white')}]{verdict}[/]"
+            gate = f"[{_VERDICT_STYLE.get(verdict, 'white')}]{verdict}[/]" + traffic_summary(event.report)
         elif event.report and "evidence" in event.report:
             gate = "evidence: " + json.dumps(event.report["evidence"], default=str)[:80]
         else:
@@ -175,6 +190,29 @@ def history_command(settings: Settings, console: Console, *, env: str | None, li
     return events
 
 
+SHADOW_OPTION = "--shadow"
+SHADOW_DEFAULT_PERCENT = "100"
+
+
+def with_shadow_default(argv: list[str]) -> list[str]:
+    """``promote … --shadow`` with no percentage means 100: click options cannot take an optional value.
+
+    >>> with_shadow_default(["promote", "4", "--to", "production", "--shadow"])[-1]
+    '100'
+    >>> with_shadow_default(["promote", "4", "--shadow", "--to", "production"])[2:4]
+    ['--shadow', '100']
+    >>> with_shadow_default(["promote", "4", "--shadow", "20", "--to", "production"])[3]
+    '20'
+    """
+    if "promote" not in argv or SHADOW_OPTION not in argv:
+        return argv
+    at = argv.index(SHADOW_OPTION)
+    following = argv[at + 1] if at + 1 < len(argv) else None
+    if following is None or following.startswith("-"):
+        return [*argv[:at + 1], SHADOW_DEFAULT_PERCENT, *argv[at + 1:]]
+    return argv
+
+
 def promote(
     version: Annotated[str | None, typer.Argument(help="Version to promote (default: latest for staging, "
                                                        "the staging version for production).")] = None,
@@ -185,15 +223,21 @@ def promote(
     reason: Annotated[str | None, typer.Option(help="Why; recorded in the history.")] = None,
     eval_data: Annotated[Path | None, typer.Option(help="Labelled file to gate on instead of the candidate's "
                                                         "held-out split.")] = None,
+    replay: Annotated[int | None, typer.Option("--replay", help="Replay the target's last N logged texts through "
+                                                                "candidate and incumbent (default "
+                                                                "SENTIMENT_MLOPS_REPLAY_SIZE, 2000; 0 skips).")] = None,
+    shadow: Annotated[float | None, typer.Option("--shadow", help="Make the version a shadow of production scoring "
+                                                                  "PCT% of its requests (--shadow alone: 100).",
+                                                 metavar="[PCT]")] = None,
 ) -> None:
-    """Gate a version and move the staging or production alias to it (or start a canary)."""
+    """Gate a version and move the staging or production alias to it (or start a canary or a shadow)."""
     promote_command(context.settings(), context.console, version=version, to=to.value, canary_percent=canary,
-                    force=force, reason=reason, eval_data=eval_data)
+                    force=force, reason=reason, eval_data=eval_data, replay=replay, shadow_percent=shadow)
 
 
 def rollback(
     env: Annotated[AliasChoice, typer.Option("--env", help="Environment to roll back; canary aborts a "
-                                                          "running canary.")] = ...,  # type: ignore[assignment]
+                                                          "running canary, shadow ends a shadow.")] = ...,  # type: ignore[assignment]
     to: Annotated[str | None, typer.Option("--to", help="Version to go back to (default: the one before).")] = None,
     reason: Annotated[str | None, typer.Option(help="Why; recorded in the history.")] = None,
 ) -> None:

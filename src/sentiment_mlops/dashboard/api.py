@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from sentiment_mlops.config import Environment
-from sentiment_mlops.dashboard import drift_view, experiments
+from sentiment_mlops.dashboard import drift_view, experiments, shadow_view
 from sentiment_mlops.dashboard.privacy import keyed_digest
 from sentiment_mlops.dashboard.resources import Resources, admin_authorized, resources
 from sentiment_mlops.errors import InvalidRequestError, NotFoundError, RegistryError
@@ -143,6 +143,13 @@ def get_live(res: Res, environment: Environment | None = None,
     summary["bucket"] = chosen
     summary["slices"] = slices
     return summary
+
+
+@router.get("/shadow")
+def get_shadow(res: Res, version: Annotated[str | None, Query(pattern=r"^[0-9]{1,9}$")] = None) -> dict[str, Any]:
+    """Production vs its shadow on the same requests (the newest 10,000): agreement, flips, labelled accuracy of
+    both, latency; ``version`` picks an earlier shadow (default: the one running)."""
+    return shadow_view.shadow_overview(res, version)
 
 
 @router.get("/drift")

@@ -14,15 +14,17 @@ import os
 import socket
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sentiment_mlops.config import ALIASES, ENVIRONMENTS
+from sentiment_mlops.config import ALIASES, ENVIRONMENTS, SHADOW_ALIAS
+from sentiment_mlops.deployment.comparison import ReplayRules
 from sentiment_mlops.deployment.gate import gather_gate_evidence
 from sentiment_mlops.deployment.history import DeploymentAction, previous_version, read_history
 from sentiment_mlops.deployment.policy import GateReport, GateRules, evaluate_gate, force_report
+from sentiment_mlops.deployment.replay import TrafficChecks, gather_traffic_evidence, with_traffic_evidence
 from sentiment_mlops.errors import (
     ConfigurationError,
     ConflictError,
@@ -31,9 +33,12 @@ from sentiment_mlops.errors import (
     SentimentMLOpsError,
 )
 from sentiment_mlops.layout import TRAINING_INCOMPLETE, TRAINING_STATUS_TAG
-from sentiment_mlops.registry.client import CANARY_ALIAS, CANARY_PERCENT_TAG, ModelRegistry
+from sentiment_mlops.registry.client import CANARY_ALIAS, CANARY_PERCENT_TAG, SHADOW_PERCENT_TAG, ModelRegistry
 from sentiment_mlops.store import PredictionStore
 from sentiment_mlops.store.locks import deployment_lock
+
+if TYPE_CHECKING:
+    from sentiment_mlops.registry import LoadedModel
 
 PROMOTE_TARGETS = ENVIRONMENTS
 ROLLBACK_TARGETS = ALIASES
@@ -179,12 +184,19 @@ def _restore_alias(registry: ModelRegistry, alias: str, version: str | None) -> 
 
 
 def run_gate(registry: ModelRegistry, candidate: str, incumbent: str | None, *, rules: GateRules,
-             eval_path: Path | None, force: bool, reason: str | None) -> GateReport:
-    """Gather evidence in a temporary directory, apply the policy, honour ``--force``, refuse on failure."""
+             eval_path: Path | None, force: bool, reason: str | None,
+             traffic: TrafficChecks | None = None) -> GateReport:
+    """Gather evidence in a temporary directory, apply the policy, honour ``--force``, refuse on failure.
+
+    ``traffic`` adds the replay of logged texts and the shadow's evidence (``deployment.replay``)."""
+    loaded: dict[str, LoadedModel] = {}
     with tempfile.TemporaryDirectory(prefix="sentiment-gate-") as tmp:
         evidence, incumbent_evidence = gather_gate_evidence(registry, candidate, incumbent,
-                                                            eval_path=eval_path, cache_dir=Path(tmp))
+                                                            eval_path=eval_path, cache_dir=Path(tmp), keep=loaded)
+        replayed, shadowed = gather_traffic_evidence(traffic, loaded, candidate, incumbent) if traffic else (None, None)
     report = evaluate_gate(evidence, incumbent_evidence, rules)
+    if traffic is not None:
+        report = with_traffic_evidence(report, traffic.rules, replayed, shadowed)
     if force:
         report = force_report(report, reason or "")
     if not report.passed:
@@ -243,23 +255,48 @@ def _newest_version(registry: ModelRegistry) -> str:
 def promote(registry: ModelRegistry, store: PredictionStore, *, version: str | None, to: str,
             canary_percent: float | None = None,
             force: bool = False, reason: str | None = None, eval_path: Path | None = None,
-            actor: str | None = None, rules: GateRules | None = None) -> DeploymentResult:
+            actor: str | None = None, rules: GateRules | None = None, replay_size: int = 0,
+            replay_rules: ReplayRules | None = None, shadow_percent: float | None = None) -> DeploymentResult:
     """Gate ``version`` (default: latest for staging, staging's for production) and move ``to``'s alias.
 
     ``canary_percent`` starts a canary instead: alias ``canary`` on the candidate plus the registered
-    model tag ``canary_percent``. Raises ``PromotionRefusedError`` (with the report) when the gate fails.
+    model tag ``canary_percent``; ``shadow_percent`` starts a shadow of production the same way (alias
+    ``shadow``, tag ``shadow_percent``). ``replay_size`` adds the replay of ``to``'s last logged texts to the
+    gate (0 skips); promoting production's shadow adds its evidence. Raises ``PromotionRefusedError`` (with
+    the report) when the gate fails.
     """
     _validate_promote(to, canary_percent, force, reason)
+    _validate_traffic(to, replay_size, shadow_percent, canary_percent)
+    traffic = TrafficChecks(store, to, replay_size, replay_rules or ReplayRules())
     with deployment_lock(store.source_url):
+        if shadow_percent is not None:
+            return _start_shadow(registry, store, version=version, percent=shadow_percent, force=force,
+                                 reason=reason, eval_path=eval_path, actor=actor or default_actor(),
+                                 rules=rules or GateRules(), traffic=traffic)
         return _promote(registry, store, version=version, to=to, canary_percent=canary_percent, force=force,
                         reason=reason, eval_path=eval_path, actor=actor or default_actor(),
-                        rules=rules or GateRules())
+                        rules=rules or GateRules(), traffic=traffic)
+
+
+def _validate_traffic(to: str, replay_size: int, shadow_percent: float | None, canary_percent: float | None) -> None:
+    if replay_size < 0:
+        raise ConfigurationError(f"--replay must be a number of logged texts (0 skips the replay), got {replay_size}")
+    if shadow_percent is None:
+        return
+    if to != "production":
+        raise ConfigurationError(f"--shadow only applies to --to production (it shadows production's requests), "
+                                 f"got --to {to}")
+    if not 0 < shadow_percent <= 100:
+        raise ConfigurationError(f"--shadow must be a percentage above 0 and at most 100, got {shadow_percent:g}")
+    if canary_percent is not None:
+        raise ConfigurationError("--shadow and --canary do not go together: start one, then the other")
 
 
 def _promote(registry: ModelRegistry, store: PredictionStore, *, version: str | None, to: str,
              canary_percent: float | None, force: bool, reason: str | None, eval_path: Path | None, actor: str,
-             rules: GateRules) -> DeploymentResult:
+             rules: GateRules, traffic: TrafficChecks) -> DeploymentResult:
     canary_running = _alias(registry, CANARY_ALIAS) if to == "production" else None
+    shadow_running = _alias(registry, SHADOW_ALIAS) if to == "production" else None
     plan = _pick_candidate(registry, version=version, to=to, canary_running=canary_running,
                            canary_percent=canary_percent, force=force)
     candidate, action = plan.candidate, plan.action
@@ -268,12 +305,17 @@ def _promote(registry: ModelRegistry, store: PredictionStore, *, version: str | 
     if action is DeploymentAction.CANARY_START:
         return _start_canary(registry, store, candidate=candidate, incumbent=incumbent, percent=float(canary_percent
                              or 0), running=canary_running, rules=rules, eval_path=eval_path, force=force,
-                             reason=reason, actor=actor)
+                             reason=reason, actor=actor, traffic=traffic)
     if candidate == incumbent:
         return DeploymentResult(to, action, incumbent, candidate, False,
                                 f"version {candidate} is already in {to}; nothing to do")
-    report = run_gate(registry, candidate, incumbent, rules=rules, eval_path=eval_path, force=force, reason=reason)
+    from_shadow = action is DeploymentAction.PROMOTE and shadow_running is not None and shadow_running == candidate
+    report = run_gate(registry, candidate, incumbent, rules=rules, eval_path=eval_path, force=force, reason=reason,
+                      traffic=replace(traffic, shadow_version=shadow_running))
     _move_alias(registry, to, expected=incumbent, version=candidate)
+    if from_shadow:
+        return _finish_shadow(registry, store, candidate=candidate, incumbent=incumbent, report=report,
+                              action=action, actor=actor, reason=reason)
     if action is DeploymentAction.CANARY_FINISH:
         percent = registry.model_tags().get(CANARY_PERCENT_TAG)
 
@@ -303,7 +345,7 @@ def _delete_canary_tag(registry: ModelRegistry) -> None:
 def _start_canary(registry: ModelRegistry, store: PredictionStore, *, candidate: str, incumbent: str | None,
                   percent: float,
                   running: str | None, rules: GateRules, eval_path: Path | None, force: bool, reason: str | None,
-                  actor: str) -> DeploymentResult:
+                  actor: str, traffic: TrafficChecks | None = None) -> DeploymentResult:
     if incumbent is None:
         raise ConfigurationError("production is empty, so there is no traffic to split; promote to production "
                                  "without --canary for the first version")
@@ -313,7 +355,7 @@ def _start_canary(registry: ModelRegistry, store: PredictionStore, *, candidate:
     report = None
     if running is None:
         report = run_gate(registry, candidate, incumbent, rules=rules, eval_path=eval_path, force=force,
-                          reason=reason)
+                          reason=reason, traffic=traffic)
     # The tag goes first: a server that sees the alias without a percentage routes nothing to it.
     _check_alias(registry, "production", expected=incumbent)
     registry.set_model_tag(CANARY_PERCENT_TAG, f"{percent:g}")
@@ -361,6 +403,9 @@ def rollback(registry: ModelRegistry, store: PredictionStore, *, environment: st
 def _rollback(registry: ModelRegistry, store: PredictionStore, *, environment: str, to_version: str | None,
               action: DeploymentAction, reason: str | None, report: dict[str, Any] | None,
               actor: str) -> DeploymentResult:
+    if environment == SHADOW_ALIAS:
+        return _end_shadow(registry, store, to_version=to_version, action=action, reason=reason, report=report,
+                           actor=actor)
     if environment == CANARY_ALIAS:
         return _abort_canary(registry, store, to_version=to_version, action=action, reason=reason, report=report,
                              actor=actor)
@@ -431,3 +476,114 @@ def bootstrap_staging(registry: ModelRegistry, store: PredictionStore) -> Deploy
         return DeploymentResult("staging", DeploymentAction.PROMOTE, None, newest, True,
                                 f"staging was empty: pointed it at version {newest}", event_id, None,
                                 tuple(warnings))
+
+
+# -- shadow -------------------------------------------------------------------------------------------------
+
+
+def _start_shadow(registry: ModelRegistry, store: PredictionStore, *, version: str | None, percent: float,
+                  force: bool, reason: str | None, eval_path: Path | None, actor: str, rules: GateRules,
+                  traffic: TrafficChecks) -> DeploymentResult:
+    """Make the candidate a shadow of production: alias ``shadow`` plus the tag ``shadow_percent``.
+
+    The gate runs as for a canary (with the replay): a shadow answers nobody, but it runs in every production
+    server. Changing the share of a running shadow runs no gate.
+    """
+    plan = _pick_candidate(registry, version=version, to="production", canary_running=None, canary_percent=None,
+                           force=force)
+    candidate = plan.candidate
+    _require_complete(registry, candidate)
+    incumbent = _alias(registry, "production")
+    if incumbent is None:
+        raise ConfigurationError("production is empty, so there are no requests to shadow; promote to production "
+                                 "without --shadow for the first version")
+    if candidate == incumbent:
+        raise ConfigurationError(f"version {candidate} is already in production; nothing to shadow")
+    running = _alias(registry, SHADOW_ALIAS)
+    if running is not None and running != candidate:
+        raise ConfigurationError(f"a shadow of version {running} is already running; end it with "
+                                 "`rollback --env shadow` first")
+    previous_percent = registry.model_tags().get(SHADOW_PERCENT_TAG)
+    report = None
+    if running is None:
+        report = run_gate(registry, candidate, incumbent, rules=rules, eval_path=eval_path, force=force,
+                          reason=reason, traffic=replace(traffic, environment="production"))
+    _check_alias(registry, "production", expected=incumbent)
+    # The tag goes first: a server that sees the alias without a share shadows nothing.
+    registry.set_model_tag(SHADOW_PERCENT_TAG, f"{percent:g}")
+    _move_alias(registry, SHADOW_ALIAS, expected=running, version=candidate)
+
+    def undo() -> None:
+        if running is None:
+            registry.delete_alias(SHADOW_ALIAS)
+            _delete_tag(registry, SHADOW_PERCENT_TAG)
+        else:
+            registry.set_model_tag(SHADOW_PERCENT_TAG, previous_percent or "0")
+
+    if running is None:
+        message = (f"shadow started: version {candidate} also scores {percent:g}% of production's requests "
+                   f"(answers never returned; production stays {incumbent})")
+        recorded_reason = reason
+    else:
+        message = f"shadow of {candidate}: {previous_percent or '?'}% → {percent:g}% of production's requests"
+        recorded_reason = reason or f"shadow_percent {previous_percent or '?'} → {percent:g}"
+    event_id, warnings = _record(registry, store, environment=SHADOW_ALIAS, action=DeploymentAction.SHADOW_START,
+                                 from_version=incumbent, to_version=candidate, actor=actor, reason=recorded_reason,
+                                 report=report.to_dict() if report else None, undo=undo, tag_from=False)
+    return DeploymentResult(SHADOW_ALIAS, DeploymentAction.SHADOW_START, incumbent, candidate, True, message,
+                            event_id, report, tuple(warnings))
+
+
+def _delete_tag(registry: ModelRegistry, tag: str) -> None:
+    if tag in registry.model_tags():
+        registry.delete_model_tag(tag)
+
+
+def _finish_shadow(registry: ModelRegistry, store: PredictionStore, *, candidate: str, incumbent: str | None,
+                   report: GateReport, action: DeploymentAction, actor: str, reason: str | None) -> DeploymentResult:
+    """Production has just moved to its shadow: end the shadow and record both changes."""
+    percent = registry.model_tags().get(SHADOW_PERCENT_TAG)
+    registry.delete_alias(SHADOW_ALIAS)
+    _delete_tag(registry, SHADOW_PERCENT_TAG)
+
+    def undo() -> None:
+        _restore_alias(registry, "production", incumbent)
+        if percent is not None:
+            registry.set_model_tag(SHADOW_PERCENT_TAG, percent)
+        registry.set_alias(SHADOW_ALIAS, candidate)
+
+    event_id, warnings = _record(registry, store, environment="production", action=action, from_version=incumbent,
+                                 to_version=candidate, actor=actor, reason=reason, report=report.to_dict(), undo=undo)
+    _, more = _record(registry, store, environment=SHADOW_ALIAS, action=DeploymentAction.SHADOW_END,
+                      from_version=candidate, to_version=None, actor=actor,
+                      reason=f"promoted to production (event {event_id})", report=None, undo=lambda: None,
+                      tag_from=False)
+    message = f"production: {incumbent or 'none'} → {candidate} (from its shadow at {percent or '?'}%; shadow ended)"
+    return DeploymentResult("production", action, incumbent, candidate, True, message, event_id, report,
+                            tuple([*warnings, *more]))
+
+
+def _end_shadow(registry: ModelRegistry, store: PredictionStore, *, to_version: str | None,
+                action: DeploymentAction, reason: str | None, report: dict[str, Any] | None,
+                actor: str) -> DeploymentResult:
+    if to_version is not None:
+        raise ConfigurationError("--to does not apply to --env shadow: ending it leaves production as it is")
+    running = _alias(registry, SHADOW_ALIAS)
+    if running is None:
+        raise ConfigurationError("no shadow is running (alias 'shadow' is not set); nothing to end")
+    percent = registry.model_tags().get(SHADOW_PERCENT_TAG)
+    # Alias first: a server that still sees a share without an alias shadows nothing.
+    registry.delete_alias(SHADOW_ALIAS)
+    _delete_tag(registry, SHADOW_PERCENT_TAG)
+
+    def undo() -> None:
+        if percent is not None:
+            registry.set_model_tag(SHADOW_PERCENT_TAG, percent)
+        registry.set_alias(SHADOW_ALIAS, running)
+
+    recorded = DeploymentAction.SHADOW_END if action is DeploymentAction.ROLLBACK else action
+    event_id, warnings = _record(registry, store, environment=SHADOW_ALIAS, action=recorded, from_version=running,
+                                 to_version=None, actor=actor, reason=reason, report=report, undo=undo,
+                                 tag_to=False)
+    message = f"shadow of {running} ended ({percent or '?'}% of production's requests); production unchanged"
+    return DeploymentResult(SHADOW_ALIAS, recorded, running, None, True, message, event_id, None, tuple(warnings))

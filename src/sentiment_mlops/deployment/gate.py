@@ -214,12 +214,16 @@ def measure(loaded: LoadedModel, eval_set: EvalSet) -> CandidateEvidence:
 
 
 def gather_gate_evidence(registry: ModelRegistry, candidate_version: str, incumbent_version: str | None, *,
-                         eval_path: Path | None = None, cache_dir: Path | None = None
+                         eval_path: Path | None = None, cache_dir: Path | None = None,
+                         keep: dict[str, LoadedModel] | None = None
                          ) -> tuple[CandidateEvidence, CandidateEvidence | None]:
     """Evaluate the candidate and the incumbent on the same rows: ``eval_path``, or held-out rows (see
-    ``comparison_set``)."""
+    ``comparison_set``). ``keep`` receives the models loaded, by version, for a caller that scores them again
+    (the replay of logged traffic) without a second download."""
     user_set = read_eval_set(eval_path) if eval_path is not None else None
     candidate, failure = _load(registry, candidate_version, cache_dir)
+    if keep is not None and candidate is not None:
+        keep[candidate_version] = candidate
     if candidate is None:
         broken = CandidateEvidence(version=candidate_version, artifacts_ok=False, artifacts_detail=str(failure))
         incumbent_note = None if incumbent_version is None else CandidateEvidence(
@@ -234,6 +238,8 @@ def gather_gate_evidence(registry: ModelRegistry, candidate_version: str, incumb
             incumbent, failure = _load(registry, incumbent_version, cache_dir)
         except SentimentMLOpsError as exc:  # e.g. its run was deleted: it cannot hold the candidate back
             failure = str(exc)
+        if keep is not None and incumbent is not None:
+            keep[incumbent_version] = incumbent
         if incumbent is None:
             return measure(candidate, eval_set), CandidateEvidence(version=incumbent_version,
                                                                    artifacts_detail=str(failure))

@@ -84,6 +84,10 @@ class GateReport:
     candidate: dict[str, Any] = field(default_factory=dict)
     incumbent: dict[str, Any] | None = None
     forced_reason: str | None = None
+    # The candidate against the incumbent on logged traffic (deployment/replay.py): the replay of the target's
+    # last texts, and the shadow's answers to live requests; each a ``ReplayEvidence.to_dict()``.
+    replay: dict[str, Any] | None = None
+    shadow: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -116,6 +120,8 @@ class GateReport:
             candidate=dict(payload.get("candidate") or {}),
             incumbent=payload.get("incumbent"),
             forced_reason=payload.get("forced_reason"),
+            replay=payload.get("replay"),
+            shadow=payload.get("shadow"),
         )
 
 

@@ -12,10 +12,13 @@ from sentiment_mlops.config import CANARY_ALIAS, Settings, mask_passwords, maske
 from sentiment_mlops.errors import ModelNotFoundError, RegistryError, VersionNotFoundError
 from sentiment_mlops.layout import RUN_ARTIFACTS
 
-__all__ = ["CANARY_ALIAS", "CANARY_PERCENT_TAG", "ModelRegistry", "VersionInfo", "parse_canary_percent", "quiet_mlflow"]
+__all__ = ["CANARY_ALIAS", "CANARY_PERCENT_TAG", "SHADOW_PERCENT_TAG", "ModelRegistry", "VersionInfo",
+           "parse_canary_percent", "quiet_mlflow"]
 
 # A partial rollout: alias ``canary`` names the candidate and this registered-model tag its traffic share.
 CANARY_PERCENT_TAG = "canary_percent"
+# A shadow of production: alias ``shadow`` names the version and this tag the share of requests it also scores.
+SHADOW_PERCENT_TAG = "shadow_percent"
 
 _QUIET_LOGGERS = ("mlflow", "alembic", "mlflow.store.db.utils", "mlflow.tracking.fluent")
 

@@ -23,6 +23,7 @@ from sentiment_mlops.serving.poller import ModelPoller
 from sentiment_mlops.serving.prediction_log import PredictionLogWriter
 from sentiment_mlops.serving.responses import OrjsonResponse
 from sentiment_mlops.serving.routes import admin, docs, feedback, health, metrics, predict, ui
+from sentiment_mlops.serving.shadow import ShadowScorer, leave_room_for_live
 from sentiment_mlops.serving.state import ServingState
 
 if TYPE_CHECKING:
@@ -53,7 +54,8 @@ class ServerMonitorFactory(Protocol):
 
 def _model_versions(snapshot: ModelSnapshot) -> dict[str, str | None]:
     return {"primary": snapshot.primary.version if snapshot.primary else None,
-            "canary": snapshot.canary.version if snapshot.canary else None}
+            "canary": snapshot.canary.version if snapshot.canary else None,
+            "shadow": snapshot.shadow.version if snapshot.shadow else None}
 
 
 def _openapi_with_limits(app: FastAPI, settings: Settings) -> Callable[[], dict[str, Any]]:
@@ -108,6 +110,17 @@ def _start_monitor(settings: Settings, environment: str, store: PredictionStore,
     return start_server_monitor(settings, environment=environment, store=store, current_model=current_model,
                                 read_metrics=lambda: serving_metrics.render()[0].decode(),
                                 metrics_registry=serving_metrics.registry)
+
+
+def _start_shadow(settings: Settings, environment: str, writer: PredictionLogWriter | None,
+                  serving_metrics: ServingMetrics) -> ShadowScorer | None:
+    """Production's shadow scorer; none elsewhere, nor without the prediction log its rows go to."""
+    if environment != "production" or writer is None:
+        return None
+    shadow = ShadowScorer(queue_size=settings.shadow_queue_size, log=leave_room_for_live(writer),
+                          log_text=settings.log_text, metrics_registry=serving_metrics.registry)
+    shadow.start()
+    return shadow
 
 
 def _start_retention(settings: Settings, store: PredictionStore) -> ServerMonitor | None:
@@ -167,6 +180,7 @@ def create_app(settings: Settings, *, environment: str, store: PredictionStore |
                                          flush_interval=settings.log_flush_interval,
                                          retry_seconds=settings.log_retry_seconds, observer=serving_metrics)
             writer.start()  # its replayer first replays what stopped servers left in the journal
+        shadow = _start_shadow(settings, environment, writer, serving_metrics)
         serving_metrics.set_model(environment, {}, _model_versions(holder.snapshot))
         await run_in_threadpool(poller.refresh)
         if poll:
@@ -176,7 +190,7 @@ def create_app(settings: Settings, *, environment: str, store: PredictionStore |
         monitor = await run_in_threadpool(_start_monitor, settings, environment, the_store, holder, serving_metrics,
                                           server_monitor)
         state = ServingState(settings=settings, environment=environment, holder=holder, poller=poller,
-                             store=the_store, metrics=serving_metrics, writer=writer)
+                             store=the_store, metrics=serving_metrics, writer=writer, shadow=shadow)
         # Everything loaded so far (MLflow, scikit-learn, the model's vocabulary) lives as long as the
         # process: freezing it keeps the collector from walking it again on every full collection, which
         # otherwise shows up as p99 spikes of tens of milliseconds once logging allocates per request.
@@ -185,7 +199,7 @@ def create_app(settings: Settings, *, environment: str, store: PredictionStore |
         try:
             yield {"serving": state}
         finally:
-            for loop in (monitor, retention):
+            for loop in (monitor, retention, shadow):  # the shadow before the writer: its rows go through its drain
                 if loop is not None:
                     await run_in_threadpool(loop.stop)
             poller.stop()

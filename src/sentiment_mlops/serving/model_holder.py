@@ -49,6 +49,9 @@ class ModelSnapshot:
     primary: ServedModel | None = None
     canary: ServedModel | None = None
     canary_percent: float = 0.0
+    # Production's shadow: scores this share of requests off the request path (serving.shadow), never answers.
+    shadow: ServedModel | None = None
+    shadow_percent: float = 0.0
 
     def choose(self, draw: float) -> ServedModel:
         """The model for one request; ``draw`` is uniform in [0, 100)."""

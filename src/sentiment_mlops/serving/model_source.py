@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from sentiment_mlops.config import SERVING_ENVIRONMENTS, Settings
+from sentiment_mlops.config import SERVING_ENVIRONMENTS, SHADOW_ALIAS, Settings
 from sentiment_mlops.errors import ConfigurationError, RegistryError
 from sentiment_mlops.integrity import MANIFEST_NAME
 from sentiment_mlops.layout import HELDOUT_FILE, METRICS_FILE, MODEL_FILE, PROFILE_FILE, SKOPS_FILE, VECTORIZER_FILE
-from sentiment_mlops.registry.client import CANARY_ALIAS, CANARY_PERCENT_TAG
+from sentiment_mlops.registry.client import CANARY_ALIAS, CANARY_PERCENT_TAG, SHADOW_PERCENT_TAG
 from sentiment_mlops.registry.client import parse_canary_percent as parse_canary_tag
 
 if TYPE_CHECKING:
@@ -32,6 +32,8 @@ class Target:
     canary: str | None = None
     canary_percent: float = 0.0
     missing_reason: str | None = None
+    shadow: str | None = None
+    shadow_percent: float = 0.0
 
 
 class ModelSource(Protocol):
@@ -96,14 +98,22 @@ class RegistrySource:
         self.description = f"models:/{registry.model_name}@{environment}"
         self._cache = Path(tempfile.mkdtemp(prefix="sentiment-serving-"))
 
-    def _canary_percent(self) -> float:
+    def _canary_percent(self, tag: str = CANARY_PERCENT_TAG) -> float:
         from mlflow.exceptions import MlflowException
 
         try:
             model = self.registry.client.get_registered_model(self.registry.model_name)
         except MlflowException as exc:
             raise RegistryError(f"reading {self.registry.model_name} failed: {exc.message}") from exc
-        return parse_canary_percent((model.tags or {}).get(CANARY_PERCENT_TAG))
+        return parse_canary_percent((model.tags or {}).get(tag))
+
+    def _shadow(self, production: str) -> tuple[str | None, float]:
+        """Production's shadow version and its share of requests ((None, 0) when there is none)."""
+        shadow = self.registry.alias_version(SHADOW_ALIAS)
+        if shadow is None or shadow.version == production:
+            return None, 0.0
+        percent = self._canary_percent(SHADOW_PERCENT_TAG)  # the same tag format: a share in [0, 100]
+        return (shadow.version, percent) if percent > 0 else (None, 0.0)
 
     def resolve(self) -> Target:
         info = self.registry.alias_version(self.environment)
@@ -114,10 +124,12 @@ class RegistrySource:
         if self.environment != "production":
             return Target(info.version)
         canary = self.registry.alias_version(CANARY_ALIAS)
+        shadow, shadow_percent = self._shadow(info.version)
         if canary is None or canary.version == info.version:
-            return Target(info.version)
+            return Target(info.version, shadow=shadow, shadow_percent=shadow_percent)
         percent = self._canary_percent()
-        return Target(info.version, canary.version if percent > 0 else None, percent)
+        return Target(info.version, canary.version if percent > 0 else None, percent, shadow=shadow,
+                      shadow_percent=shadow_percent)
 
     def load(self, key: str) -> LoadedModel:
         from sentiment_mlops.registry import load_version

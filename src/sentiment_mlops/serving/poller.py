@@ -58,14 +58,14 @@ class ModelPoller:
 
     # -- the decision ---------------------------------------------------------------------------------
     def _reuse(self, key: str | None, snapshot: ModelSnapshot) -> ServedModel | None:
-        for model in (snapshot.primary, snapshot.canary):
+        for model in (snapshot.primary, snapshot.canary, snapshot.shadow):
             if model is not None and key is not None and model.key == key:
                 return model
         return self._retired.get(key) if key is not None else None
 
     def _retire(self, old: ModelSnapshot, new: ModelSnapshot) -> None:
-        kept = {m.key for m in (new.primary, new.canary) if m is not None}
-        for model in (old.primary, old.canary):
+        kept = {m.key for m in (new.primary, new.canary, new.shadow) if m is not None}
+        for model in (old.primary, old.canary, old.shadow):
             if model is not None and model.key not in kept:
                 self._retired[model.key] = model
                 self._retired.move_to_end(model.key)
@@ -104,10 +104,12 @@ class ModelPoller:
             try:
                 primary = self._load(target.primary, snapshot)
                 canary = self._load(target.canary, snapshot) if target.canary else None
+                shadow = self._load(target.shadow, snapshot) if target.shadow else None
             except Exception as exc:  # whatever breaks a load (download, checksum, unpickling), keep the old
                 self._failed_target = target
                 return self._fail(f"loading {self.source.description} failed: {exc}", target, snapshot)
-            new = ModelSnapshot(primary, canary, target.canary_percent if canary else 0.0)
+            new = ModelSnapshot(primary, canary, target.canary_percent if canary else 0.0, shadow,
+                                target.shadow_percent if shadow else 0.0)
             self.holder.swap(new)
             self._retire(snapshot, new)
             self.holder.degraded_reason = None
@@ -124,8 +126,11 @@ class ModelPoller:
         if snapshot.primary is None or snapshot.primary.key != target.primary:
             return False
         current_canary = snapshot.canary.key if snapshot.canary else None
+        current_shadow = snapshot.shadow.key if snapshot.shadow else None
         return current_canary == target.canary and (target.canary is None
-                                                     or snapshot.canary_percent == target.canary_percent)
+                                                     or snapshot.canary_percent == target.canary_percent) \
+            and current_shadow == target.shadow and (target.shadow is None
+                                                     or snapshot.shadow_percent == target.shadow_percent)
 
     def _result(self, changed: bool, snapshot: ModelSnapshot) -> RefreshResult:
         return RefreshResult(changed, snapshot.primary.version if snapshot.primary else None,

@@ -13,6 +13,7 @@ from sentiment_mlops.serving.metrics import ServingMetrics
 from sentiment_mlops.serving.model_holder import ModelHolder
 from sentiment_mlops.serving.poller import ModelPoller
 from sentiment_mlops.serving.prediction_log import PredictionLogWriter
+from sentiment_mlops.serving.shadow import ShadowScorer
 
 if TYPE_CHECKING:
     from sentiment_mlops.store import PredictionStore
@@ -29,6 +30,7 @@ class ServingState:
     store: PredictionStore
     metrics: ServingMetrics
     writer: PredictionLogWriter | None  # None when SENTIMENT_MLOPS_LOG_PREDICTIONS=false
+    shadow: ShadowScorer | None = None  # scores production's shadow off the request path (serving.shadow)
 
     async def log(self, rows: list[dict[str, Any]]) -> None:
         """Queue rows for the writer; wait in a worker thread (not the event loop) when the queue is full."""

@@ -22,6 +22,8 @@ class DeploymentAction(StrEnum):
     CANARY_START = "canary-start"
     CANARY_FINISH = "canary-finish"
     CANARY_ABORT = "canary-abort"
+    SHADOW_START = "shadow-start"
+    SHADOW_END = "shadow-end"
 
 
 # Actions that put a version into an environment, and those that undo the last such change.

@@ -17,10 +17,12 @@ from sentiment_mlops.store.deployments import DeploymentLog
 from sentiment_mlops.store.feedback import FeedbackLog
 from sentiment_mlops.store.live import LiveAggregates
 from sentiment_mlops.store.predictions import PredictionLog
+from sentiment_mlops.store.replay import ReplayLog
 from sentiment_mlops.store.secrets import InstallationSecrets
 
 
-class PredictionStore(PredictionLog, FeedbackLog, DeploymentLog, AlertLog, LiveAggregates, InstallationSecrets):
+class PredictionStore(PredictionLog, FeedbackLog, DeploymentLog, AlertLog, LiveAggregates, InstallationSecrets,
+                      ReplayLog):
     """Prediction log, feedback, deployment events and alerts behind one database URL.
 
     Each aggregate lives in its own module (``store.predictions``, ``store.feedback``,

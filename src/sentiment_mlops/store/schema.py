@@ -58,6 +58,7 @@ metadata = MetaData()
 
 DEFAULT_SOURCE = "api"
 BATCH_SOURCE = "batch"
+SHADOW_SOURCE = "shadow"  # a shadow version's answer to a live request (environment "shadow"), never returned
 
 predictions = Table(
     "predictions",
@@ -77,6 +78,8 @@ predictions = Table(
     # Who asked: "api" (the server) or "batch" (``score --log``). Added after the first release: databases
     # created before it get the column (default 'api') from ``Database._create_tables``.
     Column("source", String(16), nullable=True, server_default=DEFAULT_SOURCE),
+    # A shadow row names the live prediction it shadowed (same text): live vs shadow pairs join on it.
+    Column("shadow_of", String(32), nullable=True),
     Index("ix_predictions_environment_created_at", "environment", "created_at"),
     Index("ix_predictions_model_version_created_at", "model_version", "created_at"),
     # Serves the unfiltered "newest first" read and the oldest-first keyset pages of the export.

@@ -317,7 +317,8 @@ const live = {
       select.replaceChildren(el("option", { value: "", text: "all" }), ...values.map((v) => el("option", { value: v, text: v })));
       select.value = values.includes(current) ? current : "";
     };
-    fill($("f-environment"), [...new Set(slices.map((s) => s.environment))].sort());
+    // Shadow rows (environment "shadow") have their own panel; /api/live filters by serving environment only.
+    fill($("f-environment"), [...new Set(slices.map((s) => s.environment))].filter((e) => e !== "shadow").sort());
     fill($("f-version"), [...new Set(slices.map((s) => s.model_version))].sort((a, b) => Number(b) - Number(a)));
   },
 
@@ -348,6 +349,26 @@ const live = {
       { type: "scatter", mode: "lines", name: "max", x: lat.map((r) => r.t), y: lat.map((r) => r.max_ms), line: { color: "#e8743b", dash: "dot" } },
     ] : [], { ...time, yaxis: { title: "ms", rangemode: "tozero" } }, "no latencies logged");
     this.drawAccuracy(data);
+    await this.drawShadow();
+  },
+
+  async drawShadow() {
+    const data = await api("/api/shadow");
+    const c = data.comparison;
+    $("shadow-note").textContent = data.shadow_version
+      ? `shadow v${data.shadow_version}${data.shadow_percent ? ` at ${data.shadow_percent}% of requests` : " (not running)"}` +
+        ` vs production v${(data.live_versions || []).join(", v") || data.production_version || "–"}: ${data.note}`
+      : data.note;
+    const tiles = c ? [["requests shadowed", fmt.int(c.n)], ["agreement", fmt.pct(c.agreement)],
+      ["labelled", fmt.int(c.labelled)], ["live accuracy", fmt.pct(c.incumbent_accuracy)],
+      ["shadow accuracy", fmt.pct(c.candidate_accuracy)],
+      ["mean latency live / shadow", data.latency_ms ? `${fmt.num(data.latency_ms.live_mean, 3)} / ${fmt.num(data.latency_ms.shadow_mean, 3)} ms` : "–"]] : [];
+    $("shadow-tiles").replaceChildren(...tiles.map(([label, value]) => el("div", { class: "tile" },
+      el("div", { class: "label", text: label }), el("div", { class: "value", text: value }))));
+    const labels = c ? Object.keys(c.flips) : [];
+    renderTable($("shadow-flips"), [{ title: "live \\ shadow", value: (r) => r.label },
+      ...labels.map((l) => ({ title: l, class: "num", value: (r) => fmt.int(c.flips[r.label][l]) }))],
+    labels.map((label) => ({ label })), "no shadowed requests yet");
   },
 
   drawTiles(data) {

@@ -67,6 +67,8 @@ async def predict(body: PredictRequest, request: Request,
                                "tokens": [{"token": t.token, "contribution": t.contribution}
                                           for t in explanation.tokens]}
     await state.log(rows)
+    if state.shadow is not None:  # only a queue put: the shadow scores in its own thread, after this answer
+        state.shadow.offer(state.holder.snapshot, [body.text], [item["id"]], "/predict")
     return OrjsonResponse(item)
 
 
@@ -82,4 +84,6 @@ async def predict_batch(body: BatchRequest, request: Request) -> Response:
     else:
         items, rows = _score(state, model, body.texts, "/predict/batch", started)
     await state.log(rows)
+    if state.shadow is not None:
+        state.shadow.offer(state.holder.snapshot, body.texts, [item["id"] for item in items], "/predict/batch")
     return OrjsonResponse({"predictions": items, "model_version": model.version})

@@ -1,0 +1,129 @@
+"""What a shadow at 100% costs production: throughput and p99 with the shadow off and on, same run.
+
+In a temporary directory: train two versions on the built-in corpus, put the first in production, then
+serve production (one worker, loopback, every prediction logged) with no shadow and with the second
+version shadowing 100% of requests, alternately (off, on, off, on, ...; a fresh server each, the same load
+generator as benchmarks/serving.py), and compare the medians. The shadow's own rows are counted from the
+server's /metrics to show it did score every request (and its drops, if any). On a machine shared with
+other work the req/s of single runs swing by tens of percent; the server's CPU time per request (user +
+system, from psutil, the shadow's work included since it runs in the same process) is printed beside
+them as the steadier measure of what the shadow costs.
+
+    python benchmarks/shadow.py [--rounds 2] [--seconds 10] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from serving import CLI, TEXTS, LoadResult, free_port, python_load, stop, wait_ready
+
+BUDGET_PERCENT = 5.0
+
+
+def start_production(workdir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen([*CLI, "serve", "--env", "production", "--port", str(port)], cwd=workdir, env=env,
+                               stdout=open(workdir / f"serve-{port}.log", "wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/predict"
+    wait_ready(url, process, {"text": "warm up"})
+    return process, url
+
+
+def shadow_counts(base: str) -> tuple[float, float, float]:
+    """(texts the shadow scored, texts it dropped, requests still queued) from the server's /metrics."""
+    scored = dropped = queued = 0.0
+    for line in httpx.get(f"{base}/metrics", timeout=10).text.splitlines():
+        if line.startswith("sentiment_shadow_predictions_total{"):
+            scored += float(line.split()[-1])
+        elif line.startswith("sentiment_shadow_dropped_total{"):
+            dropped += float(line.split()[-1])
+        elif line.startswith("sentiment_shadow_queue_depth "):
+            queued = float(line.split()[-1])
+    return scored, dropped, queued
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    total = 0.0
+    for p in (process, *process.children(recursive=True)):
+        times = p.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-shadow-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_MLOPS_")}
+    env.update({"MLFLOW_TRACKING_URI": f"sqlite:///{workdir}/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true",
+                "SENTIMENT_MLOPS_STORE_URL": f"sqlite:///{workdir}/logs/predictions.db"})
+    print(f"work dir {workdir}; python asyncio keep-alive load, c={args.concurrency}, {args.seconds:.0f} s per run, "
+          "1 worker, loopback, every prediction logged", flush=True)
+    for seed in ("1", "2"):
+        subprocess.run([*CLI, "train", "--seed", seed, "--models-dir", f"models-{seed}"], cwd=workdir, env=env,
+                       check=True, stdout=subprocess.DEVNULL)
+    for args_ in (["promote", "1", "--to", "staging"], ["promote", "--to", "production"],
+                  ["promote", "2", "--to", "staging", "--force", "--reason", "benchmark"]):
+        subprocess.run([*CLI, *args_, "--replay", "0"], cwd=workdir, env=env, check=True, stdout=subprocess.DEVNULL)
+
+    bodies = [json.dumps({"text": t}).encode() for t in TEXTS]
+    runs: dict[bool, list[LoadResult]] = {False: [], True: []}
+    cpu_ms: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(args.rounds):
+        for shadow_on in (False, True):
+            if shadow_on:
+                subprocess.run([*CLI, "promote", "2", "--to", "production", "--shadow", "100", "--replay", "0"],
+                               cwd=workdir, env=env, check=True, stdout=subprocess.DEVNULL)
+            process, url = start_production(workdir, env)
+            try:
+                watched = psutil.Process(process.pid)
+                before = cpu_seconds(watched)
+                result = python_load(url, bodies, args.seconds, args.concurrency)
+                base = url.rsplit("/", 1)[0]
+                for _ in range(50):  # let the shadow finish what is queued before counting
+                    scored, dropped, queued = shadow_counts(base)
+                    if not queued:
+                        break
+                    time.sleep(0.1)
+                per_request = (cpu_seconds(watched) - before) * 1e3 / max(result.requests, 1)
+            finally:
+                stop(process)
+            if shadow_on:
+                subprocess.run([*CLI, "rollback", "--env", "shadow"], cwd=workdir, env=env, check=True,
+                               stdout=subprocess.DEVNULL)
+            runs[shadow_on].append(result)
+            cpu_ms[shadow_on].append(per_request)
+            print(f"shadow {'on ' if shadow_on else 'off'} {result.rps:>8.0f} req/s  p50 {result.p50_ms:.2f} ms  "
+                  f"p99 {result.p99_ms:.2f} ms  server CPU {per_request:.3f} ms/request  errors {result.errors}  "
+                  f"shadow scored {scored:,.0f} of {result.requests:,}, dropped {dropped:,.0f}", flush=True)
+    on_rps, off_rps = (statistics.median(r.rps for r in runs[k]) for k in (True, False))
+    on_p99, off_p99 = (statistics.median(r.p99_ms for r in runs[k]) for k in (True, False))
+    print(f"\nmedian of {args.rounds}: shadow off {off_rps:.0f} req/s p99 {off_p99:.2f} ms; "
+          f"shadow 100% {on_rps:.0f} req/s p99 {on_p99:.2f} ms")
+    print(f"throughput ratio on/off {on_rps / off_rps:.3f}: the shadow costs {100 * (1 - on_rps / off_rps):.1f}% "
+          f"(budget <= {BUDGET_PERCENT:.0f}%)")
+    print(f"p99 ratio on/off {on_p99 / off_p99:.3f}: {100 * (on_p99 / off_p99 - 1):+.1f}% "
+          f"(budget <= +{BUDGET_PERCENT:.0f}%)")
+    on_cpu, off_cpu = (statistics.median(cpu_ms[k]) for k in (True, False))
+    print(f"server CPU per request on/off {on_cpu:.3f} / {off_cpu:.3f} ms: {100 * (on_cpu / off_cpu - 1):+.1f}% "
+          "(what a CPU-bound server would lose in throughput)")
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Evidence from logged traffic for the gate: replay the target's last texts through both versions, or read
+what a shadow answered to live requests. The comparison itself is ``deployment.comparison``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sentiment_mlops.deployment.comparison import Comparison, ReplayRules, compare_answers, comparison_rules
+from sentiment_mlops.deployment.policy import VERDICT_FAIL, VERDICT_PASS, GateReport
+
+if TYPE_CHECKING:
+    from sentiment_mlops.config import Settings
+    from sentiment_mlops.registry import LoadedModel
+    from sentiment_mlops.store import PredictionStore
+
+NO_TRAFFIC = "no traffic to replay"
+TEXTS_NOT_KEPT = ("texts not kept: the servers log only digests (SENTIMENT_MLOPS_LOG_TEXT=false), so there is "
+                  "nothing to replay")
+SHADOW_PAIRS = 10_000  # the newest live/shadow pairs the gate and the dashboard compare
+
+
+class EvidenceKind(StrEnum):
+    """Where the candidate's answers on production traffic came from."""
+
+    REPLAY = "replay"
+    SHADOW = "shadow"
+
+
+@dataclass(frozen=True)
+class TrafficEvidence:
+    """The candidate against the incumbent on logged texts; ``comparison`` None when there was nothing to
+    compare (``note`` says why)."""
+
+    kind: EvidenceKind
+    environment: str
+    candidate_version: str
+    incumbent_version: str | None
+    requested: int
+    comparison: Comparison | None
+    note: str = ""
+    seconds: float = 0.0
+    latency_ms: dict[str, float | None] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        payload = asdict(self)
+        payload["kind"] = self.kind.value
+        return payload
+
+
+@dataclass(frozen=True)
+class TrafficChecks:
+    """What ``run_gate`` adds to the gate: the replay of ``environment``'s last ``replay_size`` texts (0 skips)
+    and, when the candidate is production's shadow, the shadow's evidence."""
+
+    store: PredictionStore
+    environment: str
+    replay_size: int
+    rules: ReplayRules
+    shadow_version: str | None = None
+
+
+def rules_from_settings(settings: Settings) -> ReplayRules:
+    """The replay and shadow thresholds a user configured (``SENTIMENT_MLOPS_REPLAY_*``)."""
+    return ReplayRules(min_agreement=settings.replay_min_agreement, accuracy_alpha=settings.replay_accuracy_alpha,
+                       min_labelled=settings.replay_min_labelled)
+
+
+def _labels(model: LoadedModel, texts: list[str]) -> list[str]:
+    from sentiment_mlops.deployment.gate import make_predictor
+
+    predict, classes, _how = make_predictor(model.pipeline)
+    probabilities = np.asarray(predict(texts))
+    return [classes[i] for i in probabilities.argmax(axis=1)]
+
+
+def replay_traffic(store: PredictionStore, environment: str, size: int, candidate: LoadedModel,
+                   incumbent: LoadedModel | None) -> TrafficEvidence:
+    """Score ``environment``'s newest ``size`` logged texts with both versions and compare them."""
+    started = time.perf_counter()
+    base = TrafficEvidence(EvidenceKind.REPLAY, environment, str(candidate.version),
+                           str(incumbent.version) if incumbent is not None else None, size, None)
+    if incumbent is None:
+        return replace(base, note=f"{environment} has no version to compare with: nothing to replay")
+    rows = store.replay_rows(environment, size)
+    if not rows:
+        return replace(base, note=f"{NO_TRAFFIC}: no predictions logged in {environment}",
+                       seconds=time.perf_counter() - started)
+    kept = [row for row in rows if row["text"] is not None]
+    if not kept:
+        return replace(base, note=TEXTS_NOT_KEPT, seconds=time.perf_counter() - started)
+    texts = [str(row["text"]) for row in kept]
+    comparison = compare_answers(_labels(incumbent, texts), _labels(candidate, texts),
+                                 truth=[row["label"] for row in kept])
+    note = f"the last {len(kept):,} texts logged in {environment}"
+    if len(kept) < len(rows):
+        note += f" ({len(rows) - len(kept):,} more were logged as digests only: texts not kept)"
+    return replace(base, comparison=comparison, note=note, seconds=round(time.perf_counter() - started, 3))
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    known = [float(v) for v in values if v is not None]
+    return round(sum(known) / len(known), 4) if known else None
+
+
+def _p99(values: Sequence[float | None]) -> float | None:
+    known = [float(v) for v in values if v is not None]
+    return round(float(np.percentile(known, 99)), 4) if known else None
+
+
+def compare_shadow_pairs(pairs: Sequence[Mapping[str, Any]], *, shadow_version: str,
+                         live_version: str | None) -> TrafficEvidence:
+    """Live vs shadow on the same requests (``PredictionStore.shadow_pairs``), restricted to ``live_version``'s
+    answers when given (a canary's or an older version's answers are not production's)."""
+    rows = [pair for pair in pairs if live_version is None or str(pair["live_version"]) == str(live_version)]
+    base = TrafficEvidence(EvidenceKind.SHADOW, "production", str(shadow_version), live_version, len(pairs), None)
+    if not rows:
+        return replace(base, note=f"no shadow answers of version {shadow_version} to live requests of "
+                                  f"{'version ' + live_version if live_version else 'production'} yet")
+    comparison = compare_answers([str(r["live_sentiment"]) for r in rows], [str(r["shadow_sentiment"]) for r in rows],
+                                 truth=[r["label"] for r in rows])
+    latency = {"live_mean": _mean([r["live_latency_ms"] for r in rows]),
+               "shadow_mean": _mean([r["shadow_latency_ms"] for r in rows]),
+               "live_p99": _p99([r["live_latency_ms"] for r in rows]),
+               "shadow_p99": _p99([r["shadow_latency_ms"] for r in rows])}
+    return replace(base, comparison=comparison, latency_ms=latency,
+                   note=f"the shadow's answers to the last {len(rows):,} live requests")
+
+
+def shadow_evidence(store: PredictionStore, shadow_version: str, live_version: str | None) -> TrafficEvidence:
+    """What the shadow ``shadow_version`` answered to production's requests, against production's answers."""
+    return compare_shadow_pairs(store.shadow_pairs(shadow_version, limit=SHADOW_PAIRS), shadow_version=shadow_version,
+                                live_version=live_version)
+
+
+def gather_traffic_evidence(checks: TrafficChecks, loaded: Mapping[str, LoadedModel], candidate: str,
+                            incumbent: str | None) -> tuple[TrafficEvidence | None, TrafficEvidence | None]:
+    """``(replay, shadow)`` evidence for the gate; None where not asked for."""
+    replay_evidence = None
+    if checks.replay_size > 0 and candidate in loaded:
+        incumbent_model = loaded.get(incumbent) if incumbent is not None else None
+        if incumbent is not None and incumbent_model is None:
+            replay_evidence = TrafficEvidence(EvidenceKind.REPLAY, checks.environment, candidate, incumbent,
+                                              checks.replay_size, None,
+                                              note=f"incumbent version {incumbent} could not be loaded: not replayed")
+        else:
+            replay_evidence = replay_traffic(checks.store, checks.environment, checks.replay_size, loaded[candidate],
+                                             incumbent_model)
+    shadow = None
+    if checks.shadow_version is not None and checks.shadow_version == candidate:
+        shadow = shadow_evidence(checks.store, candidate, incumbent)
+    return replay_evidence, shadow
+
+
+def with_traffic_evidence(report: GateReport, rules: ReplayRules, replay_evidence: TrafficEvidence | None,
+                          shadow: TrafficEvidence | None) -> GateReport:
+    """``report`` with the replay and shadow rules added (and the verdict recomputed) and their evidence kept."""
+    added = []
+    for evidence in (replay_evidence, shadow):
+        if evidence is not None:
+            added += comparison_rules(evidence.comparison, rules, what=evidence.kind.value,
+                                      skipped_reason=evidence.note)
+    if not added:
+        return report
+    every = [*report.rules, *added]
+    return replace(report, rules=every, verdict=VERDICT_PASS if all(r.passed for r in every) else VERDICT_FAIL,
+                   replay=replay_evidence.to_dict() if replay_evidence is not None else None,
+                   shadow=shadow.to_dict() if shadow is not None else None)
