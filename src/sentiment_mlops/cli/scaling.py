@@ -139,6 +139,7 @@ def train_out_of_core_command(settings: Settings, console: Console, *, data: str
                                              engine_name=EngineKind.DASK.value,
                                              on_progress=lambda name, done: progress.update(tasks[name],
                                                                                             completed=done))
+                runner.close()  # the workers' memory is free before publishing's peak (skops, MLflow)
                 result = publish(fitted, options, models_dir=target, staging_parent=parent, tracker=tracker,
                                  timer=timer, commit=git_commit())
         finally:

@@ -128,6 +128,7 @@ class DaskEngine:
         client = getattr(self, "client", None)
         if client is not None:
             client.close()
+            self.client = None
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
