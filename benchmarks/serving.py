@@ -41,6 +41,7 @@ TEXTS = ["the flight was delayed three hours and nobody told us anything",
          "lost my bag again, worst airline ever", "great service on the way home"]
 STARTUP_SECONDS = 180
 WORKERS_RATIO = 1.7
+WARMUP_SECONDS = 5.0
 # The CLI through its ``main`` (not the console script, whose entry point the installed venv decides).
 CLI = [sys.executable, "-c", "import sys; from sentiment_mlops.cli import main; main(sys.argv[1:])"]
 
@@ -234,6 +235,9 @@ def compare_workers(workdir: Path, env: dict[str, str], rounds: int, load: Calla
         for workers in (1, 2):
             process, url = start_ours(workdir, env, log_predictions=True, workers=workers)
             try:
+                # Unmeasured: until every worker has loaded its model and answered, a worker still starting
+                # competes for the cores with the one already serving.
+                python_load(url, [json.dumps({"text": TEXTS[0]}).encode()], WARMUP_SECONDS, 8)
                 result = load(url)
             finally:
                 stop(process)
