@@ -156,7 +156,8 @@ def test_the_batch_tokens_are_the_token_patterns_on_any_characters(mnb_pipeline:
 
     _, x_test, _, _ = corpus_split
     texts = ["foo_bar__ great day", "naïve café ÉTUDE", "great😀day 😀 flight", "١٢٣ great ٤٥", "x\x00\x00y \x00\x00",
-             "great\tday\nflight", "a b c great", "ΣΑΣ ΟΔΟΣ great", "ｆｕｌｌ ｗｉｄｔｈ", "", "can't won't", *x_test[:200]]
+             "great\tday\nflight", "a b c great", "ΣΑΣ ΟΔΟΣ great", "ｆｕｌｌ ｗｉｄｔｈ", "", "can't won't",
+             *x_test[:200]]
     scorer = compile_scorer(mnb_pipeline)
     vectorizer = mnb_pipeline.named_steps["tfidf"]
     expected = CountVectorizer(vocabulary=vectorizer.vocabulary_, ngram_range=vectorizer.ngram_range,
