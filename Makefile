@@ -42,7 +42,9 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy src
 
-## bench: speed benchmarks, each against its baseline in the same run
+## bench: speed benchmarks, each against its baseline in the same run (BENCH_ROWS: rows of the out-of-core
+## training benchmark, e.g. make bench BENCH_ROWS=500000 for a quick run)
+BENCH_ROWS ?= 5000000
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/train.py
 	$(BIN)/python benchmarks/store.py
@@ -53,6 +55,8 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/batch_scoring.py
 	$(BIN)/python benchmarks/replay.py
 	$(BIN)/python benchmarks/shadow.py
+	$(BIN)/python benchmarks/train_out_of_core.py --rows $(BENCH_ROWS)
+	$(BIN)/python benchmarks/serving.py --workers-rounds 3
 
 ## image: build the Docker image, labelled with the git revision (makes a local python:3.11-slim base
 ## with debootstrap first when no registry is reachable: deploy/docker/make-base.sh)

@@ -37,7 +37,11 @@ RSS_BUDGET_GB = 1.5
 
 def tree_rss(process: psutil.Process) -> int:
     total = 0
-    for member in [process, *process.children(recursive=True)]:
+    try:
+        members = [process, *process.children(recursive=True)]
+    except psutil.Error:  # the process has just exited
+        return 0
+    for member in members:
         try:
             total += member.memory_info().rss
         except psutil.Error:

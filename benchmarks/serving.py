@@ -8,6 +8,7 @@ batch of 1,000 texts (from the /metrics latency histogram).
 
     python benchmarks/serving.py [--seconds 10] [--concurrency 8] [--generator auto|wrk|python]
     python benchmarks/serving.py --logging-rounds 3   # only the cost of logging: on/off alternated 3 times
+    python benchmarks/serving.py --workers-rounds 3   # only serve --workers 2 against 1 worker, alternated
 
 On a shared machine the load drifts over minutes, so ``--logging-rounds N`` alternates logging on and off
 (on, off, on, off, ...) with one server each and compares the medians.
@@ -39,6 +40,8 @@ TEXTS = ["the flight was delayed three hours and nobody told us anything",
          "thanks for the upgrade, lovely crew!", "is the lounge open at 6am?",
          "lost my bag again, worst airline ever", "great service on the way home"]
 STARTUP_SECONDS = 180
+WORKERS_RATIO = 1.7
+WARMUP_SECONDS = 5.0
 # The CLI through its ``main`` (not the console script, whose entry point the installed venv decides).
 CLI = [sys.executable, "-c", "import sys; from sentiment_mlops.cli import main; main(sys.argv[1:])"]
 
@@ -161,11 +164,12 @@ def wrk_load(url: str, bodies: list[bytes], seconds: float, concurrency: int, wo
 
 # --- the servers ---------------------------------------------------------------------------------------
 
-def start_ours(workdir: Path, env: dict[str, str], log_predictions: bool) -> tuple[subprocess.Popen[bytes], str]:
+def start_ours(workdir: Path, env: dict[str, str], log_predictions: bool,
+               workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     server_env = {**env, "SENTIMENT_MLOPS_LOG_PREDICTIONS": str(log_predictions).lower(),
                   "SENTIMENT_MLOPS_STORE_URL": f"sqlite:///{workdir}/logs/predictions-{port}.db"}
-    process = subprocess.Popen([*CLI, "serve", "--env", "staging", "--port", str(port)],
+    process = subprocess.Popen([*CLI, "serve", "--env", "staging", "--port", str(port), "--workers", str(workers)],
                                cwd=workdir, env=server_env, stdout=open(workdir / f"ours-{port}.log", "wb"),
                                stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/predict"
@@ -224,6 +228,29 @@ def compare_logging(workdir: Path, env: dict[str, str], rounds: int, load: Calla
     print(f"logging cost: {100 * (1 - on / off):.1f}% of throughput (budget <= 10%)")
 
 
+def compare_workers(workdir: Path, env: dict[str, str], rounds: int, load: Callable[[str], LoadResult]) -> None:
+    """``serve --workers 2`` and one worker alternated ``rounds`` times (logging on); prints the medians' ratio."""
+    runs: dict[int, list[LoadResult]] = {1: [], 2: []}
+    for _ in range(rounds):
+        for workers in (1, 2):
+            process, url = start_ours(workdir, env, log_predictions=True, workers=workers)
+            try:
+                # Unmeasured: until every worker has loaded its model and answered, a worker still starting
+                # competes for the cores with the one already serving.
+                python_load(url, [json.dumps({"text": TEXTS[0]}).encode()], WARMUP_SECONDS, 8)
+                result = load(url)
+            finally:
+                stop(process)
+            runs[workers].append(result)
+            print(f"{workers} worker{'s' if workers > 1 else ' '}  {result.rps:>8.0f} req/s  "
+                  f"p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms  errors {result.errors}", flush=True)
+    one = statistics.median(r.rps for r in runs[1])
+    two = statistics.median(r.rps for r in runs[2])
+    print(f"\nmedian of {rounds}: 1 worker {one:.0f} req/s, 2 workers {two:.0f} req/s")
+    print(f"serve --workers 2 / 1 worker: {two / one:.2f}x (budget >= {WORKERS_RATIO}x on {os.cpu_count()} CPUs; the "
+          "load generator runs on the same machine)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -231,6 +258,8 @@ def main() -> None:
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--logging-rounds", type=int, default=0,
                         help="only measure logging on vs off, alternating them this many times")
+    parser.add_argument("--workers-rounds", type=int, default=0,
+                        help="only measure serve --workers 2 vs 1 worker, alternating them this many times")
     args = parser.parse_args()
     use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk") is not None)
     workdir = Path(tempfile.mkdtemp(prefix="bench-serving-"))
@@ -257,6 +286,10 @@ def main() -> None:
     ours_bodies = [json.dumps({"text": t}).encode() for t in TEXTS]
     if args.logging_rounds:
         compare_logging(workdir, env, args.logging_rounds, lambda url: load(url, ours_bodies))
+        shutil.rmtree(workdir, ignore_errors=True)
+        return
+    if args.workers_rounds:
+        compare_workers(workdir, env, args.workers_rounds, lambda url: load(url, ours_bodies))
         shutil.rmtree(workdir, ignore_errors=True)
         return
     mlflow_bodies = [json.dumps({"inputs": [t]}).encode() for t in TEXTS]

@@ -80,6 +80,86 @@ def score_command(settings: Settings, console: Console, *, data: str, out: Path,
     print_summary(console, summary, job, model.version, runner.description)
 
 
+def train_out_of_core_command(settings: Settings, console: Console, *, data: str, text_column: str,
+                              label_column: str, model: str, params: list[str], test_size: float, seed: int,
+                              search: int, register: bool, models_dir: Path | None, epochs: int,
+                              scheduler: str | None, workers: int | None, partition_rows: int) -> None:
+    """``train --engine dask``: the three out-of-core passes, then the same publishing as an in-memory run."""
+    import time
+
+    from sentiment_mlops.cli.training import print_evaluation, start_tracker, step_printer
+    from sentiment_mlops.config import masked_url
+    from sentiment_mlops.data import BUILTIN
+
+    started = time.perf_counter()
+    target = models_dir or settings.models_dir
+    if data == BUILTIN:
+        raise ConfigurationError("--engine dask reads files: pass --data a CSV / JSON Lines / Parquet path or "
+                                 "glob (e.g. 'corpus/*.parquet'); the built-in corpus trains in memory")
+    if partition_rows < 1:
+        raise ConfigurationError(f"--partition-rows must be at least 1, got {partition_rows}")
+    with start_tracker(settings) as tracker:
+        from sentiment_mlops.registry.tracking import git_commit
+        from sentiment_mlops.scaling.engine import open_engine
+        from sentiment_mlops.scaling.inputs import expand_inputs
+        from sentiment_mlops.scaling.training import (
+            PASSES,
+            check_out_of_core_options,
+            check_training_files,
+            fit_out_of_core,
+        )
+        from sentiment_mlops.scaling.training_tasks import TrainingInputs
+        from sentiment_mlops.training.pipeline import parse_params
+        from sentiment_mlops.training.run import StepTimer, TrainOptions, publish, publishing
+
+        # Everything a user can get wrong is checked before the cluster starts or a row is read.
+        options = TrainOptions(model=model, params=parse_params(params), test_size=test_size, seed=seed,
+                               search_trials=search, register=register)
+        template = check_out_of_core_options(options, epochs)
+        files = expand_inputs(data)
+        check_training_files(files, text_column, label_column)
+        inputs = TrainingInputs(files=files, text_column=text_column, label_column=label_column,
+                                partition_rows=partition_rows, test_size=test_size, seed=seed)
+        with console.status("starting the dask engine …"):
+            runner = open_engine(EngineKind.DASK, scheduler, workers)
+        try:
+            tracker.open()
+            console.print(f"data: {len(files):,} files ({data}) on {runner.description}", highlight=False,
+                          soft_wrap=True)
+            console.print(f"MLflow: {masked_url(settings.tracking_uri)} · experiment "
+                          f"[bold]{settings.experiment_name}[/]")
+            console.print("[bold]Steps[/]")
+            timer = StepTimer(step_printer(console))
+            with publishing(target) as parent:
+                columns = [TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
+                           TextColumn("files"), TimeElapsedColumn()]
+                with Progress(*columns, console=console, transient=True) as progress:
+                    tasks = {name: progress.add_task(name, total=len(files)) for name in PASSES}
+                    fitted = fit_out_of_core(inputs, options, runner, template=template, timer=timer, source=data,
+                                             engine_name=EngineKind.DASK.value,
+                                             on_progress=lambda name, done: progress.update(tasks[name],
+                                                                                            completed=done))
+                runner.close()  # the workers' memory is free before publishing's peak (skops, MLflow)
+                result = publish(fitted, options, models_dir=target, staging_parent=parent, tracker=tracker,
+                                 timer=timer, commit=git_commit())
+        finally:
+            runner.close()
+    meta = fitted.extra_metadata
+    console.print(f"rows: {meta['rows_read']:,} read, {meta['dropped_empty']:,} empty dropped, "
+                  f"{fitted.dataset_size:,} kept (repeated texts are kept; each text falls wholly in one split)",
+                  highlight=False, soft_wrap=True)
+    print_evaluation(console, result.evaluation, result.train_size, result.test_size)
+    console.print(f"artifacts: {target}/ (the files an in-memory run writes; reference profile and heldout.jsonl "
+                  f"from a sample of {meta['heldout_sample_size']:,} held-out rows)", highlight=False, soft_wrap=True)
+    console.print(f"MLflow run: {result.run_id}")
+    if result.model_version:
+        console.print(f"registered: [bold]{settings.registered_model_name}[/] version "
+                      f"[bold green]{result.model_version}[/]")
+    else:
+        console.print("registered: no (--no-register)")
+    console.print(f"total: {time.perf_counter() - started:.2f} s")
+
+
 def score(
     data: Annotated[str, typer.Option(help="A CSV / JSON Lines / Parquet file, or a glob ('tickets/*.parquet').")],
     out: Annotated[Path, typer.Option(help="Output directory of Parquet parts, e.g. scores.parquet.")],

@@ -15,6 +15,7 @@ from sentiment_mlops.cli import context
 from sentiment_mlops.cli.context import AllowPickle, ModelsDir
 from sentiment_mlops.config import Settings, masked_url
 from sentiment_mlops.errors import ConfigurationError
+from sentiment_mlops.scaling.kinds import EngineKind
 
 if TYPE_CHECKING:
     from sentiment_mlops.data.loading import DataSummary
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from sentiment_mlops.training.search import Trial
 
 
-def _step_printer(console: Console) -> Callable[[str, float], None]:
+def step_printer(console: Console) -> Callable[[str, float], None]:
     def on_step(name: str, seconds: float) -> None:
         console.print(f"  [dim]{name:<10}[/] {seconds:6.2f} s")
 
@@ -62,7 +63,7 @@ def print_evaluation(console: Console, evaluation: Evaluation, train_size: int, 
     console.print(matrix)
 
 
-def _start_tracker(settings: Settings) -> TrackerProcess:
+def start_tracker(settings: Settings) -> TrackerProcess:
     from sentiment_mlops.registry.tracker_process import TrackerProcess
 
     return TrackerProcess(settings.tracking_uri, settings.experiment_name, settings.registered_model_name)
@@ -77,7 +78,7 @@ def train_command(settings: Settings, console: Console, *, data: str, text_colum
     # of pure Python: a second process does it on the other core while scikit-learn imports, the corpus
     # loads and the model fits. It starts before anything else (it imports at once, and opens the store
     # only once the options and the data have been checked; bad ones stop it before it touches the store).
-    with _start_tracker(settings) as tracker:
+    with start_tracker(settings) as tracker:
         from sentiment_mlops.data import load_dataset
         from sentiment_mlops.training.pipeline import parse_params
         from sentiment_mlops.training.run import TrainOptions, train
@@ -103,7 +104,7 @@ def train_command(settings: Settings, console: Console, *, data: str, text_colum
         console.print(f"MLflow: {masked_url(settings.tracking_uri)} · experiment [bold]{settings.experiment_name}[/]")
         console.print("[bold]Steps[/]")
         with console.status(f"training {model} …"):
-            result = train(dataset, options, models_dir=target, tracker=tracker, on_step=_step_printer(console),
+            result = train(dataset, options, models_dir=target, tracker=tracker, on_step=step_printer(console),
                            on_trial=on_trial, commit=git_commit())
     print_evaluation(console, result.evaluation, result.train_size, result.test_size)
     if result.calibration:
@@ -174,9 +175,27 @@ def train(
     search: Annotated[int, typer.Option(help="Trials of cross-validated random search (0: none).")] = 0,
     register: Annotated[bool, typer.Option(help="Register a model version in MLflow.")] = True,
     models_dir: ModelsDir = None,
+    engine: Annotated[EngineKind, typer.Option(help="local: in memory; dask: out of core over files of any "
+                                                    "size, on a Dask cluster.")] = EngineKind.LOCAL,
+    epochs: Annotated[int, typer.Option(help="Passes over the data (dask); the Naive Bayes models are exact "
+                                             "in one.")] = 1,
+    scheduler: Annotated[str | None, typer.Option(help="tcp://HOST:8786 of a running Dask scheduler "
+                                                       "(default: a LocalCluster on 127.0.0.1).")] = None,
+    workers: Annotated[int | None, typer.Option(help="LocalCluster workers (default: one per core).")] = None,
+    partition_rows: Annotated[int, typer.Option(help="Rows a worker reads at a time (dask).")] = 50_000,
 ) -> None:
     """Train, evaluate, write artifacts, log to MLflow and register a version."""
     context._State.skip_teardown = True
+    if engine is EngineKind.DASK:
+        from sentiment_mlops.cli.scaling import train_out_of_core_command
+
+        train_out_of_core_command(context.settings(), context.console, data=data, text_column=text_column,
+                                  label_column=label_column, model=model, params=param or [], test_size=test_size,
+                                  seed=seed, search=search, register=register, models_dir=models_dir,
+                                  epochs=epochs, scheduler=scheduler, workers=workers, partition_rows=partition_rows)
+        return
+    if scheduler is not None or workers is not None or epochs != 1:
+        raise ConfigurationError("--scheduler, --workers and --epochs need --engine dask")
     train_command(context.settings(), context.console, data=data, text_column=text_column,
                   label_column=label_column, model=model, params=param or [], test_size=test_size, seed=seed,
                   search=search, register=register, models_dir=models_dir)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol, TypeVar
 
 import pandas as pd
 
@@ -27,6 +27,7 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 # One partition to score: (texts, first row, file name, ids or None).
 Partition = tuple[list[str], int, str, list[object] | None]
 Scored = tuple[pd.DataFrame, float]
+Result = TypeVar("Result")
 
 
 class Engine(Protocol):
@@ -35,6 +36,7 @@ class Engine(Protocol):
     description: str
 
     def score(self, model: ScoringModel, partitions: Iterable[Partition]) -> Iterator[Scored]: ...
+    def run(self, task: Callable[..., Result], items: Iterable[Any], *shared: Any) -> Iterator[Result]: ...
     def close(self) -> None: ...
 
 
@@ -46,6 +48,11 @@ class LocalEngine:
     def score(self, model: ScoringModel, partitions: Iterable[Partition]) -> Iterator[Scored]:
         for texts, first_row, file, ids in partitions:
             yield score_partition(model, texts, first_row, file, ids)
+
+    def run(self, task: Callable[..., Result], items: Iterable[Any], *shared: Any) -> Iterator[Result]:
+        """``task(item, *shared)`` for each item, in order."""
+        for item in items:
+            yield task(item, *shared)
 
     def close(self) -> None:
         pass
@@ -87,32 +94,41 @@ class DaskEngine:
 
     def score(self, model: ScoringModel, partitions: Iterable[Partition]) -> Iterator[Scored]:
         [shipped] = self.client.scatter([model], broadcast=True, hash=False)
+        submissions = ((score_partition, shipped, texts, first_row, file, ids)
+                       for texts, first_row, file, ids in partitions)
+        return self._ordered(submissions, "scoring")
+
+    def run(self, task: Callable[..., Result], items: Iterable[Any], *shared: Any) -> Iterator[Result]:
+        """``task(item, *shared)`` for each item on the workers, in order; ``shared`` goes to each worker once."""
+        shipped = self.client.scatter(list(shared), broadcast=True, hash=False) if shared else []
+        return self._ordered(((task, item, *shipped) for item in items), task.__name__)
+
+    def _ordered(self, submissions: Iterable[tuple[Any, ...]], what: str) -> Iterator[Any]:
         in_flight: deque[Any] = deque()
         window = 2 * self.workers  # enough to keep every worker busy while one result travels back
         try:
-            for texts, first_row, file, ids in partitions:
-                in_flight.append(self.client.submit(score_partition, shipped, texts, first_row, file, ids,
-                                                    pure=False))
+            for function, *args in submissions:
+                in_flight.append(self.client.submit(function, *args, pure=False))
                 if len(in_flight) >= window:
-                    yield self._result(in_flight.popleft())
+                    yield self._result(in_flight.popleft(), what)
             while in_flight:
-                yield self._result(in_flight.popleft())
+                yield self._result(in_flight.popleft(), what)
         finally:
             for future in in_flight:
                 future.cancel()
 
     @staticmethod
-    def _result(future: Any) -> Scored:
+    def _result(future: Any, what: str) -> Any:
         try:
-            result: Scored = future.result()
+            return future.result()
         except (OSError, TimeoutError) as exc:
-            raise ClusterError(f"the Dask cluster failed a scoring task: {exc}") from exc
-        return result
+            raise ClusterError(f"the Dask cluster failed a {what} task: {exc}") from exc
 
     def close(self) -> None:
         client = getattr(self, "client", None)
         if client is not None:
             client.close()
+            self.client = None
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None

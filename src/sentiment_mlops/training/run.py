@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
@@ -98,7 +99,9 @@ class TrainResult:
     calibration: dict[str, Any] | None = None
 
 
-class _Timer:
+class StepTimer:
+    """Times the named steps of a run and reports each as it ends."""
+
     def __init__(self, on_step: Callable[[str, float], None] | None) -> None:
         self.timings: dict[str, float] = {}
         self.on_step = on_step
@@ -138,6 +141,29 @@ def publishing(models_dir: Path) -> Iterator[Path]:
 STAGING_PREFIX = ".train-"
 
 
+@dataclass(frozen=True)
+class FittedRun:
+    """A fitted model and its held-out evidence: what publishing needs, however the model was fitted.
+
+    In memory the held-out texts are all of them; out of core (``scaling.training``) they are a uniform
+    sample, while ``evaluation`` covers every held-out row.
+    """
+
+    pipeline: Pipeline
+    evaluation: Evaluation
+    heldout_texts: list[str]
+    heldout_labels: list[str]
+    heldout_probabilities: np.ndarray
+    dataset_size: int
+    train_size: int
+    test_size: int
+    data_source: str
+    data_fingerprint: str
+    trials: list[Trial] = field(default_factory=list)
+    # Logged as run params and written to metrics.json beside the usual metadata (e.g. the engine).
+    extra_metadata: dict[str, Any] = field(default_factory=dict)
+
+
 def train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, tracker: Tracker | None = None,
           on_step: Callable[[str, float], None] | None = None,
           on_trial: Callable[[Trial], None] | None = None, commit: str | None = None) -> TrainResult:
@@ -149,44 +175,66 @@ def train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, tracker:
     """
     options.validate()
     with publishing(models_dir) as parent:
-        return _train(dataset, options, models_dir=models_dir, staging_parent=parent, tracker=tracker,
-                      on_step=on_step, on_trial=on_trial, commit=commit)
+        timer = StepTimer(on_step)
+        fitted = _fit_in_memory(dataset, options, timer, on_trial)
+        return publish(fitted, options, models_dir=models_dir, staging_parent=parent, tracker=tracker,
+                       timer=timer, commit=commit)
 
 
-def _train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, staging_parent: Path,
-           tracker: Tracker | None, on_step: Callable[[str, float], None] | None,
-           on_trial: Callable[[Trial], None] | None, commit: str | None) -> TrainResult:
-    timer = _Timer(on_step)
+def _fit_in_memory(dataset: Dataset, options: TrainOptions, timer: StepTimer,
+                   on_trial: Callable[[Trial], None] | None) -> FittedRun:
     with timer.step("split"):
         x_train, x_test, y_train, y_test = train_test_split(
             dataset.texts, dataset.labels, test_size=options.test_size, random_state=options.seed,
             stratify=dataset.labels,
         )
+    trials: list[Trial] = []
+    params = dict(options.params)
+    if options.search_trials:
+        from sentiment_mlops.training.search import random_search
+
+        with timer.step("search"):
+            trials = random_search(options.model, x_train, y_train, trials=options.search_trials,
+                                   seed=options.seed, base_params=options.params, on_trial=on_trial)
+        params = max(trials, key=lambda t: t.cv_macro_f1).params
+    with timer.step("fit"):
+        pipeline = _fit(build_pipeline(options.model, params, seed=options.seed), x_train, y_train)
+        drop_stop_words(pipeline)
+    with timer.step("evaluate"):
+        probabilities = pipeline.predict_proba(x_test)
+        predicted = pipeline.classes_[probabilities.argmax(axis=1)]
+        evaluation = evaluate_predictions(y_test, predicted, labels=sorted(set(dataset.labels)))
+    return FittedRun(pipeline=pipeline, evaluation=evaluation, heldout_texts=list(x_test),
+                     heldout_labels=list(y_test), heldout_probabilities=probabilities,
+                     dataset_size=len(dataset.texts), train_size=len(x_train), test_size=len(x_test),
+                     data_source=dataset.summary.source, data_fingerprint=dataset.summary.fingerprint,
+                     trials=trials)
+
+
+def drop_stop_words(pipeline: Pipeline) -> None:
+    """Drop each fitted vectorizer's ``stop_words_`` (the terms min_df pruned).
+
+    It holds ~10x the vocabulary; scikit-learn documents it as introspection-only and safe to drop, and it
+    dominates pickle and skops sizes.
+    """
+    for vectorizer in vectorizers(pipeline):
+        vectorizer.stop_words_ = None
+
+
+def publish(fitted: FittedRun, options: TrainOptions, *, models_dir: Path, staging_parent: Path,
+            tracker: Tracker | None, timer: StepTimer, commit: str | None) -> TrainResult:
+    """Profile, write the artifacts, log and register, then publish ``models_dir``: the one way every
+    training run (in memory or out of core) ends. Call it inside ``publishing(models_dir)``."""
+    pipeline, evaluation = fitted.pipeline, fitted.evaluation
+    x_test, y_test, probabilities = fitted.heldout_texts, fitted.heldout_labels, fitted.heldout_probabilities
     staging_parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{models_dir.name}-", dir=staging_parent))
     try:
-        trials: list[Trial] = []
-        params = dict(options.params)
-        if options.search_trials:
-            from sentiment_mlops.training.search import random_search
-
-            with timer.step("search"):
-                trials = random_search(options.model, x_train, y_train, trials=options.search_trials,
-                                       seed=options.seed, base_params=options.params, on_trial=on_trial)
-            params = max(trials, key=lambda t: t.cv_macro_f1).params
-        with timer.step("fit"):
-            pipeline = _fit(build_pipeline(options.model, params, seed=options.seed), x_train, y_train)
-            # stop_words_ holds every term min_df pruned (~10x the vocabulary); scikit-learn documents
-            # it as introspection-only and safe to drop, and it dominates pickle and skops sizes.
-            for vectorizer in vectorizers(pipeline):
-                vectorizer.stop_words_ = None
-        with timer.step("evaluate"):
-            probabilities = pipeline.predict_proba(x_test)
+        with timer.step("profile"):
             predicted = pipeline.classes_[probabilities.argmax(axis=1)]
-            evaluation = evaluate_predictions(y_test, predicted, labels=sorted(set(dataset.labels)))
             profile = reference_profile(pipeline, x_test, probabilities=probabilities)
             # Monitoring's label-free accuracy estimate reads this map (see sentiment_mlops.calibration).
-            calibration = fit_confidence_calibration(probabilities.max(axis=1), predicted == y_test,
+            calibration = fit_confidence_calibration(probabilities.max(axis=1), predicted == np.asarray(y_test),
                                                      seed=options.seed)
             profile["calibration"] = calibration.to_dict()
             png = confusion_matrix_png(evaluation, f"{options.model} — accuracy {evaluation.accuracy:.3f}")
@@ -195,16 +243,16 @@ def _train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, staging
             # The run opens only now, after the fit: a TrackerProcess spends that time opening MLflow.
             with timer.step("open run"):
                 run_id = stack.enter_context(tracker.run(run_name=f"train-{options.model}")) if tracker else None
-            if tracker is not None and trials:
-                _log_trials(tracker, trials)
+            if tracker is not None and fitted.trials:
+                _log_trials(tracker, fitted.trials)
             metadata = {
                 "model_type": options.model,
-                "dataset_size": len(dataset.texts),
-                "train_size": len(x_train),
-                "test_size": len(x_test),
+                "dataset_size": fitted.dataset_size,
+                "train_size": fitted.train_size,
+                "test_size": fitted.test_size,
                 "num_features": num_features(pipeline),
-                "data_source": dataset.summary.source,
-                "data_fingerprint": dataset.summary.fingerprint,
+                "data_source": fitted.data_source,
+                "data_fingerprint": fitted.data_fingerprint,
                 "seed": options.seed,
                 "run_id": run_id,
                 "model_version": None,
@@ -212,6 +260,7 @@ def _train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, staging
                 "ece": calibration.ece,
                 "ece_calibrated": calibration.ece_calibrated,
                 "calibration_applied": calibration.applied,
+                **fitted.extra_metadata,
             }
             with timer.step("artifacts"):
                 paths = write_artifacts(staging, pipeline, evaluation, metadata=metadata, profile=profile,
@@ -220,7 +269,7 @@ def _train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, staging
             if tracker is not None:
                 with timer.step("mlflow"):
                     version = _track(tracker, pipeline, evaluation, options, metadata, hparams, staging,
-                                     list(x_test), commit)
+                                     list(x_test), commit, extra_params=fitted.extra_metadata)
             if version is not None:
                 _record_version(staging, version, paths.manifest)
         with timer.step("publish"):
@@ -234,8 +283,8 @@ def _train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return TrainResult(
-        pipeline=pipeline, evaluation=evaluation, train_size=len(x_train), test_size=len(x_test),
-        hyperparameters=hparams, trials=trials, artifacts_dir=models_dir, run_id=run_id,
+        pipeline=pipeline, evaluation=evaluation, train_size=fitted.train_size, test_size=fitted.test_size,
+        hyperparameters=hparams, trials=fitted.trials, artifacts_dir=models_dir, run_id=run_id,
         model_version=version, timings=timer.timings, calibration=profile["calibration"],
     )
 
@@ -258,13 +307,14 @@ def _log_trials(tracker: Tracker, trials: list[Trial]) -> None:
 
 def _track(tracker: Tracker, pipeline: Pipeline, evaluation: Evaluation, options: TrainOptions,
            metadata: dict[str, Any], hparams: dict[str, Any], staging: Path, x_test: list[str],
-           commit: str | None) -> str | None:
+           commit: str | None, *, extra_params: Mapping[str, Any]) -> str | None:
     tracker.log_params({
         **{k: metadata[k] for k in ("dataset_size", "num_features", "model_type", "data_source",
                                     "data_fingerprint", "seed")},
         "test_size": options.test_size,
         "search_trials": options.search_trials,
         **hparams,
+        **extra_params,
     })
     tracker.log_metrics({**evaluation.flat_metrics(), "ece": metadata["ece"],
                          "ece_calibrated": metadata["ece_calibrated"]})

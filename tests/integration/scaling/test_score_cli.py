@@ -1,14 +1,12 @@
 """``sentiment-mlops score``: local and Dask engines give the pipeline's own probabilities, reruns resume,
 ``--log`` records batch rows, and bad input stops with one line before any work starts.
 
-One LocalCluster (2 worker processes on 127.0.0.1) serves the whole module; its startup is the main cost.
+The LocalCluster (``scheduler``, tests/integration/scaling/conftest.py) is shared with the training tests.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +14,6 @@ import pandas as pd
 import pytest
 
 ROWS = 1200
-
-
-@pytest.fixture(scope="module")
-def scheduler() -> Iterator[str]:
-    distributed = pytest.importorskip("distributed")
-    started = time.perf_counter()
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
-        print(f"LocalCluster of 2 processes started in {time.perf_counter() - started:.1f} s")
-        yield cluster.scheduler_address
 
 
 @pytest.fixture

@@ -147,3 +147,24 @@ def test_a_custom_token_pattern_keeps_the_per_text_analyzer(corpus_split: Any) -
     pipeline = build_pipeline("mnb", {"token_pattern": r"\S+"}).fit(x_train[:300], y_train[:300])
     scorer = compile_scorer(pipeline)
     assert isinstance(scorer, CompiledNaiveBayes) and scorer.batch_analyzer is None
+
+
+def test_the_batch_tokens_are_the_token_patterns_on_any_characters(mnb_pipeline: Any, corpus_split: Any) -> None:
+    """The batch path splits on non-word characters instead of running the token pattern: the same tokens
+    for underscores, digits, other scripts, emoji, accents, NUL (the batch's own separator) and tabs."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    _, x_test, _, _ = corpus_split
+    texts = ["foo_bar__ great day", "naïve café ÉTUDE", "great😀day 😀 flight", "١٢٣ great ٤٥", "x\x00\x00y \x00\x00",
+             "great\tday\nflight", "a b c great", "ΣΑΣ ΟΔΟΣ great", "ｆｕｌｌ ｗｉｄｔｈ", "", "can't won't",
+             *x_test[:200]]
+    scorer = compile_scorer(mnb_pipeline)
+    vectorizer = mnb_pipeline.named_steps["tfidf"]
+    expected = CountVectorizer(vocabulary=vectorizer.vocabulary_, ngram_range=vectorizer.ngram_range,
+                               strip_accents=vectorizer.strip_accents).transform(texts).tocsr()
+    expected.sort_indices()
+    offsets, columns, counts = scorer._counts_many(texts)
+    np.testing.assert_array_equal(offsets, expected.indptr)
+    np.testing.assert_array_equal(columns, expected.indices)
+    np.testing.assert_array_equal(counts, expected.data)
+    np.testing.assert_allclose(scorer.predict_proba(texts), mnb_pipeline.predict_proba(texts), rtol=0, atol=1e-9)
