@@ -102,6 +102,17 @@ def promote_command(settings: Settings, console: Console, *, version: str | None
     return result
 
 
+def approve_command(settings: Settings, event_id: int, *, others: dict[str, object]) -> None:
+    """``promote --approve EVENT_ID``: the retraining loop's waiting step, completed through the gate."""
+    from sentiment_mlops.errors import ConfigurationError
+    from sentiment_mlops.service import approve_loop_step
+
+    given = [name for name, value in others.items() if value is not None]
+    if given:
+        raise ConfigurationError(f"--approve takes no {', '.join(given)}: the waiting step names its version")
+    context.say(approve_loop_step(settings, event_id))
+
+
 def rollback_command(settings: Settings, console: Console, *, env: str, to: str | None,
                      reason: str | None) -> DeploymentResult:
     from sentiment_mlops.deployment.actions import rollback
@@ -178,15 +189,24 @@ def history_command(settings: Settings, console: Console, *, env: str | None, li
 def promote(
     version: Annotated[str | None, typer.Argument(help="Version to promote (default: latest for staging, "
                                                        "the staging version for production).")] = None,
-    to: Annotated[PromoteTarget, typer.Option("--to", help="Target environment.")] = ...,  # type: ignore[assignment]
+    to: Annotated[PromoteTarget | None, typer.Option("--to", help="Target environment.")] = None,
     canary: Annotated[float | None, typer.Option("--canary", help="Send this % of production traffic to the "
                                                                   "candidate instead of promoting it.")] = None,
     force: Annotated[bool, typer.Option(help="Override every gate rule (needs --reason; recorded).")] = False,
     reason: Annotated[str | None, typer.Option(help="Why; recorded in the history.")] = None,
     eval_data: Annotated[Path | None, typer.Option(help="Labelled file to gate on instead of the candidate's "
                                                         "held-out split.")] = None,
+    approve: Annotated[int | None, typer.Option("--approve", metavar="EVENT_ID",
+                                                help="Complete the retraining-loop step waiting at this history "
+                                                     "event (needs SENTIMENT_MLOPS_ADMIN_TOKEN).")] = None,
 ) -> None:
     """Gate a version and move the staging or production alias to it (or start a canary)."""
+    if approve is not None:
+        approve_command(context.settings(), approve, others={"VERSION": version, "--to": to, "--canary": canary,
+                                                            "--force": force or None, "--eval-data": eval_data})
+        return
+    if to is None:
+        raise typer.BadParameter("Missing option '--to' (or --approve EVENT_ID).")
     promote_command(context.settings(), context.console, version=version, to=to.value, canary_percent=canary,
                     force=force, reason=reason, eval_data=eval_data)
 
