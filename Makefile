@@ -51,6 +51,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/scorer.py
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/batch_scoring.py
+	$(BIN)/python benchmarks/loop.py
 
 ## image: build the Docker image, labelled with the git revision (makes a local python:3.11-slim base
 ## with debootstrap first when no registry is reachable: deploy/docker/make-base.sh)

@@ -40,6 +40,8 @@ SERVING_ENVIRONMENTS: tuple[str, ...] = tuple(environment.value for environment 
 ENVIRONMENTS = SERVING_ENVIRONMENTS[1:]  # the registry-backed ones a promotion can target
 CANARY_ALIAS = "canary"
 ALIASES = (*ENVIRONMENTS, CANARY_ALIAS)  # what a rollback can move
+# Where the deployment history keeps the retraining loop's own steps (no alias has this name).
+LOOP_ENVIRONMENT = "loop"
 
 
 _PASSWORD_IN_NETLOC = re.compile(r"^([^:/@]*):[^@]*@")

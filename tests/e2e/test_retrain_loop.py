@@ -7,13 +7,14 @@ feedback, gates it into staging, starts a canary, watches it serve and get label
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
-from sentiment_mlops.registry import load_local
+from sentiment_mlops.registry import ModelRegistry, load_local
 from sentiment_mlops.store import PredictionStore
 from support.feedback import build_base_registry, macro_f1, predict_and_label, topic_split
 from support.polling import wait_for
@@ -64,6 +65,7 @@ def test_one_full_loop_drift_retrain_gate_canary_approval(tmp_path_factory, tmp_
                                                           monkeypatch):
     workspace = copy_registry(build_once(tmp_path_factory, "feedback-base", build_base_registry), tmp_path / "ws")
     root = workspace.root
+    monkeypatch.chdir(root)
     store_url = f"sqlite:///{root / workspace.info['store']}"
     (root / "policy.yml").write_text(POLICY)
     split = topic_split(builtin_dataset)
@@ -104,6 +106,11 @@ def test_one_full_loop_drift_retrain_gate_canary_approval(tmp_path_factory, tmp_
                 assert "canary finished: production 1 → 2" in out
                 wait_for(lambda: any(m["details"].get("step") == "loop-approved" for m in receiver.received),
                          timeout=20, what="the approval's webhook")
+                timeline = httpx.get(f"{url}/api/loop", timeout=10).json()["loops"]  # the dashboard's panel
+                assert timeline[0]["status"] == "loop-approved"
+                assert [s["action"] for s in timeline[0]["steps"]] == [
+                    "loop-triggered", "loop-trained", "promote", "canary-start", "loop-awaiting-approval",
+                    "canary-finish", "loop-approved"]
             finally:
                 stop(watch)
                 log.close()
@@ -123,6 +130,20 @@ def test_one_full_loop_drift_retrain_gate_canary_approval(tmp_path_factory, tmp_
     assert evidence["new_labels"] >= 200 and (evidence["drift_detected"] or evidence["accuracy_drop"])
     code, _, _ = cli_run("history", "--verify")
     assert code == 0
+
+    # What the loop trained from is recorded with the version; the CLI trains from the same rows.
+    recorded = json.loads((root / "models-loop" / "metrics.json").read_text())["feedback"]
+    registry = ModelRegistry(workspace.tracking_uri, "SentimentAnalysisModel", "sentiment-analysis")
+    assert registry.version("2").tags["feedback_fingerprint"] == recorded["fingerprint"]
+    assert recorded["rows_read"] == len(split.feedback) and recorded["environment"] == "production"
+    with PredictionStore(store_url) as store:
+        labelled_now = store.count_feedback(environment="production")  # the canary's traffic was labelled too
+    code, out, err = cli_run("train", "--with-feedback", "--data", "base.csv", "--env", "production", "--since",
+                             "2020-01-01", "--feedback-weight", "2", "--no-register", "--models-dir", "models-cli")
+    assert code == 0, err
+    assert re.search(rf"labelled rows read\s+│ {labelled_now} ", out) and re.search(r"weight\s+│ 2 ", out)
+    assert "held-out feedback (" in out and "registered: no" in out
+    assert json.loads((root / "models-cli" / "metrics.json").read_text())["feedback"]["weight"] == 2.0
 
     before, after = (load_local(root / folder).pipeline for folder in ("models", "models-loop"))
     unseen = split.rest[4 + CANARY_TEXTS:]

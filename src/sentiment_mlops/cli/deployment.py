@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sentiment_mlops.cli import context
-from sentiment_mlops.config import ALIASES, ENVIRONMENTS, Settings, masked_url
+from sentiment_mlops.config import ALIASES, ENVIRONMENTS, LOOP_ENVIRONMENT, Settings, masked_url
 from sentiment_mlops.errors import PromotionRefusedError
 
 if TYPE_CHECKING:
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 PromoteTarget = StrEnum("PromoteTarget", {name.upper(): name for name in ENVIRONMENTS})  # type: ignore[misc]
 AliasChoice = StrEnum("AliasChoice", {name.upper(): name for name in ALIASES})  # type: ignore[misc]
+# history --env also shows the retraining loop's own steps (store.deployments.LOOP_ENVIRONMENT).
+HistoryChoice = StrEnum("HistoryChoice", {name.upper(): name for name in (*ALIASES, LOOP_ENVIRONMENT)})  # type: ignore[misc]
 
 _VERDICT_STYLE = {"pass": "green", "fail": "red", "forced": "yellow"}
 
@@ -222,7 +224,8 @@ def rollback(
 
 
 def history(
-    env: Annotated[AliasChoice | None, typer.Option("--env", help="Only this environment.")] = None,
+    env: Annotated[HistoryChoice | None, typer.Option("--env", help="Only this environment (loop: the retraining "
+                                                                      "loop's steps).")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the last N events.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     verify: Annotated[bool, typer.Option("--verify", help="Check that the history agrees with the registry's "

@@ -158,6 +158,41 @@ def current_cycle(events: Sequence[Mapping[str, Any]]) -> LoopCycle | None:
     return cycle
 
 
+def loop_timeline(events: Sequence[Mapping[str, Any]], *, limit: int = 10) -> list[dict[str, Any]]:
+    """The last ``limit`` loops, newest first, each with its steps in order: the loop's own events and the alias
+    changes it made (promote, canary; recorded by the loop's actor or naming the loop in their reason).
+
+    >>> t = datetime(2026, 11, 30, tzinfo=timezone.utc)
+    >>> rows = [{"id": 1, "environment": "loop", "action": "loop-triggered", "created_at": t, "report": {}},
+    ...         {"id": 2, "environment": "staging", "action": "promote", "to_version": "2", "created_at": t,
+    ...          "actor": LOOP_ACTOR, "reason": "retrain loop 1"},
+    ...         {"id": 3, "environment": "loop", "action": "loop-failed", "created_at": t, "report": {"cycle": 1}}]
+    >>> [(c["loop"], c["status"], [s["action"] for s in c["steps"]]) for c in loop_timeline(rows)]
+    [(1, 'loop-failed', ['loop-triggered', 'promote', 'loop-failed'])]
+    """
+    loops: list[dict[str, Any]] = []
+    for event in events:
+        environment, action = event.get("environment"), event.get("action")
+        if environment == LOOP_ENVIRONMENT and action == LoopStep.TRIGGERED:
+            loops.append({"loop": int(event["id"]), "started_at": event.get("created_at"), "status": "running",
+                          "steps": []})
+        if not loops:
+            continue
+        current = loops[-1]
+        ours = environment == LOOP_ENVIRONMENT and (action == LoopStep.TRIGGERED or _cycle_of(event) == current["loop"])
+        made = environment != LOOP_ENVIRONMENT and (event.get("actor") == LOOP_ACTOR or
+                                                    f"retrain loop {current['loop']}" in str(event.get("reason") or ""))
+        if current["status"] in LOOP_CLOSING_STEPS or not (ours or made):
+            continue
+        current["steps"].append({key: event.get(key) for key in ("id", "created_at", "environment", "action",
+                                                                 "from_version", "to_version", "actor", "reason")})
+        if ours and action in LOOP_CLOSING_STEPS:
+            current["status"] = str(action)
+        elif ours and action == LoopStep.AWAITING_APPROVAL:
+            current["status"] = "awaiting approval"
+    return loops[::-1][:limit]
+
+
 def _replace(cycle: LoopCycle, **changes: Any) -> LoopCycle:
     from dataclasses import replace
 

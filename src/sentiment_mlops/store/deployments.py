@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from sentiment_mlops.config import LOOP_ENVIRONMENT
 from sentiment_mlops.store.database import Database, dicts
 from sentiment_mlops.store.schema import deployment_events, utcnow
 
@@ -38,7 +39,6 @@ class LoopStep(StrEnum):
     FAILED = "loop-failed"
 
 
-LOOP_ENVIRONMENT = "loop"
 # Steps after which a loop is over (the next one may start once the cooldown has passed).
 LOOP_CLOSING_STEPS = frozenset({LoopStep.APPROVED, LoopStep.PROMOTED, LoopStep.ROLLED_BACK, LoopStep.FAILED})
 
@@ -46,6 +46,10 @@ LOOP_CLOSING_STEPS = frozenset({LoopStep.APPROVED, LoopStep.PROMOTED, LoopStep.R
 DEPLOYING_ACTIONS = frozenset({DeploymentAction.PROMOTE, DeploymentAction.CANARY_FINISH})
 UNDOING_ACTIONS = frozenset({DeploymentAction.ROLLBACK, DeploymentAction.AUTO_ROLLBACK})
 ACTIONS = tuple(action.value for action in DeploymentAction)
+
+
+__all__ = ["ACTIONS", "DEPLOYING_ACTIONS", "LOOP_CLOSING_STEPS", "LOOP_ENVIRONMENT", "UNDOING_ACTIONS",
+           "DeploymentAction", "DeploymentLog", "LoopStep"]
 
 
 class DeploymentLog(Database):
