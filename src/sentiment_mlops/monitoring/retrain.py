@@ -319,7 +319,7 @@ class RetrainLoop:
             step = "canary"
             canary = self.deployer.promote(version, to=self.policy.environment,
                                            canary_percent=self.policy.canary_percent, reason=f"retrain loop {cycle}")
-            self.alerts.send("canary", f"canary started: {canary.message}; watching it for "
+            self.alerts.send("canary", f"{canary.message}; watching it for at least "
                              f"{self.policy.canary_minutes:g} min", version=version, event_id=canary.event_id)
             return f"retrain: loop {cycle}: version {version} trained, gated, canary at {self.policy.canary_percent:g}%"
         except SentimentMLOpsError as exc:
