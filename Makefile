@@ -57,6 +57,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/shadow.py
 	$(BIN)/python benchmarks/train_out_of_core.py --rows $(BENCH_ROWS)
 	$(BIN)/python benchmarks/serving.py --workers-rounds 3
+	$(BIN)/python benchmarks/loop.py
 
 ## image: build the Docker image, labelled with the git revision (makes a local python:3.11-slim base
 ## with debootstrap first when no registry is reachable: deploy/docker/make-base.sh)

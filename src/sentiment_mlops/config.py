@@ -42,6 +42,8 @@ CANARY_ALIAS = "canary"
 # A version scoring a share of production's requests off the response path (its rows: environment "shadow").
 SHADOW_ALIAS = "shadow"
 ALIASES = (*ENVIRONMENTS, CANARY_ALIAS, SHADOW_ALIAS)  # what a rollback can move
+# Where the deployment history keeps the retraining loop's own steps (no alias has this name).
+LOOP_ENVIRONMENT = "loop"
 
 
 _PASSWORD_IN_NETLOC = re.compile(r"^([^:/@]*):[^@]*@")
@@ -146,6 +148,8 @@ class Settings(BaseSettings):
     gate_max_macro_f1_drop: float = Field(default=0.01, ge=0, le=1)
     gate_min_macro_f1: float = Field(default=0.50, ge=0, le=1)
     gate_max_p99_latency_ms: float = Field(default=5.0, gt=0)
+    # Most macro-F1 a candidate may lose on either held-out set, base or production feedback, vs the incumbent.
+    gate_max_feedback_tradeoff: float = Field(default=0.01, ge=0, le=1)
     # Single-text calls the gate times per round for that p99 (deployment/gate.py, like its LATENCY_CALLS).
     gate_latency_samples: int = Field(default=200, ge=1)
     # Replay before promotion and the shadow's evidence (deployment/comparison.py ReplayRules): how many logged

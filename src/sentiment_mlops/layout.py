@@ -12,6 +12,8 @@ CONFUSION_JSON = "confusion_matrix.json"
 CONFUSION_PNG = "confusion_matrix.png"
 PROFILE_FILE = "reference_profile.json"
 HELDOUT_FILE = "heldout.jsonl"
+# The held-out part of the production feedback a run trained with (train --with-feedback); absent otherwise.
+FEEDBACK_HELDOUT_FILE = "feedback_heldout.jsonl"
 MANIFEST_FILE = "manifest.json"
 SKOPS_FILE = "model.skops"
 # MLflow keeps the logged model under this name and the run's files under this artifact folder.
@@ -28,3 +30,7 @@ RUN_MANIFEST_TAG = "run_manifest_sha256"
 LOCAL_MANIFEST_TAG = "local_manifest_sha256"
 # The classes, in the order of every probability vector the API returns (``data.labels`` normalises to them).
 LABELS = ("negative", "neutral", "positive")
+# Who gave a feedback label (the ``actor`` the store keeps): a token, or nobody when feedback is open.
+FEEDBACK_ACTOR = "feedback-token"
+ADMIN_ACTOR = "admin-token"
+ANONYMOUS_ACTOR = "anonymous"

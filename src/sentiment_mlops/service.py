@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -17,12 +18,15 @@ from fastapi import APIRouter, FastAPI
 from sentiment_mlops.config import Environment, Settings
 from sentiment_mlops.errors import ConfigurationError
 from sentiment_mlops.monitoring.auto_rollback import AutoRollback
+from sentiment_mlops.monitoring.retrain import LOOP_ACTOR, LoopAlerts, RetrainLoop, StepOutcome
+from sentiment_mlops.monitoring.retrain_policy import RetrainPolicy
 from sentiment_mlops.monitoring.snapshot import DEFAULT_WINDOW
 from sentiment_mlops.monitoring.watch import MonitorLoop
 from sentiment_mlops.registry.client import ModelRegistry
 from sentiment_mlops.serving.model_holder import ModelSnapshot
 from sentiment_mlops.serving.model_source import ModelSource
 from sentiment_mlops.store import PredictionStore
+from sentiment_mlops.store.deployments import LoopStep
 
 
 def create_service(settings: Settings, *, environment: str, store: PredictionStore | None = None,
@@ -106,3 +110,72 @@ def build_watch_loop(settings: Settings, store: PredictionStore, *, env: str, wi
     return MonitorLoop.from_settings(settings, environment=env, store=store, model_info=model_info,
                                      traffic=RequestRateTracker(scrape(metrics_url)) if metrics_url else None,
                                      auto_rollback=auto, window=window)
+
+
+@dataclass
+class ActionsDeployer:
+    """The retraining loop's ``LoopDeployer``: every alias change through ``deployment.actions`` (lock, gate,
+    compare-and-set, history), every loop step appended to the same history."""
+
+    settings: Settings
+    registry: ModelRegistry
+    store: PredictionStore
+    actor: str = LOOP_ACTOR
+
+    def alias(self, name: str) -> str | None:
+        info = self.registry.alias_version(name)
+        return info.version if info is not None else None
+
+    def promote(self, version: str, *, to: str, canary_percent: float | None, reason: str) -> StepOutcome:
+        from sentiment_mlops.deployment.actions import promote
+        from sentiment_mlops.deployment.gate import rules_from_settings
+
+        result = promote(self.registry, self.store, version=version, to=to, canary_percent=canary_percent,
+                         reason=reason, actor=self.actor, rules=rules_from_settings(self.settings))
+        return StepOutcome(result.event_id, result.message, result.report.to_dict() if result.report else None)
+
+    def abort_canary(self, *, reason: str, evidence: dict[str, Any]) -> StepOutcome:
+        from sentiment_mlops.deployment.actions import rollback
+
+        result = rollback(self.registry, self.store, environment="canary", reason=reason, evidence=evidence,
+                          actor=self.actor)
+        return StepOutcome(result.event_id, result.message)
+
+    def record(self, step: LoopStep, *, from_version: str | None, to_version: str | None, reason: str,
+               report: dict[str, Any]) -> int:
+        from sentiment_mlops.deployment.actions import record_loop_step
+
+        return record_loop_step(self.store, step, from_version=from_version, to_version=to_version, reason=reason,
+                                report=report, actor=self.actor)
+
+
+def loop_alerts(settings: Settings, store: PredictionStore, environment: str) -> LoopAlerts:
+    """The loop's alerts go where the monitor's go: the log, and the webhook when one is configured."""
+    from sentiment_mlops.monitoring.channels import default_channels
+
+    return LoopAlerts(store, default_channels(settings.alert_webhook), environment)
+
+
+def build_retrain_loop(settings: Settings, store: PredictionStore, policy: RetrainPolicy,
+                       registry: ModelRegistry | None = None) -> RetrainLoop:
+    """The loop ``monitor --watch --retrain POLICY.yml`` runs after each monitor pass."""
+    from sentiment_mlops.monitoring.retrain import train_candidate
+
+    deployer = ActionsDeployer(settings, registry or ModelRegistry.from_settings(settings), store)
+    return RetrainLoop(policy, store=store, deployer=deployer, trainer=partial(train_candidate, settings, store),
+                       alerts=loop_alerts(settings, store, policy.environment), admin_token=settings.admin_token)
+
+
+def approve_loop_step(settings: Settings, event_id: int, *, actor: str | None = None) -> str:
+    """``promote --approve EVENT_ID``: complete the retraining step waiting there (with the admin token)."""
+    from sentiment_mlops.deployment.actions import default_actor
+    from sentiment_mlops.monitoring.retrain import approve
+
+    with PredictionStore(settings.store_url) as store:
+        deployer = ActionsDeployer(settings, ModelRegistry.from_settings(settings), store,
+                                   actor=actor or default_actor())
+        alerts = loop_alerts(settings, store, "production")
+        try:
+            return approve(store, deployer, alerts, event_id, settings.admin_token)
+        finally:
+            alerts.close()

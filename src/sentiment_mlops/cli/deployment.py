@@ -15,7 +15,7 @@ from rich.table import Table
 
 from sentiment_mlops.cli import context
 from sentiment_mlops.cli.traffic import traffic_summary
-from sentiment_mlops.config import ALIASES, ENVIRONMENTS, Settings, masked_url
+from sentiment_mlops.config import ALIASES, ENVIRONMENTS, LOOP_ENVIRONMENT, Settings, masked_url
 from sentiment_mlops.errors import PromotionRefusedError
 
 if TYPE_CHECKING:
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 PromoteTarget = StrEnum("PromoteTarget", {name.upper(): name for name in ENVIRONMENTS})  # type: ignore[misc]
 AliasChoice = StrEnum("AliasChoice", {name.upper(): name for name in ALIASES})  # type: ignore[misc]
+# history --env also shows the retraining loop's own steps (store.deployments.LOOP_ENVIRONMENT).
+HistoryChoice = StrEnum("HistoryChoice", {name.upper(): name for name in (*ALIASES, LOOP_ENVIRONMENT)})  # type: ignore[misc]
 
 _VERDICT_STYLE = {"pass": "green", "fail": "red", "forced": "yellow"}
 
@@ -115,6 +117,17 @@ def promote_command(settings: Settings, console: Console, *, version: str | None
             raise
     _print_result(console, result)
     return result
+
+
+def approve_command(settings: Settings, event_id: int, *, others: dict[str, object]) -> None:
+    """``promote --approve EVENT_ID``: the retraining loop's waiting step, completed through the gate."""
+    from sentiment_mlops.errors import ConfigurationError
+    from sentiment_mlops.service import approve_loop_step
+
+    given = [name for name, value in others.items() if value is not None]
+    if given:
+        raise ConfigurationError(f"--approve takes no {', '.join(given)}: the waiting step names its version")
+    context.say(approve_loop_step(settings, event_id))
 
 
 def rollback_command(settings: Settings, console: Console, *, env: str, to: str | None,
@@ -216,7 +229,7 @@ def with_shadow_default(argv: list[str]) -> list[str]:
 def promote(
     version: Annotated[str | None, typer.Argument(help="Version to promote (default: latest for staging, "
                                                        "the staging version for production).")] = None,
-    to: Annotated[PromoteTarget, typer.Option("--to", help="Target environment.")] = ...,  # type: ignore[assignment]
+    to: Annotated[PromoteTarget | None, typer.Option("--to", help="Target environment.")] = None,
     canary: Annotated[float | None, typer.Option("--canary", help="Send this % of production traffic to the "
                                                                   "candidate instead of promoting it.")] = None,
     force: Annotated[bool, typer.Option(help="Override every gate rule (needs --reason; recorded).")] = False,
@@ -229,8 +242,18 @@ def promote(
     shadow: Annotated[float | None, typer.Option("--shadow", help="Make the version a shadow of production scoring "
                                                                   "PCT% of its requests (--shadow alone: 100).",
                                                  metavar="[PCT]")] = None,
+    approve: Annotated[int | None, typer.Option("--approve", metavar="EVENT_ID",
+                                                help="Complete the retraining-loop step waiting at this history "
+                                                     "event (needs SENTIMENT_MLOPS_ADMIN_TOKEN).")] = None,
 ) -> None:
     """Gate a version and move the staging or production alias to it (or start a canary or a shadow)."""
+    if approve is not None:
+        approve_command(context.settings(), approve, others={"VERSION": version, "--to": to, "--canary": canary,
+                                                            "--force": force or None, "--eval-data": eval_data,
+                                                            "--replay": replay, "--shadow": shadow})
+        return
+    if to is None:
+        raise typer.BadParameter("Missing option '--to' (or --approve EVENT_ID).")
     promote_command(context.settings(), context.console, version=version, to=to.value, canary_percent=canary,
                     force=force, reason=reason, eval_data=eval_data, replay=replay, shadow_percent=shadow)
 
@@ -246,7 +269,8 @@ def rollback(
 
 
 def history(
-    env: Annotated[AliasChoice | None, typer.Option("--env", help="Only this environment.")] = None,
+    env: Annotated[HistoryChoice | None, typer.Option("--env", help="Only this environment (loop: the retraining "
+                                                                      "loop's steps).")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the last N events.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     verify: Annotated[bool, typer.Option("--verify", help="Check that the history agrees with the registry's "

@@ -23,6 +23,7 @@ from sentiment_mlops.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from sentiment_mlops.monitoring.drift import DriftReport
+    from sentiment_mlops.monitoring.retrain_policy import RetrainPolicy
     from sentiment_mlops.monitoring.watch import Iteration
 
 
@@ -156,10 +157,23 @@ def print_iteration(console: Console, iteration: Iteration) -> None:
         console.print(f"  [yellow]{escape(error)}[/]", soft_wrap=True)
 
 
+def load_retrain_policy(path: Path, env: str) -> RetrainPolicy:
+    """``--retrain POLICY.yml``, validated, for the environment being watched."""
+    from sentiment_mlops.monitoring.retrain_policy import load_policy
+
+    policy = load_policy(path)
+    if policy.environment != env:
+        raise ConfigurationError(f"{path} retrains {policy.environment}, but this monitor watches {env}; "
+                                 f"run it with --env {policy.environment}")
+    return policy
+
+
 def watch_command(settings: Settings, console: Console, *, env: str, window: int, interval: float,
-                  auto_rollback: bool, metrics_url: str | None, iterations: int | None = None) -> None:
-    """Run until Ctrl-C (or ``iterations`` passes), printing a status line per pass."""
-    from sentiment_mlops.service import build_watch_loop
+                  auto_rollback: bool, metrics_url: str | None, iterations: int | None = None,
+                  retrain: RetrainPolicy | None = None) -> None:
+    """Run until Ctrl-C (or ``iterations`` passes), printing a status line per pass (and, with ``retrain``,
+    the retraining loop's step)."""
+    from sentiment_mlops.service import build_retrain_loop, build_watch_loop
     from sentiment_mlops.store import PredictionStore
 
     if interval <= 0:
@@ -167,23 +181,35 @@ def watch_command(settings: Settings, console: Console, *, env: str, window: int
     store = PredictionStore(settings.store_url)
     loop = build_watch_loop(settings, store, env=env, window=window, auto_rollback=auto_rollback,
                             metrics_url=metrics_url)
+    retrain_loop = build_retrain_loop(settings, store, retrain) if retrain is not None else None
+
+    def on_iteration(iteration: Iteration) -> None:
+        print_iteration(console, iteration)
+        if retrain_loop is not None:
+            console.print(f"  {escape(retrain_loop.step(iteration.snapshot))}", highlight=False, soft_wrap=True)
+
     alert_log = logging.getLogger("sentiment_mlops.alerts")
     handler = ConsoleAlertLog(console)
     alert_log.addHandler(handler)
     previous_level, alert_log.propagate = alert_log.level, False
     alert_log.setLevel(logging.INFO)
     guard = f", auto-rollback within {settings.bake_minutes:g} min of a promotion" if auto_rollback else ""
+    if retrain is not None:
+        guard += (f", retraining when {retrain.min_new_labels} new labels and {retrain.require.value} "
+                  f"(canary {retrain.canary_percent:g}%, promotion {retrain.promotion.value})")
     if iterations == 1:
         console.print(f"checking {env} once (store {store.display_url}{guard})", highlight=False, soft_wrap=True)
     else:
         console.print(f"watching {env} every {interval:g} s (store {store.display_url}{guard}); Ctrl-C stops",
                       highlight=False, soft_wrap=True)
     try:
-        loop.run(interval=interval, iterations=iterations, on_iteration=lambda it: print_iteration(console, it))
+        loop.run(interval=interval, iterations=iterations, on_iteration=on_iteration)
     except KeyboardInterrupt:
         console.print("stopped")
     finally:
         loop.stop()
+        if retrain_loop is not None:
+            retrain_loop.alerts.close()
         store.close()
         alert_log.removeHandler(handler)
         alert_log.setLevel(previous_level)
@@ -222,13 +248,20 @@ def monitor(
     metrics_url: Annotated[str | None, typer.Option(help="With --watch: the service's /metrics URL, for the "
                                                          "error rate.")] = None,
     iterations: Annotated[int | None, typer.Option(hidden=True)] = None,
+    retrain: Annotated[Path | None, typer.Option("--retrain", metavar="POLICY.yml", help="With --watch: retrain "
+                                                 "from feedback, gate, canary and promote when the policy's "
+                                                 "conditions hold (opt-in; see the README for the file).")] = None,
 ) -> None:
-    """Drift over the latest logged predictions; --watch: live metrics, alerts, auto-rollback."""
+    """Drift over the latest logged predictions; --watch: live metrics, alerts, auto-rollback, retraining."""
     settings = context.settings()
     environment = Environment.parse(env).value
+    if retrain is not None and not watch:
+        raise ConfigurationError("--retrain needs --watch: the loop runs after each pass of the monitor")
+    policy = load_retrain_policy(retrain, environment) if retrain is not None else None
     if watch or auto_rollback:
         watch_command(settings, context.console, env=environment, window=window,
                       interval=interval if interval is not None else settings.monitor_interval_seconds,
-                      auto_rollback=auto_rollback, metrics_url=metrics_url, iterations=iterations if watch else 1)
+                      auto_rollback=auto_rollback, metrics_url=metrics_url, iterations=iterations if watch else 1,
+                      retrain=policy)
         return
     monitor_command(settings, context.console, env=environment, window=window, as_json=as_json)

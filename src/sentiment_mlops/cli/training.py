@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,9 +19,12 @@ from sentiment_mlops.errors import ConfigurationError
 from sentiment_mlops.scaling.kinds import EngineKind
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sentiment_mlops.data.loading import DataSummary
     from sentiment_mlops.registry.tracker_process import TrackerProcess
     from sentiment_mlops.training.evaluation import Evaluation
+    from sentiment_mlops.training.feedback import FeedbackData
     from sentiment_mlops.training.search import Trial
 
 
@@ -63,6 +67,73 @@ def print_evaluation(console: Console, evaluation: Evaluation, train_size: int, 
     console.print(matrix)
 
 
+@dataclass(frozen=True)
+class FeedbackOptions:
+    """``train --with-feedback [--env] [--since] [--feedback-weight]``: which labelled predictions to add."""
+
+    environment: str | None = None
+    since: datetime | None = None
+    weight: float = 1.0
+
+
+def parse_since(value: str) -> datetime:
+    """``--since``: an ISO date or date-time (UTC when no zone is given); one clear line otherwise."""
+    from datetime import UTC, datetime
+
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigurationError(f"--since must be a date like 2026-11-30 or 2026-11-30T08:00, got {value!r}") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def feedback_options(*, with_feedback: bool, env: str | None, since: str | None,
+                     weight: float | None) -> FeedbackOptions | None:
+    """Check the feedback options together; None without ``--with-feedback``."""
+    from sentiment_mlops.config import Environment
+
+    if not with_feedback:
+        given = [name for name, value in (("--env", env), ("--since", since), ("--feedback-weight", weight))
+                 if value is not None]
+        if given:
+            raise ConfigurationError(f"{', '.join(given)}: only with --with-feedback")
+        return None
+    if weight is not None and not weight > 0:
+        raise ConfigurationError(f"--feedback-weight must be above 0, got {weight:g}")
+    return FeedbackOptions(environment=Environment.parse(env).value if env is not None else None,
+                           since=parse_since(since) if since is not None else None,
+                           weight=1.0 if weight is None else weight)
+
+
+def read_feedback(settings: Settings, options: FeedbackOptions, *, base_texts: list[str],
+                  test_size: float) -> FeedbackData:
+    """The labelled predictions of the store the settings name, assembled for training."""
+    from sentiment_mlops.store import PredictionStore
+    from sentiment_mlops.training.feedback import read_feedback as assemble
+
+    with PredictionStore(settings.store_url) as store:
+        return assemble(store, base_texts=base_texts, test_size=test_size, weight=options.weight,
+                        environment=options.environment, since=options.since)
+
+
+def print_feedback_summary(console: Console, feedback: FeedbackData, store_url: str) -> None:
+    table = Table(title=f"Feedback ({masked_url(store_url)})", show_header=False, title_justify="left")
+    table.add_row("environment", feedback.environment or "any")
+    table.add_row("since", feedback.since.isoformat() if feedback.since else "-")
+    table.add_row("labelled rows read", f"{feedback.rows_read:,}")
+    table.add_row("dropped (no text logged)", f"{feedback.without_text:,}")
+    table.add_row("dropped (no token)", f"{feedback.untrusted:,}")
+    table.add_row("dropped (repeated text)", f"{feedback.duplicate:,}")
+    table.add_row("dropped (in base data)", f"{feedback.duplicate_of_base:,}")
+    table.add_row("rows used", f"{feedback.rows_used:,}")
+    for label, count in feedback.class_counts.items():
+        table.add_row(f"  {label}", f"{count:,}")
+    table.add_row("train / held out", f"{len(feedback.train_texts):,} / {len(feedback.test_texts):,}")
+    table.add_row("weight", f"{feedback.weight:g}")
+    table.add_row("fingerprint", feedback.fingerprint[:16] + "…")
+    console.print(table)
+
+
 def start_tracker(settings: Settings) -> TrackerProcess:
     from sentiment_mlops.registry.tracker_process import TrackerProcess
 
@@ -71,7 +142,7 @@ def start_tracker(settings: Settings) -> TrackerProcess:
 
 def train_command(settings: Settings, console: Console, *, data: str, text_column: str, label_column: str,
                   model: str, params: list[str], test_size: float, seed: int, search: int, register: bool,
-                  models_dir: Path | None) -> None:
+                  models_dir: Path | None, feedback: FeedbackOptions | None = None) -> None:
     target = models_dir or settings.models_dir
     started = time.perf_counter()
     # Opening MLflow (importing it, creating or checking the SQLite schema, importing skops) takes 4-6 s
@@ -89,6 +160,10 @@ def train_command(settings: Settings, console: Console, *, data: str, text_colum
         with console.status(f"loading {data} …"):
             dataset = load_dataset(data, text_column=text_column, label_column=label_column)
         print_data_summary(console, dataset.summary)
+        feedback_data = None
+        if feedback is not None:
+            feedback_data = read_feedback(settings, feedback, base_texts=dataset.texts, test_size=test_size)
+            print_feedback_summary(console, feedback_data, settings.store_url)
         if options.params:
             # Fail before any training when a --param name does not exist for this model.
             from sentiment_mlops.training.pipeline import build_pipeline
@@ -105,8 +180,12 @@ def train_command(settings: Settings, console: Console, *, data: str, text_colum
         console.print("[bold]Steps[/]")
         with console.status(f"training {model} …"):
             result = train(dataset, options, models_dir=target, tracker=tracker, on_step=step_printer(console),
-                           on_trial=on_trial, commit=git_commit())
+                           on_trial=on_trial, commit=git_commit(), feedback=feedback_data)
     print_evaluation(console, result.evaluation, result.train_size, result.test_size)
+    if feedback_data is not None and result.feedback_evaluation is not None:
+        fed = result.feedback_evaluation
+        console.print(f"[bold]held-out feedback[/] ({len(feedback_data.test_texts):,} rows): accuracy "
+                      f"{fed.accuracy:.4f}   macro-F1 {fed.macro_f1:.4f}", highlight=False)
     if result.calibration:
         from sentiment_mlops.calibration import ConfidenceCalibration
 
@@ -183,10 +262,21 @@ def train(
                                                        "(default: a LocalCluster on 127.0.0.1).")] = None,
     workers: Annotated[int | None, typer.Option(help="LocalCluster workers (default: one per core).")] = None,
     partition_rows: Annotated[int, typer.Option(help="Rows a worker reads at a time (dask).")] = 50_000,
+    with_feedback: Annotated[bool, typer.Option("--with-feedback", help="Add the labelled predictions of the "
+                                                "prediction store (POST /feedback) to the training data.")] = False,
+    env: Annotated[str | None, typer.Option(help="With --with-feedback: only predictions served in this "
+                                                 "environment.")] = None,
+    since: Annotated[str | None, typer.Option(help="With --with-feedback: only predictions made on or after "
+                                                   "this date (2026-11-30 or 2026-11-30T08:00, UTC).")] = None,
+    feedback_weight: Annotated[float | None, typer.Option(help="With --with-feedback: sample weight of each "
+                                                               "feedback row (base rows weigh 1).")] = None,
 ) -> None:
     """Train, evaluate, write artifacts, log to MLflow and register a version."""
     context._State.skip_teardown = True
+    feedback = feedback_options(with_feedback=with_feedback, env=env, since=since, weight=feedback_weight)
     if engine is EngineKind.DASK:
+        if feedback is not None:
+            raise ConfigurationError("--with-feedback trains in memory; leave out --engine dask")
         from sentiment_mlops.cli.scaling import train_out_of_core_command
 
         train_out_of_core_command(context.settings(), context.console, data=data, text_column=text_column,
@@ -198,7 +288,7 @@ def train(
         raise ConfigurationError("--scheduler, --workers and --epochs need --engine dask")
     train_command(context.settings(), context.console, data=data, text_column=text_column,
                   label_column=label_column, model=model, params=param or [], test_size=test_size, seed=seed,
-                  search=search, register=register, models_dir=models_dir)
+                  search=search, register=register, models_dir=models_dir, feedback=feedback)
 
 
 def models() -> None:

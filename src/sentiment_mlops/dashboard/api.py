@@ -123,6 +123,15 @@ def get_deployments(res: Res, environment: Environment | None = None,
     return {"events": events}
 
 
+@router.get("/loop")
+def get_loop(res: Res, limit: Annotated[int, Query(ge=1, le=100)] = 10) -> dict[str, Any]:
+    """The retraining loop's timeline (``monitor --watch --retrain``): the last loops, newest first, each step
+    with its time, version and reason."""
+    from sentiment_mlops.monitoring.retrain import loop_timeline
+
+    return {"loops": loop_timeline(res.store.deployment_events(), limit=limit)}
+
+
 @router.get("/live")
 def get_live(res: Res, environment: Environment | None = None,
              version: Annotated[str | None, Query(pattern=VERSION_PATTERN)] = None,

@@ -35,6 +35,7 @@ from sentiment_mlops.errors import (
 from sentiment_mlops.layout import TRAINING_INCOMPLETE, TRAINING_STATUS_TAG
 from sentiment_mlops.registry.client import CANARY_ALIAS, CANARY_PERCENT_TAG, SHADOW_PERCENT_TAG, ModelRegistry
 from sentiment_mlops.store import PredictionStore
+from sentiment_mlops.store.deployments import LOOP_ENVIRONMENT, LoopStep
 from sentiment_mlops.store.locks import deployment_lock
 
 if TYPE_CHECKING:
@@ -587,3 +588,12 @@ def _end_shadow(registry: ModelRegistry, store: PredictionStore, *, to_version: 
                                  tag_to=False)
     message = f"shadow of {running} ended ({percent or '?'}% of production's requests); production unchanged"
     return DeploymentResult(SHADOW_ALIAS, recorded, running, None, True, message, event_id, None, tuple(warnings))
+
+
+def record_loop_step(store: PredictionStore, step: LoopStep, *, from_version: str | None, to_version: str | None,
+                     reason: str, report: dict[str, Any], actor: str) -> int:
+    """Append a step of the retraining loop to the history (environment ``loop``). It moves no alias, so it
+    takes no lock; the alias changes the loop makes go through ``promote`` and ``rollback`` above."""
+    return store.record_deployment(created_at=_now(), environment=LOOP_ENVIRONMENT, action=step,
+                                   from_version=from_version, to_version=to_version, actor=actor, reason=reason,
+                                   report=report)

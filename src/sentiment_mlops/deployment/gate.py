@@ -186,8 +186,8 @@ def _latency_samples() -> int:
     return Settings().gate_latency_samples
 
 
-def measure(loaded: LoadedModel, eval_set: EvalSet) -> CandidateEvidence:
-    """Score ``eval_set`` through the serving scorer, smoke test it, time it."""
+def measure(loaded: LoadedModel, eval_set: EvalSet, feedback_set: EvalSet | None = None) -> CandidateEvidence:
+    """Score ``eval_set`` (and ``feedback_set``) through the serving scorer, smoke test it, time it."""
     from sklearn.metrics import accuracy_score, f1_score
 
     predict, classes, how = make_predictor(loaded.pipeline)
@@ -196,6 +196,7 @@ def measure(loaded: LoadedModel, eval_set: EvalSet) -> CandidateEvidence:
     labels = sorted(set(eval_set.labels) | set(classes))
     macro_f1 = float(f1_score(eval_set.labels, predicted, labels=labels, average="macro", zero_division=0))
     accuracy = float(accuracy_score(eval_set.labels, predicted))
+    feedback = feedback_macro_f1(predict, classes, feedback_set) if feedback_set is not None else None
     smoke_ok, smoke_detail = smoke_test(predict, classes)
     latency = measure_latency(predict, calls=_latency_samples()) if smoke_ok else None
     return CandidateEvidence(
@@ -210,6 +211,9 @@ def measure(loaded: LoadedModel, eval_set: EvalSet) -> CandidateEvidence:
         p99_wall_ms=round(latency.wall_p99_ms, 4) if latency else None,
         eval_source=eval_set.source,
         eval_size=len(eval_set.texts),
+        feedback_macro_f1=feedback,
+        feedback_eval_size=len(feedback_set.texts) if feedback_set is not None else 0,
+        feedback_eval_source=feedback_set.source if feedback_set is not None else "",
     )
 
 
@@ -247,7 +251,33 @@ def gather_gate_evidence(registry: ModelRegistry, candidate_version: str, incumb
             same_data = bool(candidate.metrics.get("data_fingerprint")) and \
                 candidate.metrics.get("data_fingerprint") == incumbent.metrics.get("data_fingerprint")
             eval_set = comparison_set(eval_set, _own_split(incumbent), same_data=same_data)
-    return measure(candidate, eval_set), measure(incumbent, eval_set) if incumbent is not None else None
+    feedback_set = feedback_eval_set(candidate, incumbent)
+    return (measure(candidate, eval_set, feedback_set),
+            measure(incumbent, eval_set, feedback_set) if incumbent is not None else None)
+
+
+def feedback_eval_set(candidate: LoadedModel, incumbent: LoadedModel | None) -> EvalSet | None:
+    """The held-out production feedback to compare on: the candidate's (``train --with-feedback``), else the
+    incumbent's, so a candidate trained without feedback cannot silently undo what the incumbent learned.
+
+    Feedback is split by each text's digest (``training.feedback.held_out``), so neither version trained on
+    the other's held-out feedback rows.
+    """
+    for loaded in (candidate, incumbent):
+        path = loaded.feedback_heldout_path if loaded is not None else None
+        if loaded is not None and path is not None:
+            rows = heldout_eval_set(path, loaded.version)
+            return EvalSet(rows.texts, rows.labels, f"held-out feedback of v{loaded.version}")
+    return None
+
+
+def feedback_macro_f1(predict: Callable[[list[str]], np.ndarray], classes: list[str], eval_set: EvalSet) -> float:
+    """Macro-F1 of ``predict`` on ``eval_set``."""
+    from sklearn.metrics import f1_score
+
+    predicted = [classes[i] for i in np.asarray(predict(eval_set.texts)).argmax(axis=1)]
+    labels = sorted(set(eval_set.labels) | set(classes))
+    return round(float(f1_score(eval_set.labels, predicted, labels=labels, average="macro", zero_division=0)), 6)
 
 
 def rules_from_settings(settings: Settings) -> GateRules:
@@ -256,4 +286,5 @@ def rules_from_settings(settings: Settings) -> GateRules:
         max_macro_f1_drop=settings.gate_max_macro_f1_drop,
         min_macro_f1=settings.gate_min_macro_f1,
         max_p99_latency_ms=settings.gate_max_p99_latency_ms,
+        max_feedback_tradeoff=settings.gate_max_feedback_tradeoff,
     )

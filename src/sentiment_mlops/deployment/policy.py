@@ -20,6 +20,7 @@ RULE_MIN_MACRO_F1 = "min_macro_f1"
 RULE_ARTIFACTS = "artifacts_sha256"
 RULE_SMOKE = "smoke_test"
 RULE_LATENCY = "p99_latency_ms"
+RULE_FEEDBACK_TRADEOFF = "base_vs_feedback_heldout"
 
 VERDICT_PASS = "pass"
 VERDICT_FAIL = "fail"
@@ -35,6 +36,8 @@ class GateRules:
     max_p99_latency_ms: float = 5.0
     require_artifacts: bool = True
     require_smoke_test: bool = True
+    # Neither held-out set (base, production feedback) may lose more than this against the incumbent.
+    max_feedback_tradeoff: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,10 @@ class CandidateEvidence:
     p99_wall_ms: float | None = None
     eval_source: str = ""
     eval_size: int = 0
+    # The same measure on held-out production feedback (``train --with-feedback``); None: no such set.
+    feedback_macro_f1: float | None = None
+    feedback_eval_size: int = 0
+    feedback_eval_source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -180,6 +187,30 @@ def _rule_latency(candidate: CandidateEvidence, rules: GateRules) -> RuleResult:
                       passed, detail)
 
 
+def _rule_feedback_tradeoff(candidate: CandidateEvidence, incumbent: CandidateEvidence | None,
+                            rules: GateRules) -> RuleResult:
+    """Candidate vs incumbent on both held-out sets: no gain on one bought with a loss over the margin on the
+    other (nor a loss over the margin on either).
+
+    >>> new = CandidateEvidence("3", macro_f1=0.70, feedback_macro_f1=0.80, feedback_eval_size=200)
+    >>> old = CandidateEvidence("2", macro_f1=0.72, feedback_macro_f1=0.50, feedback_eval_size=200)
+    >>> rule = _rule_feedback_tradeoff(new, old, GateRules())
+    >>> rule.passed, rule.value
+    (False, 0.02)
+    """
+    margin = rules.max_feedback_tradeoff
+    if candidate.feedback_macro_f1 is None or incumbent is None or incumbent.feedback_macro_f1 is None \
+            or candidate.macro_f1 is None or incumbent.macro_f1 is None:
+        why = "no held-out feedback set" if candidate.feedback_macro_f1 is None else "no incumbent measured on it"
+        return RuleResult(RULE_FEEDBACK_TRADEOFF, None, margin, True, f"{why}: base held-out only", skipped=True)
+    base = candidate.macro_f1 - incumbent.macro_f1
+    fed = candidate.feedback_macro_f1 - incumbent.feedback_macro_f1
+    loss = max(0.0, -base, -fed)
+    detail = (f"macro-F1 change v{incumbent.version} → v{candidate.version}: base {base:+.4f} "
+              f"({candidate.eval_size:,} rows), feedback {fed:+.4f} ({candidate.feedback_eval_size:,} rows)")
+    return RuleResult(RULE_FEEDBACK_TRADEOFF, round(loss, 6), margin, loss <= margin + 1e-12, detail)
+
+
 def evaluate_gate(candidate: CandidateEvidence, incumbent: CandidateEvidence | None,
                   rules: GateRules) -> GateReport:
     """Apply every rule; ``incumbent`` is None when the target environment has no version yet.
@@ -193,6 +224,7 @@ def evaluate_gate(candidate: CandidateEvidence, incumbent: CandidateEvidence | N
         _rule_artifacts(candidate, rules),
         _rule_smoke(candidate, rules),
         _rule_latency(candidate, rules),
+        _rule_feedback_tradeoff(candidate, incumbent, rules),
     ]
     verdict = VERDICT_PASS if all(r.passed for r in results) else VERDICT_FAIL
     return GateReport(

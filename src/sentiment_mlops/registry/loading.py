@@ -13,6 +13,7 @@ from typing import Any
 from sentiment_mlops.errors import IntegrityError, ModelNotFoundError
 from sentiment_mlops.integrity import MANIFEST_NAME, read_manifest, sha256_file, verify_manifest
 from sentiment_mlops.layout import (
+    FEEDBACK_HELDOUT_FILE,
     HELDOUT_FILE,
     LOCAL_MANIFEST_TAG,
     METRICS_FILE,
@@ -43,6 +44,14 @@ class LoadedModel:
         if self.artifacts_dir is None:
             return None
         path = self.artifacts_dir / HELDOUT_FILE
+        return path if path.is_file() else None
+
+    @property
+    def feedback_heldout_path(self) -> Path | None:
+        """The held-out part of the production feedback the version trained with (None: it trained without)."""
+        if self.artifacts_dir is None:
+            return None
+        path = self.artifacts_dir / FEEDBACK_HELDOUT_FILE
         return path if path.is_file() else None
 
 
@@ -100,7 +109,8 @@ def load_local(models_dir: Path, *, allow_pickle: bool = False) -> LoadedModel:
     if not allow_pickle and SKOPS_FILE not in listed:
         raise IntegrityError(f"{models_dir}/ has no {SKOPS_FILE} in its manifest (trained by an older version); "
                              "retrain, or pass --allow-pickle to load its pickles")
-    _require_listed(models_dir, listed, [*model_files, METRICS_FILE, PROFILE_FILE, HELDOUT_FILE])
+    _require_listed(models_dir, listed, [*model_files, METRICS_FILE, PROFILE_FILE, HELDOUT_FILE,
+                                         FEEDBACK_HELDOUT_FILE])
     verify_manifest(models_dir, listed)
     if allow_pickle:
         from sklearn.pipeline import Pipeline

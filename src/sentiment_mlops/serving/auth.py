@@ -13,6 +13,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 
 from sentiment_mlops.config import Settings
 from sentiment_mlops.errors import ForbiddenError, UnauthorizedError
+from sentiment_mlops.layout import ADMIN_ACTOR, ANONYMOUS_ACTOR, FEEDBACK_ACTOR
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -31,9 +32,6 @@ def require_admin_token(given: str, expected: str | None) -> None:
                                 "$SENTIMENT_MLOPS_ADMIN_TOKEN")
 
 
-FEEDBACK_ACTOR = "feedback-token"
-ADMIN_ACTOR = "admin-token"
-ANONYMOUS_ACTOR = "anonymous"
 
 
 def _same(given: str, expected: str | None) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from sentiment_mlops.config import LOOP_ENVIRONMENT
 from sentiment_mlops.store.database import Database, dicts
 from sentiment_mlops.store.schema import deployment_events, utcnow
 
@@ -26,10 +27,31 @@ class DeploymentAction(StrEnum):
     SHADOW_END = "shadow-end"
 
 
+class LoopStep(StrEnum):
+    """A step of the retraining loop (``monitor --watch --retrain``), recorded in the history under the
+    environment ``LOOP_ENVIRONMENT`` so that no alias's history (bake windows, rollback targets) sees it.
+    The alias changes the loop makes are ordinary promote / canary events beside them."""
+
+    TRIGGERED = "loop-triggered"
+    TRAINED = "loop-trained"
+    AWAITING_APPROVAL = "loop-awaiting-approval"
+    APPROVED = "loop-approved"
+    PROMOTED = "loop-promoted"
+    ROLLED_BACK = "loop-rolled-back"
+    FAILED = "loop-failed"
+
+
+# Steps after which a loop is over (the next one may start once the cooldown has passed).
+LOOP_CLOSING_STEPS = frozenset({LoopStep.APPROVED, LoopStep.PROMOTED, LoopStep.ROLLED_BACK, LoopStep.FAILED})
+
 # Actions that put a version into an environment, and those that undo the last such change.
 DEPLOYING_ACTIONS = frozenset({DeploymentAction.PROMOTE, DeploymentAction.CANARY_FINISH})
 UNDOING_ACTIONS = frozenset({DeploymentAction.ROLLBACK, DeploymentAction.AUTO_ROLLBACK})
 ACTIONS = tuple(action.value for action in DeploymentAction)
+
+
+__all__ = ["ACTIONS", "DEPLOYING_ACTIONS", "LOOP_CLOSING_STEPS", "LOOP_ENVIRONMENT", "UNDOING_ACTIONS",
+           "DeploymentAction", "DeploymentLog", "LoopStep"]
 
 
 class DeploymentLog(Database):

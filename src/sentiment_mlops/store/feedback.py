@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, literal, select
+from sqlalchemy import String, func, literal, select
 
 from sentiment_mlops.errors import DataError, NotFoundError
 from sentiment_mlops.layout import LABELS
@@ -95,3 +95,30 @@ class FeedbackLog(Database):
         query = select(feedback.c.prediction_id, feedback.c.label).where(feedback.c.prediction_id.in_(prediction_ids))
         with self._transaction() as connection:
             return {str(prediction_id): str(label) for prediction_id, label in connection.execute(query)}
+
+    def labelled_texts(self, *, environment: str | None = None,
+                       since: datetime | None = None) -> list[dict[str, Any]]:
+        """Every prediction with feedback, oldest first, as training needs it: prediction_id, text (None
+        when the server ran with ``SENTIMENT_MLOPS_LOG_TEXT=false``), text_sha256, the current label, the
+        actor who gave it, the prediction's environment and created_at (``since`` filters on it), and when the
+        current label was given (feedback_at)."""
+        query = (
+            select(predictions.c.id.label("prediction_id"), predictions.c.text, predictions.c.text_sha256,
+                   feedback.c.label, feedback.c.actor, predictions.c.environment, predictions.c.created_at,
+                   feedback.c.created_at.label("feedback_at"))
+            .join_from(feedback, predictions, feedback.c.prediction_id == predictions.c.id)
+            .where(*prediction_filters(environment, None, since))
+            .order_by(predictions.c.created_at, predictions.c.id)
+        )
+        with self._transaction() as connection:
+            return dicts(connection.execute(query))
+
+    def count_feedback(self, *, environment: str | None = None, given_after: datetime | None = None) -> int:
+        """How many logged predictions (of ``environment``) have a label given after ``given_after``."""
+        query = (select(func.count()).select_from(feedback)
+                 .join(predictions, feedback.c.prediction_id == predictions.c.id)
+                 .where(*prediction_filters(environment, None, None)))
+        if given_after is not None:
+            query = query.where(feedback.c.created_at > given_after)
+        with self._transaction() as connection:
+            return int(connection.execute(query).scalar_one())

@@ -15,6 +15,7 @@ from sentiment_mlops.integrity import MANIFEST_NAME, atomic_write_bytes, atomic_
 from sentiment_mlops.layout import (
     CONFUSION_JSON,
     CONFUSION_PNG,
+    FEEDBACK_HELDOUT_FILE,
     HELDOUT_FILE,
     METRICS_FILE,
     MODEL_FILE,
@@ -62,9 +63,15 @@ def confusion_matrix_png(evaluation: Evaluation, title: str) -> bytes:
     return buffer.getvalue()
 
 
+def _jsonl(texts: list[str], labels: list[str]) -> str:
+    return "".join(json.dumps({"text": t, "label": y}, ensure_ascii=False) + "\n"
+                   for t, y in zip(texts, labels, strict=False))
+
+
 def write_artifacts(directory: Path, pipeline: Pipeline, evaluation: Evaluation, *, metadata: dict[str, Any],
                     profile: dict[str, Any], heldout: tuple[list[str], list[str]],
-                    confusion_png: bytes | None = None) -> ArtifactPaths:
+                    confusion_png: bytes | None = None,
+                    feedback_heldout: tuple[list[str], list[str]] | None = None) -> ArtifactPaths:
     """Write every artifact atomically, the manifest last, so a reader never sees a half-written run."""
     directory.mkdir(parents=True, exist_ok=True)
     vectorizer = pipeline.named_steps["tfidf"]
@@ -77,9 +84,7 @@ def write_artifacts(directory: Path, pipeline: Pipeline, evaluation: Evaluation,
         "confusion_matrix": evaluation.confusion_matrix,
         **metadata,
     }
-    texts, labels = heldout
-    heldout_lines = "".join(json.dumps({"text": t, "label": y}, ensure_ascii=False) + "\n"
-                            for t, y in zip(texts, labels, strict=False))
+    heldout_lines = _jsonl(*heldout)
     title = f"{metadata.get('model_type', 'model')} — accuracy {evaluation.accuracy:.3f}"
     payloads: dict[str, bytes] = {
         MODEL_FILE: pickle.dumps(classifier, protocol=pickle.HIGHEST_PROTOCOL),
@@ -90,6 +95,8 @@ def write_artifacts(directory: Path, pipeline: Pipeline, evaluation: Evaluation,
         # What serving and the CLI load: skops admits only trusted types, where a pickle runs any code.
         SKOPS_FILE: dump_skops(pipeline),
     }
+    if feedback_heldout is not None:
+        payloads[FEEDBACK_HELDOUT_FILE] = _jsonl(*feedback_heldout).encode()
     for name, data in payloads.items():
         atomic_write_bytes(directory / name, data)
     atomic_write_json(directory / METRICS_FILE, metrics)

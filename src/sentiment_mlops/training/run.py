@@ -45,6 +45,7 @@ from sentiment_mlops.training.pipeline import MODEL_TYPES, build_pipeline, hyper
 from sentiment_mlops.training.profile import reference_profile
 
 if TYPE_CHECKING:
+    from sentiment_mlops.training.feedback import FeedbackData
     from sentiment_mlops.training.search import Trial
 
 
@@ -97,6 +98,7 @@ class TrainResult:
     model_version: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     calibration: dict[str, Any] | None = None
+    feedback_evaluation: Evaluation | None = None
 
 
 class StepTimer:
@@ -139,6 +141,8 @@ def publishing(models_dir: Path) -> Iterator[Path]:
 
 
 STAGING_PREFIX = ".train-"
+# What a run logs about its feedback as MLflow metrics (the rest of ``FeedbackData.record`` are params).
+FEEDBACK_METRICS = ("macro_f1", "accuracy")
 
 
 @dataclass(frozen=True)
@@ -162,12 +166,20 @@ class FittedRun:
     trials: list[Trial] = field(default_factory=list)
     # Logged as run params and written to metrics.json beside the usual metadata (e.g. the engine).
     extra_metadata: dict[str, Any] = field(default_factory=dict)
+    # ``train --with-feedback``: the feedback rows added to the training data and the evaluation on their
+    # own held-out part.
+    feedback: FeedbackData | None = None
+    feedback_evaluation: Evaluation | None = None
 
 
 def train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, tracker: Tracker | None = None,
           on_step: Callable[[str, float], None] | None = None,
-          on_trial: Callable[[Trial], None] | None = None, commit: str | None = None) -> TrainResult:
+          on_trial: Callable[[Trial], None] | None = None, commit: str | None = None,
+          feedback: FeedbackData | None = None) -> TrainResult:
     """Train, evaluate on the held-out split, log and register; ``models_dir`` changes only on success.
+
+    ``feedback`` (``train --with-feedback``) adds its training rows, weighted, to the base data's, and is
+    evaluated on its own held-out rows beside the base held-out split.
 
     All or nothing: the version is registered tagged ``training_status=incomplete`` and marked complete only
     once ``models_dir`` holds its verified artifacts, so a run killed in between leaves a version that
@@ -176,18 +188,23 @@ def train(dataset: Dataset, options: TrainOptions, *, models_dir: Path, tracker:
     options.validate()
     with publishing(models_dir) as parent:
         timer = StepTimer(on_step)
-        fitted = _fit_in_memory(dataset, options, timer, on_trial)
+        fitted = _fit_in_memory(dataset, options, timer, on_trial, feedback)
         return publish(fitted, options, models_dir=models_dir, staging_parent=parent, tracker=tracker,
                        timer=timer, commit=commit)
 
 
 def _fit_in_memory(dataset: Dataset, options: TrainOptions, timer: StepTimer,
-                   on_trial: Callable[[Trial], None] | None) -> FittedRun:
+                   on_trial: Callable[[Trial], None] | None, feedback: FeedbackData | None = None) -> FittedRun:
     with timer.step("split"):
         x_train, x_test, y_train, y_test = train_test_split(
             dataset.texts, dataset.labels, test_size=options.test_size, random_state=options.seed,
             stratify=dataset.labels,
         )
+        weights = None
+        if feedback is not None:
+            weights = [1.0] * len(x_train) + [feedback.weight] * len(feedback.train_texts)
+            x_train = [*x_train, *feedback.train_texts]
+            y_train = [*y_train, *feedback.train_labels]
     trials: list[Trial] = []
     params = dict(options.params)
     if options.search_trials:
@@ -198,17 +215,21 @@ def _fit_in_memory(dataset: Dataset, options: TrainOptions, timer: StepTimer,
                                    seed=options.seed, base_params=options.params, on_trial=on_trial)
         params = max(trials, key=lambda t: t.cv_macro_f1).params
     with timer.step("fit"):
-        pipeline = _fit(build_pipeline(options.model, params, seed=options.seed), x_train, y_train)
+        pipeline = _fit(build_pipeline(options.model, params, seed=options.seed), x_train, y_train, weights)
         drop_stop_words(pipeline)
     with timer.step("evaluate"):
         probabilities = pipeline.predict_proba(x_test)
         predicted = pipeline.classes_[probabilities.argmax(axis=1)]
         evaluation = evaluate_predictions(y_test, predicted, labels=sorted(set(dataset.labels)))
+        feedback_evaluation = None
+        if feedback is not None:
+            feedback_evaluation = evaluate_predictions(feedback.test_labels, pipeline.predict(feedback.test_texts),
+                                                       labels=sorted(set(dataset.labels)))
     return FittedRun(pipeline=pipeline, evaluation=evaluation, heldout_texts=list(x_test),
                      heldout_labels=list(y_test), heldout_probabilities=probabilities,
                      dataset_size=len(dataset.texts), train_size=len(x_train), test_size=len(x_test),
                      data_source=dataset.summary.source, data_fingerprint=dataset.summary.fingerprint,
-                     trials=trials)
+                     trials=trials, feedback=feedback, feedback_evaluation=feedback_evaluation)
 
 
 def drop_stop_words(pipeline: Pipeline) -> None:
@@ -232,7 +253,13 @@ def publish(fitted: FittedRun, options: TrainOptions, *, models_dir: Path, stagi
     try:
         with timer.step("profile"):
             predicted = pipeline.classes_[probabilities.argmax(axis=1)]
-            profile = reference_profile(pipeline, x_test, probabilities=probabilities)
+            profiled = list(x_test)
+            if fitted.feedback is not None:
+                # The traffic the feedback came from is now part of what this version is meant for: its
+                # drift reference includes it, or the texts it learned from would keep raising drift.
+                profiled += fitted.feedback.test_texts
+            profile = reference_profile(pipeline, profiled,
+                                        probabilities=None if fitted.feedback is not None else probabilities)
             # Monitoring's label-free accuracy estimate reads this map (see sentiment_mlops.calibration).
             calibration = fit_confidence_calibration(probabilities.max(axis=1), predicted == np.asarray(y_test),
                                                      seed=options.seed)
@@ -262,9 +289,15 @@ def publish(fitted: FittedRun, options: TrainOptions, *, models_dir: Path, stagi
                 "calibration_applied": calibration.applied,
                 **fitted.extra_metadata,
             }
+            feedback, feedback_evaluation = fitted.feedback, fitted.feedback_evaluation
+            if feedback is not None and feedback_evaluation is not None:
+                metadata["feedback"] = {**feedback.record(), "macro_f1": feedback_evaluation.macro_f1,
+                                        "accuracy": feedback_evaluation.accuracy}
             with timer.step("artifacts"):
                 paths = write_artifacts(staging, pipeline, evaluation, metadata=metadata, profile=profile,
-                                        heldout=(list(x_test), list(y_test)), confusion_png=png)
+                                        heldout=(list(x_test), list(y_test)), confusion_png=png,
+                                        feedback_heldout=(feedback.test_texts, feedback.test_labels)
+                                        if feedback is not None else None)
             version = None
             if tracker is not None:
                 with timer.step("mlflow"):
@@ -286,11 +319,14 @@ def publish(fitted: FittedRun, options: TrainOptions, *, models_dir: Path, stagi
         pipeline=pipeline, evaluation=evaluation, train_size=fitted.train_size, test_size=fitted.test_size,
         hyperparameters=hparams, trials=fitted.trials, artifacts_dir=models_dir, run_id=run_id,
         model_version=version, timings=timer.timings, calibration=profile["calibration"],
+        feedback_evaluation=fitted.feedback_evaluation,
     )
 
 
-def _fit(pipeline: Pipeline, texts: list[str], labels: list[str]) -> Pipeline:
+def _fit(pipeline: Pipeline, texts: list[str], labels: list[str], weights: list[float] | None = None) -> Pipeline:
     try:
+        if weights is not None:
+            return pipeline.fit(texts, labels, clf__sample_weight=weights)
         return pipeline.fit(texts, labels)
     except ValueError as exc:  # e.g. min_df above the number of documents: a parameter the data cannot meet
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -308,6 +344,7 @@ def _log_trials(tracker: Tracker, trials: list[Trial]) -> None:
 def _track(tracker: Tracker, pipeline: Pipeline, evaluation: Evaluation, options: TrainOptions,
            metadata: dict[str, Any], hparams: dict[str, Any], staging: Path, x_test: list[str],
            commit: str | None, *, extra_params: Mapping[str, Any]) -> str | None:
+    feedback_record: dict[str, Any] = metadata.get("feedback") or {}
     tracker.log_params({
         **{k: metadata[k] for k in ("dataset_size", "num_features", "model_type", "data_source",
                                     "data_fingerprint", "seed")},
@@ -315,9 +352,12 @@ def _track(tracker: Tracker, pipeline: Pipeline, evaluation: Evaluation, options
         "search_trials": options.search_trials,
         **hparams,
         **extra_params,
+        **{f"feedback_{k}": v for k, v in feedback_record.items() if k not in FEEDBACK_METRICS},
     })
     tracker.log_metrics({**evaluation.flat_metrics(), "ece": metadata["ece"],
-                         "ece_calibrated": metadata["ece_calibrated"]})
+                         "ece_calibrated": metadata["ece_calibrated"],
+                         **{f"feedback_{k}": float(feedback_record[k]) for k in FEEDBACK_METRICS
+                            if k in feedback_record}})
     model_uri = tracker.log_model(pipeline, x_test)
     manifest_path = staging / MANIFEST_FILE
     manifest = json.loads(manifest_path.read_text())
@@ -337,6 +377,9 @@ def _track(tracker: Tracker, pipeline: Pipeline, evaluation: Evaluation, options
     }
     if commit:
         tags["git_commit"] = commit
+    if feedback_record:
+        tags["feedback_rows"] = str(feedback_record["rows"])
+        tags["feedback_fingerprint"] = str(feedback_record["fingerprint"])
     return tracker.register(model_uri, tags)
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from sentiment_mlops.deployment.policy import (
     RULE_ARTIFACTS,
+    RULE_FEEDBACK_TRADEOFF,
     RULE_LATENCY,
     RULE_MIN_MACRO_F1,
     RULE_SMOKE,
@@ -32,7 +33,7 @@ def rule(report: GateReport, name: str):
 def test_every_rule_is_reported_with_value_threshold_and_verdict():
     report = evaluate_gate(evidence(), evidence("1", macro_f1=0.69), GateRules())
     assert [r.name for r in report.rules] == [RULE_VS_INCUMBENT, RULE_MIN_MACRO_F1, RULE_ARTIFACTS, RULE_SMOKE,
-                                              RULE_LATENCY]
+                                              RULE_LATENCY, RULE_FEEDBACK_TRADEOFF]
     assert report.verdict == "pass" and report.passed
     vs = rule(report, RULE_VS_INCUMBENT)
     assert vs.value == pytest.approx(-0.01) and vs.threshold == 0.01 and not vs.skipped

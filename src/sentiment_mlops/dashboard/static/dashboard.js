@@ -222,7 +222,8 @@ const experiments = {
 // ---- Models ----------------------------------------------------------------------------------------
 const models = {
   async init() {
-    const [versions, history] = await Promise.all([api("/api/versions"), api("/api/deployments")]);
+    const [versions, history, loop] = await Promise.all([api("/api/versions"), api("/api/deployments"),
+      api("/api/loop")]);
     $("model-name").textContent = versions.model;
     const empty = !versions.versions.length && !history.events.length;
     $("empty").hidden = !empty;
@@ -248,6 +249,15 @@ const models = {
       { title: "actor", value: (e) => e.actor || "–" },
       { title: "reason", value: (e) => e.reason || "–" },
     ], history.events.slice().reverse(), "no promotions or rollbacks yet");
+    const steps = loop.loops.flatMap((l) => l.steps.map((step) => ({ ...step, loop: l.loop, status: l.status })));
+    renderTable($("loop-table"), [
+      { title: "loop", value: (s) => `#${s.loop} · ${s.status}` },
+      { title: "when", value: (s) => fmt.time(s.created_at) },
+      { title: "step", value: (s) => badge(s.action) },
+      { title: "event", class: "num", value: (s) => String(s.id) },
+      { title: "version", value: (s) => (s.to_version ? `v${s.to_version}` : "–") },
+      { title: "reason", value: (s) => s.reason || "–" },
+    ], steps, "the retraining loop has not run (it is opt-in: monitor --watch --retrain POLICY.yml)");
   },
 
   drawAliases(data) {
@@ -273,7 +283,8 @@ const models = {
     // is aborted, rolled back or finished (those events name the version production keeps).
     const symbol = (action) => (action.includes("rollback") || action.includes("abort") ? "triangle-down"
       : action.includes("canary") ? "diamond" : "triangle-up");
-    const lanes = groupBy(events.filter((e) => e.to_version && /^[0-9]+$/.test(e.to_version)), "environment");
+    const lanes = groupBy(events.filter((e) => e.environment !== "loop" && e.to_version && /^[0-9]+$/.test(e.to_version)),
+      "environment");
     // Lanes sit slightly apart so that two environments on one version stay visible.
     const offsets = { production: -0.08, staging: 0, canary: 0.08 };
     for (const [environment, rows] of lanes) {

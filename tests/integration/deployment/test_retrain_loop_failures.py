@@ -1,0 +1,74 @@
+"""The retraining loop when things go wrong, on a real registry, store and loopback webhook: a candidate the gate
+refuses fails the loop with production untouched; a canary whose labelled accuracy trails production's is rolled
+back. Both are in the history with their evidence and reached the webhook."""
+
+from __future__ import annotations
+
+from sentiment_mlops.config import Settings
+from sentiment_mlops.deployment.actions import promote
+from sentiment_mlops.monitoring.alerts import MonitorSnapshot
+from sentiment_mlops.monitoring.channels import WebhookChannel
+from sentiment_mlops.monitoring.retrain import LoopAlerts, RetrainLoop, TrainedCandidate, current_cycle
+from sentiment_mlops.monitoring.retrain_policy import RetrainPolicy
+from sentiment_mlops.service import ActionsDeployer
+from support.deployment import GOOD, SHUFFLED, WEAK
+from support.webhooks import webhook_receiver
+
+POLICY = RetrainPolicy(min_new_labels=5, require="accuracy_drop", min_labelled_for_accuracy=5, cooldown_minutes=0,
+                       canary_percent=20, canary_minutes=0, min_canary_predictions=10, min_canary_labels=10)
+
+
+def _labelled(store, version: str, count: int, *, right: bool, start: int = 0) -> None:
+    rows = [{"environment": "production", "model_version": version, "text": f"text {start + i}",
+             "sentiment": "positive", "confidence": 0.9,
+             "probabilities": {"negative": 0.05, "neutral": 0.05, "positive": 0.9}} for i in range(count)]
+    for prediction_id in store.insert_predictions(rows):
+        store.add_feedback(prediction_id, "positive" if right else "negative", actor="feedback-token")
+
+
+def _snapshot() -> MonitorSnapshot:
+    return MonitorSnapshot(environment="production", model_version=WEAK, live_accuracy=0.4, reference_accuracy=0.7,
+                           labelled=20, drift={"drift_detected": False})
+
+
+def test_a_refused_candidate_fails_the_loop_and_a_trailing_canary_is_rolled_back(registry, store, tracking_uri):
+    for target in ("staging", "production"):
+        promote(registry, store, version=WEAK, to=target, actor="tests")
+    _labelled(store, WEAK, 20, right=False)
+    candidates = iter([SHUFFLED, GOOD])
+
+    def trainer(policy: RetrainPolicy) -> TrainedCandidate:
+        return TrainedCandidate(version=next(candidates), run_id=None, macro_f1=0.7,
+                                feedback={"rows": 20, "macro_f1": 0.6})
+
+    with webhook_receiver() as receiver:
+        channel = WebhookChannel(receiver.url)
+        deployer = ActionsDeployer(Settings(tracking_uri=tracking_uri), registry, store)
+        loop = RetrainLoop(POLICY, store=store, deployer=deployer, trainer=trainer,
+                           alerts=LoopAlerts(store, [channel], "production"))
+
+        line = loop.step(_snapshot())
+        assert "failed at staging" in line and "production stays on version 1" in line
+        failed = store.deployment_events()[-1]
+        assert failed["action"] == "loop-failed" and failed["report"]["gate"]["verdict"] == "fail"
+        assert registry.alias_version("production").version == WEAK and registry.alias_version("canary") is None
+
+        _labelled(store, WEAK, 10, right=False, start=100)  # new labels since the failed loop started
+        line = loop.step(_snapshot())
+        assert "canary at 20%" in line and registry.alias_version("canary").version == GOOD
+        cycle = current_cycle(store.deployment_events())
+        assert cycle.version == GOOD and cycle.canary_started_at is not None and not cycle.closed
+
+        _labelled(store, GOOD, 12, right=False, start=200)    # the canary is wrong on its labelled traffic
+        _labelled(store, WEAK, 12, right=True, start=300)     # production is right on the same stretch
+        line = loop.step(_snapshot())
+        assert "canary rolled back" in line
+        assert registry.alias_version("canary") is None and registry.alias_version("production").version == WEAK
+        actions = [e["action"] for e in store.deployment_events()]
+        assert actions[-2:] == ["canary-abort", "loop-rolled-back"]
+        assert channel.flush(10)
+
+    steps = [m["details"]["step"] for m in receiver.received]
+    assert steps == ["loop-triggered", "loop-trained", "loop-failed", "loop-triggered", "loop-trained", "staged",
+                     "canary", "loop-rolled-back"]
+    assert receiver.received[2]["severity"] == "critical" and "refused" in receiver.received[2]["message"]
