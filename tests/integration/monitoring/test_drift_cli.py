@@ -113,7 +113,7 @@ def test_monitor_reports_the_latest_logged_window(run: Any, trained: dict[str, P
     report = json.loads(out)
     assert report["current_size"] == 250 and report["model_version"] == "local"
     assert report["drift_detected"] is False
-    assert [c["name"] for c in report["checks"]][-2:] == ["vocabulary", "new_terms"]
+    assert [c["name"] for c in report["checks"]][-3:] == ["vocabulary", "new_terms", "known_terms"]
 
 
 def test_monitor_without_logged_texts_runs_three_checks(run: Any, trained: dict[str, Path], tmp_path: Path) -> None:

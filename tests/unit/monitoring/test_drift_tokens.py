@@ -23,9 +23,12 @@ def _expected(texts: list[str], vocabulary: dict[str, int], tokenizer: dict) -> 
     flat = np.fromiter((i for ids in stats.term_ids for i in ids), dtype=np.int64)
     unseen = {text: set(terms) for text, terms in zip(texts, stats.oov_terms, strict=True)}  # distinct texts
     per_word = Counter(word for words in unseen.values() for word in words)
+    known = {text: set(ids) for text, ids in zip(texts, stats.term_ids, strict=True)}
+    per_term = np.fromiter((term for ids in known.values() for term in ids), dtype=np.int64)
     return WindowTokens(oov_rates=stats.oov_rates,
                         term_counts=np.bincount(flat, minlength=len(vocabulary)).astype(float),
-                        distinct_texts=len(unseen), unseen_words=dict(per_word))
+                        distinct_texts=len(unseen), unseen_words=dict(per_word),
+                        known_texts=np.bincount(per_term, minlength=len(vocabulary)))
 
 
 def _assert_same(got: WindowTokens, expected: WindowTokens) -> None:
@@ -33,6 +36,7 @@ def _assert_same(got: WindowTokens, expected: WindowTokens) -> None:
     assert np.array_equal(got.term_counts, expected.term_counts)
     assert got.distinct_texts == expected.distinct_texts
     assert got.unseen_words == expected.unseen_words
+    assert np.array_equal(got.known_texts, expected.known_texts)
 
 
 @pytest.fixture(scope="module")

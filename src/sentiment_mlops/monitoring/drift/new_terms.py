@@ -22,7 +22,7 @@ alarms several times more often than its threshold allowed; the exact conditiona
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy import stats
@@ -43,16 +43,13 @@ def tarone_divisor(log_min_p: np.ndarray, alpha: float) -> int:
     return int(ks[np.argmax(testable <= ks)])
 
 
-def new_terms_check(window_words: Mapping[str, int], window_texts: int, reference_words: Mapping[str, int],
-                    reference_texts: int, *, alpha: float) -> CheckResult:
-    """Drift when some unseen word is in significantly more window texts than reference texts.
+def word_excess_check(name: str, words: Sequence[str], in_window: np.ndarray, window_texts: int,
+                      in_reference: np.ndarray, reference_texts: int, *, alpha: float) -> CheckResult:
+    """Drift when some word is in significantly more window texts than reference texts (Fisher + Tarone).
 
-    ``window_words`` and ``reference_words`` map each word outside the vocabulary to the number of distinct
-    texts containing it, out of ``window_texts`` and ``reference_texts``.
+    ``in_window`` and ``in_reference`` count, per word of ``words``, the distinct texts containing it out of
+    ``window_texts`` and ``reference_texts``. Shared by this check and ``known_terms``.
     """
-    words = sorted(window_words.keys() | reference_words.keys())  # sorted: ties listed the same way every run
-    in_window = np.fromiter((window_words.get(w, 0) for w in words), dtype=np.int64, count=len(words))
-    in_reference = np.fromiter((reference_words.get(w, 0) for w in words), dtype=np.int64, count=len(words))
     total = in_window + in_reference
     population = window_texts + reference_texts
     # The smallest p-value a word can have: as many of its texts in the window as the window can hold.
@@ -69,7 +66,7 @@ def new_terms_check(window_words: Mapping[str, int], window_texts: int, referenc
            for i in order if float(p_values[i]) * divisor < alpha]
     most_common = int(in_window.max(initial=0))
     return CheckResult(
-        name=NAME,
+        name=name,
         test="fisher_tarone",
         statistic=(top[0]["texts"] if top else most_common) / max(window_texts, 1),
         p_value=adjusted,
@@ -78,9 +75,22 @@ def new_terms_check(window_words: Mapping[str, int], window_texts: int, referenc
         details={
             "distinct_texts": window_texts,
             "reference_texts": reference_texts,
-            "unseen_words": int(np.count_nonzero(in_window)),
+            "words_in_window": int(np.count_nonzero(in_window)),
             "texts_with_most_common_word": most_common,
             "tests_counted": divisor,
             "top_words": top,
         },
     )
+
+
+def new_terms_check(window_words: Mapping[str, int], window_texts: int, reference_words: Mapping[str, int],
+                    reference_texts: int, *, alpha: float) -> CheckResult:
+    """Drift when some unseen word is in significantly more window texts than reference texts.
+
+    ``window_words`` and ``reference_words`` map each word outside the vocabulary to the number of distinct
+    texts containing it, out of ``window_texts`` and ``reference_texts``.
+    """
+    words = sorted(window_words.keys() | reference_words.keys())  # sorted: ties listed the same way every run
+    in_window = np.fromiter((window_words.get(w, 0) for w in words), dtype=np.int64, count=len(words))
+    in_reference = np.fromiter((reference_words.get(w, 0) for w in words), dtype=np.int64, count=len(words))
+    return word_excess_check(NAME, words, in_window, window_texts, in_reference, reference_texts, alpha=alpha)

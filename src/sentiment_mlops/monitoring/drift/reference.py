@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,16 @@ class Reference:
     def term_counts(self) -> np.ndarray:
         return np.asarray(self.terms.sum(axis=0)).ravel()
 
+    @cached_property
+    def texts_per_term(self) -> np.ndarray:
+        """Per vocabulary id, the reference texts containing it (the matrix's duplicates are summed)."""
+        return np.bincount(self.terms.indices, minlength=self.terms.shape[1])
+
+    @cached_property
+    def terms_in_order(self) -> list[str]:
+        """The vocabulary's terms by id."""
+        return sorted(self.vocabulary, key=self.vocabulary.__getitem__)
+
     @classmethod
     def from_profile(cls, profile: Mapping[str, Any]) -> Reference:
         """Validate a ``reference_profile.json`` document and convert it to arrays."""
@@ -112,6 +123,7 @@ class TextWindow:
     # Counted over distinct texts: how many, and per word outside the vocabulary, how many contain it.
     distinct_texts: int
     unseen_words: dict[str, int]
+    known_texts: np.ndarray  # per vocabulary id, the distinct texts containing it
 
 
 def text_window(reference: Reference, texts: Sequence[str]) -> TextWindow:
@@ -123,4 +135,5 @@ def text_window(reference: Reference, texts: Sequence[str]) -> TextWindow:
         term_counts=tokens.term_counts,
         distinct_texts=tokens.distinct_texts,
         unseen_words=tokens.unseen_words,
+        known_texts=tokens.known_texts,
     )

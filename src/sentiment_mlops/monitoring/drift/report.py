@@ -13,6 +13,7 @@ import numpy as np
 
 from sentiment_mlops.errors import DataError
 from sentiment_mlops.monitoring.drift.confidence import confidence_check
+from sentiment_mlops.monitoring.drift.known_terms import known_terms_check
 from sentiment_mlops.monitoring.drift.new_terms import NAME as NEW_TERMS
 from sentiment_mlops.monitoring.drift.new_terms import new_terms_check
 from sentiment_mlops.monitoring.drift.oov_rate import oov_rate_check
@@ -28,8 +29,9 @@ from sentiment_mlops.monitoring.drift.vocabulary import (
 )
 
 FAMILY_ALPHA = 0.01
-CHECKS = ("prediction_distribution", "confidence", "text_length", "oov_rate", "vocabulary", "new_terms")
-TEXT_CHECKS = ("oov_rate", "vocabulary", "new_terms")
+CHECKS = ("prediction_distribution", "confidence", "text_length", "oov_rate", "vocabulary", "new_terms",
+          "known_terms")
+TEXT_CHECKS = ("oov_rate", "vocabulary", "new_terms", "known_terms")
 NO_TEXT_REASON = "the texts were not logged (SENTIMENT_MLOPS_LOG_TEXT=false)"
 OLD_PROFILE_REASON = ("the model version's reference profile predates this check (no per-text oov_terms); "
                       "retrain to get it")
@@ -109,6 +111,8 @@ def drift_report(profile: Mapping[str, Any] | Reference, texts: Sequence[str] | 
         if reference.unseen_words is not None:
             checks.append(new_terms_check(window.unseen_words, window.distinct_texts, reference.unseen_words,
                                           reference.size, alpha=alpha))
+        checks.append(known_terms_check(reference.terms_in_order, window.known_texts, window.distinct_texts,
+                                        reference.texts_per_term, reference.size, alpha=alpha))
     return DriftReport(
         model_version=str(model_version),
         reference_size=reference.size,

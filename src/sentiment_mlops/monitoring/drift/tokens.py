@@ -74,6 +74,7 @@ class WindowTokens:
     # Counted over distinct texts (a text repeated verbatim, say a retweet burst, counts once):
     distinct_texts: int
     unseen_words: dict[str, int]  # per token outside the vocabulary, the texts containing it
+    known_texts: np.ndarray  # per vocabulary id, the distinct texts containing it
 
 
 @dataclass(frozen=True)
@@ -97,21 +98,34 @@ def _token_ids(tokens: list[str], lookup: Mapping[str, int], n_texts: int) -> _G
                   oov_tokens=[tokens[i] for i in unknown.tolist()])
 
 
-def _unseen_stats(texts: Sequence[str], text_of: np.ndarray, tokens: list[str]) -> tuple[int, dict[str, int]]:
-    """``(distinct texts, {token: distinct texts containing it})`` for the tokens outside the vocabulary."""
+def _canonical(texts: Sequence[str]) -> tuple[int, np.ndarray | None]:
+    """``(distinct texts, each text's first position)``; None instead of the positions when all are distinct."""
     # Each text's first position: assigned from the back, the smallest position is the one left.
     first = dict(zip(reversed(texts), range(len(texts) - 1, -1, -1), strict=True))
-    distinct = len(first)
+    if len(first) == len(texts):
+        return len(first), None
+    return len(first), np.fromiter(map(first.__getitem__, texts), dtype=np.int64, count=len(texts))
+
+
+def _known_texts(canonical: np.ndarray | None, text_of: np.ndarray, ids: np.ndarray, n_terms: int) -> np.ndarray:
+    """Per vocabulary id, the distinct texts containing it (``ids`` all known, ``text_of`` their texts)."""
+    if canonical is not None:
+        text_of = canonical[text_of]
+    pairs = np.unique(text_of * max(n_terms, 1) + ids)  # each (text, term) once
+    return np.bincount(pairs % max(n_terms, 1), minlength=n_terms)
+
+
+def _unseen_stats(canonical: np.ndarray | None, text_of: np.ndarray, tokens: list[str]) -> dict[str, int]:
+    """``{token: distinct texts containing it}`` for the tokens outside the vocabulary."""
     if not tokens:
-        return distinct, {}
-    if distinct < len(texts):
-        canonical = np.fromiter(map(first.__getitem__, texts), dtype=np.int64, count=len(texts))
+        return {}
+    if canonical is not None:
         text_of = canonical[text_of]
     codes = {token: code for code, token in enumerate(dict.fromkeys(tokens))}  # in order of first appearance
     token_codes = np.fromiter(map(codes.__getitem__, tokens), dtype=np.int64, count=len(tokens))
     pairs = np.unique(text_of * len(codes) + token_codes)  # each (text, token) once
     per_token = np.bincount(pairs % len(codes), minlength=len(codes))
-    return distinct, dict(zip(codes, per_token.tolist(), strict=True))  # codes iterate in code order
+    return dict(zip(codes, per_token.tolist(), strict=True))  # codes iterate in code order
 
 
 def batch_text_stats(texts: Sequence[str], vocabulary: Mapping[str, int], tokenizer: Mapping[str, Any]
@@ -167,18 +181,23 @@ def batch_text_stats(texts: Sequence[str], vocabulary: Mapping[str, int], tokeni
     term_counts = np.bincount(ids[known], minlength=len(vocabulary)).astype(np.float64)
     oov_text_of = np.concatenate([positions[g.oov_text_of] for positions, g in groups])
     oov_tokens = [token for _, g in groups for token in g.oov_tokens]
-    return _window_tokens(texts, oov, term_counts, oov_text_of, oov_tokens)
+    return _window_tokens(texts, oov, term_counts, (text_of[known], ids[known]), oov_text_of, oov_tokens)
 
 
-def _window_tokens(texts: Sequence[str], oov: np.ndarray, term_counts: np.ndarray, oov_text_of: np.ndarray,
+def _window_tokens(texts: Sequence[str], oov: np.ndarray, term_counts: np.ndarray,
+                   known_tokens: tuple[np.ndarray, np.ndarray], oov_text_of: np.ndarray,
                    oov_tokens: list[str]) -> WindowTokens:
-    distinct, unseen = _unseen_stats(texts, oov_text_of, oov_tokens)
-    return WindowTokens(oov_rates=oov, term_counts=term_counts, distinct_texts=distinct, unseen_words=unseen)
+    distinct, canonical = _canonical(texts)
+    return WindowTokens(oov_rates=oov, term_counts=term_counts, distinct_texts=distinct,
+                        unseen_words=_unseen_stats(canonical, oov_text_of, oov_tokens),
+                        known_texts=_known_texts(canonical, *known_tokens, len(term_counts)))
 
 
 def _slow(texts: Sequence[str], vocabulary: Mapping[str, int], tokenizer: Mapping[str, Any]) -> WindowTokens:
     stats = text_stats(texts, vocabulary, make_tokenizer(**tokenizer))
     flat = np.fromiter((i for ids in stats.term_ids for i in ids), dtype=np.int64)
+    flat_text_of = np.fromiter((i for i, ids in enumerate(stats.term_ids) for _ in ids), dtype=np.int64,
+                               count=len(flat))
     text_of = np.fromiter((i for i, terms in enumerate(stats.oov_terms) for _ in terms), dtype=np.int64)
     return _window_tokens(texts, stats.oov_rates, np.bincount(flat, minlength=len(vocabulary)).astype(np.float64),
-                          text_of, [t for terms in stats.oov_terms for t in terms])
+                          (flat_text_of, flat), text_of, [t for terms in stats.oov_terms for t in terms])
