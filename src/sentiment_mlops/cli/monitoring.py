@@ -27,6 +27,11 @@ if TYPE_CHECKING:
     from sentiment_mlops.monitoring.watch import Iteration
 
 
+WORD_CHECK_LABELS = {"new_terms": "words the model never saw",
+                     "known_terms": "words the model knows, far more common than in the reference"}
+DRIVER_TEXT_WIDTH = 100  # characters of a driver text printed; --json has them whole
+
+
 def _format_number(value: float | None) -> str:
     if value is None:
         return "-"
@@ -54,10 +59,20 @@ def print_drift_report(console: Console, report: DriftReport, *, title: str) -> 
     labels = report.checks[0].details
     console.print(f"predicted labels: reference {labels['reference_share']} · current {labels['current_share']} "
                   f"· PSI {labels['psi']:.4f}", highlight=False)
-    words = next((c.details.get("top_words") for c in report.checks if c.name == "new_terms" and c.drift), None)
-    if words:
-        console.print("words the model never saw, most significant first (texts): "
-                      + ", ".join(f"{w['word']} ({w['texts']:,})" for w in words), highlight=False, markup=False)
+    for name, label in WORD_CHECK_LABELS.items():
+        words = next((c.details.get("top_words") for c in report.checks if c.name == name and c.drift), None)
+        if words:
+            console.print(f"{label}, most significant first (texts): "
+                          + ", ".join(f"{w['word']} ({w['texts']:,})" for w in words), highlight=False, markup=False)
+    if report.drift_detected and report.drivers:
+        console.print("texts furthest from the reference (position in the window: text · drifting words · "
+                      "unseen tokens):", highlight=False, soft_wrap=True)
+        for driver in report.drivers:
+            text = driver.text if len(driver.text) <= DRIVER_TEXT_WIDTH else driver.text[:DRIVER_TEXT_WIDTH - 1] + "…"
+            repeats = f" · ×{driver.repeats}" if driver.repeats > 1 else ""
+            words = ", ".join(driver.drifting_words) or "-"
+            line = f"  {driver.position + 1}: {' '.join(text.split())} · {words} · {driver.oov_rate:.0%}{repeats}"
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     for skipped in report.skipped:
         console.print(f"[dim]{skipped.name} skipped: {skipped.reason}[/]", highlight=False)
     console.print(f"{report.current_size:,} current vs {report.reference_size:,} reference texts; "

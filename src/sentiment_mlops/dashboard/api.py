@@ -167,15 +167,16 @@ def get_drift(request: Request, res: Res, environment: Environment | None = None
               history: Annotated[int, Query(ge=1, le=24)] = 8) -> dict[str, Any]:
     """The latest drift report per environment and the verdicts of the windows before it (cached briefly).
 
-    The words of the new-terms check come from the logged texts, so, like the texts, only the admin sees them,
-    and nobody when the server does not log texts.
+    The words of the word checks and the texts that drove the report come from the logged texts, so, like the
+    texts, only the admin sees them (others get the texts' keyed digests), and nobody when the server does not
+    log texts.
     """
     show_words = admin_authorized(request, res.settings) and res.settings.log_text
     overview = res.cache.get_or_compute(("drift", environment, window, history),
                                         lambda: drift_view.drift_overview(res, environment=environment,
                                                                           window=window, history=history),
                                         ttl=drift_view.TTL_SECONDS, exclusive=True)
-    return overview if show_words else drift_view.without_words(overview)
+    return overview if show_words else drift_view.without_words(overview, res.digest_key())
 
 
 @router.get("/alerts")

@@ -6,6 +6,7 @@ profile never changes for a version, so it is kept for an hour, the reports for 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from collections import Counter
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sentiment_mlops.config import masked_url
+from sentiment_mlops.dashboard.privacy import keyed_digest
 from sentiment_mlops.errors import ModelNotFoundError, SentimentMLOpsError
 from sentiment_mlops.layout import PROFILE_FILE, RUN_ARTIFACTS
 from sentiment_mlops.monitoring.drift.online import WINDOW_COLUMNS
@@ -118,12 +120,18 @@ def drift_overview(res: Resources, *, environment: str | None, window: int, hist
                                                for entry in _environment_overview(res, env, window, history)]}
 
 
-def without_words(overview: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``drift_overview`` without the words the new-terms check quotes from the logged texts."""
+def without_words(overview: dict[str, Any], digest_key: str) -> dict[str, Any]:
+    """A copy of ``drift_overview`` without what it quotes from the logged texts: the words of the word checks,
+    and the texts that drove the report, which keep only their keyed digest (as ``/api/predictions/recent``
+    gives them: equal texts, equal digests)."""
     def hide(report: dict[str, Any]) -> dict[str, Any]:
         checks = [{**check, "details": {**check["details"], "top_words": [], "top_words_hidden": True}}
                   if check.get("details", {}).get("top_words") else check for check in report["checks"]]
-        return {**report, "checks": checks}
+        drivers = [{**{k: v for k, v in driver.items() if k not in ("text", "drifting_words")},
+                    "text_digest": keyed_digest(digest_key, hashlib.sha256(driver["text"].encode("utf-8")).hexdigest()),
+                    "drifting_words": len(driver["drifting_words"])}
+                   for driver in report.get("drivers", [])]
+        return {**report, "checks": checks, "drivers": drivers}
 
     environments = []
     for entry in overview["environments"]:

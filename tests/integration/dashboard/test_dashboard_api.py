@@ -198,6 +198,22 @@ def test_the_words_of_the_new_terms_check_are_shown_only_to_the_admin(client, ad
     assert client.get("/api/drift", headers={"Authorization": "Bearer wrong"}).status_code == 401
 
 
+def test_the_texts_that_drove_drift_are_texts_for_the_admin_and_keyed_digests_for_others(client, admin_token):
+    def drivers(headers):
+        (entry,) = client.get("/api/drift?environment=staging&window=200&history=1", headers=headers).json()[
+            "environments"]
+        return entry["latest"]["drivers"]
+
+    shown = drivers({"Authorization": f"Bearer {admin_token}"})
+    assert len(shown) == 5 and all(d["text"] and d["drifting_words"] for d in shown)
+    hidden = drivers({})
+    assert [d["position"] for d in hidden] == [d["position"] for d in shown]
+    assert all("text" not in d and len(d["text_digest"]) == 32 for d in hidden)
+    # The same digests as the recent predictions give for the same texts (an operator can match them).
+    recent = client.get("/api/predictions/recent?environment=staging&limit=500").json()["predictions"]
+    assert {d["text_digest"] for d in hidden} <= {row["text_digest"] for row in recent}
+
+
 def test_drift_of_one_environment_and_bad_windows(client):
     body = client.get("/api/drift?environment=staging&window=100&history=1").json()
     assert [e["environment"] for e in body["environments"]] == ["staging"]

@@ -57,7 +57,7 @@ def test_the_models_own_heldout_file_shows_no_drift(run: Any, trained: dict[str,
     assert report["drift_detected"] is False
     assert report["model_version"] == "local"
     assert report["current_size"] == report["reference_size"] == 600
-    assert len(report["checks"]) == 6
+    assert len(report["checks"]) == 7
 
 
 def test_a_new_topic_exits_3_with_fail_on_drift(run: Any, trained: dict[str, Path]) -> None:
@@ -66,6 +66,9 @@ def test_a_new_topic_exits_3_with_fail_on_drift(run: Any, trained: dict[str, Pat
     assert code == 3
     assert "drift detected in:" in out and "oov_rate" in out and "vocabulary" in out and "new_terms" in out
     assert "words the model never saw, most significant first (texts): coachella" in out
+    # The texts that drove it: the new topic's, naming the word the model never saw.
+    drivers = out[out.index("texts furthest from the reference"):].splitlines()[1:6]
+    assert len(drivers) == 5 and all(line.startswith("  ") and "coachella" in line.lower() for line in drivers)
     code, _, _ = run("drift", "--data", str(trained["new_topic"]), "--text-column", "tweet")
     assert code == 0  # without --fail-on-drift drift is reported, not an error
 

@@ -119,11 +119,17 @@ def test_a_word_the_model_never_saw_recurring_across_texts_is_named(small_model:
     carriers = [t for t, found in zip(others, words, strict=True) if unseen in found][:30]
     window = heldout + carriers
     predicted, confidences = _score(small_model["pipeline"], window)
-    check = drift_report(small_model["profile"], window, predicted, confidences, model_version="1").check("new_terms")
+    report = drift_report(small_model["profile"], window, predicted, confidences, model_version="1")
+    check = report.check("new_terms")
     assert check.drift
     top = check.details["top_words"][0]
     assert top["word"] == unseen and top["texts"] == 30 and top["p_value"] < 1e-6
     assert check.statistic == pytest.approx(30 / 300)
+    # The texts that drove it are carriers of the word, named with it and with their position in the window.
+    assert len(report.drivers) == 5
+    for driver in report.drivers:
+        assert driver.text in carriers and window[driver.position] == driver.text and unseen in driver.drifting_words
+    assert report.to_dict()["drivers"][0]["text"] == report.drivers[0].text
 
 
 @pytest.mark.parametrize(

@@ -488,12 +488,28 @@ const drift = {
       { title: "verdict", value: (c) => badge(c.drift ? "drift" : "ok") },
     ], latest.checks);
     const latestReport = el("div", {}, el("h3", { text: "Latest report" }), el("div", { class: "table-wrap" }, table));
-    const newTerms = latest.checks.find((c) => c.name === "new_terms" && c.drift);
-    const words = (newTerms && newTerms.details) || {};
-    if (words.top_words && words.top_words.length) {
-      latestReport.append(el("p", { class: "muted", text: `words the model never saw, most significant first (texts): ${words.top_words.map((w) => `${w.word} (${fmt.int(w.texts)})`).join(", ")}` }));
-    } else if (words.top_words_hidden) {
-      latestReport.append(el("p", { class: "muted", text: "words the model never saw recur far more than in the reference; enter the admin token (Live page) to see them" }));
+    const wordChecks = { new_terms: "words the model never saw", known_terms: "words the model knows, far more common than in the reference" };
+    Object.entries(wordChecks).forEach(([name, label]) => {
+      const check = latest.checks.find((c) => c.name === name && c.drift);
+      const words = (check && check.details) || {};
+      if (words.top_words && words.top_words.length) {
+        latestReport.append(el("p", { class: "muted", text: `${label}, most significant first (texts): ${words.top_words.map((w) => `${w.word} (${fmt.int(w.texts)})`).join(", ")}` }));
+      } else if (words.top_words_hidden) {
+        latestReport.append(el("p", { class: "muted", text: `${label} recur far more than in the reference; enter the admin token (Live page) to see them` }));
+      }
+    });
+    const drivers = latest.drivers || [];
+    if (drivers.length) {
+      const list = el("ol", { class: "drivers" });
+      drivers.forEach((d) => {
+        const words = Array.isArray(d.drifting_words) ? d.drifting_words.join(", ") : `${d.drifting_words} drifting words`;
+        const what = d.text !== undefined ? d.text : `text ${d.text_digest}`;
+        list.append(el("li", { text: `${what} — ${words || "no drifting word"}, ${fmt.num(100 * d.oov_rate, 0)}% unseen tokens${d.repeats > 1 ? `, ×${d.repeats}` : ""}` }));
+      });
+      latestReport.append(el("h3", { text: "Texts furthest from the reference" }), list);
+      if (drivers[0].text === undefined) {
+        latestReport.append(el("p", { class: "muted", text: "keyed digests (equal texts, equal digests); enter the admin token (Live page) to read the texts" }));
+      }
     }
     grid.append(latestReport);
     grid.append(el("div", {}, el("h3", { text: "Drift status over time (red: drift)" }),

@@ -13,6 +13,7 @@ import numpy as np
 
 from sentiment_mlops.errors import DataError
 from sentiment_mlops.monitoring.drift.confidence import confidence_check
+from sentiment_mlops.monitoring.drift.drivers import DriftDriver, drift_drivers
 from sentiment_mlops.monitoring.drift.known_terms import known_terms_check
 from sentiment_mlops.monitoring.drift.new_terms import NAME as NEW_TERMS
 from sentiment_mlops.monitoring.drift.new_terms import new_terms_check
@@ -113,6 +114,9 @@ def drift_report(profile: Mapping[str, Any] | Reference, texts: Sequence[str] | 
                                           reference.size, alpha=alpha))
         checks.append(known_terms_check(reference.terms_in_order, window.known_texts, window.distinct_texts,
                                         reference.texts_per_term, reference.size, alpha=alpha))
+    drivers: list[DriftDriver] = []
+    if window is not None and texts is not None:
+        drivers = drift_drivers(list(texts), window.oov_rate, checks, reference.tokenizer)
     return DriftReport(
         model_version=str(model_version),
         reference_size=reference.size,
@@ -120,4 +124,5 @@ def drift_report(profile: Mapping[str, Any] | Reference, texts: Sequence[str] | 
         checks=checks,
         family_alpha=family_alpha,
         skipped=skipped,
+        drivers=drivers,
     )

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sentiment_mlops.monitoring.drift.drivers import DriftDriver
 
 
 def _finite(value: float | None) -> float | None:
@@ -65,6 +68,8 @@ class DriftReport:
     family_alpha: float
     correction: str = "bonferroni"
     skipped: list[SkippedCheck] = field(default_factory=list)
+    # The window's texts furthest from the reference (drivers.py); none when the texts were not logged.
+    drivers: list[DriftDriver] = field(default_factory=list)
 
     @property
     def drift_detected(self) -> bool:
@@ -91,4 +96,5 @@ class DriftReport:
             "correction": self.correction,
             "checks": [check.to_dict() for check in self.checks],
             "skipped_checks": [skip.to_dict() for skip in self.skipped],
+            "drivers": [driver.to_dict() for driver in self.drivers],
         }
