@@ -96,7 +96,12 @@ def main() -> None:
                 out_of_topic[model][name] = macro_f1(labels[mask], predict(list(texts[mask])))
         if not args.skip_behaviour:
             behaviour[model] = pass_rates(fitted(model, list(texts), list(labels)))
-        print(f"  {model}: {time.perf_counter() - started:.0f} s", flush=True)
+        # A line per model as soon as it is measured: on a loaded machine the whole run takes long.
+        sd = statistics.stdev(scores) if len(scores) > 1 else 0.0
+        print(f"  {model}: {time.perf_counter() - started:.0f} s; in-domain {statistics.mean(scores):.4f} ± {sd:.4f}"
+              + (f", out of topic {statistics.mean(out_of_topic[model].values()):.4f}" if model in out_of_topic else "")
+              + (", behaviour " + " ".join(f"{k} {v:.0%}" for k, v in behaviour[model].items())
+                 if model in behaviour else ""), flush=True)
 
     print(f"\nin-domain macro-F1, {args.splits} stratified 80/20 splits (seeds 0-{args.splits - 1})")
     print(f"{'model':<14} {'mean':>7} {'sd':>7} {'min':>7} {'max':>7}")

@@ -17,6 +17,7 @@ from sentiment_mlops.cli.context import AllowPickle, ModelsDir
 from sentiment_mlops.config import Settings, masked_url
 from sentiment_mlops.errors import ConfigurationError
 from sentiment_mlops.scaling.kinds import EngineKind
+from sentiment_mlops.training.models import DEFAULT_MODEL, MODEL_TYPES
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -247,7 +248,7 @@ def train(
     data: Annotated[str, typer.Option(help="'builtin' or a CSV / JSON Lines / Parquet file.")] = "builtin",
     text_column: Annotated[str, typer.Option(help="Column holding the texts.")] = "text",
     label_column: Annotated[str, typer.Option(help="Column holding the labels.")] = "sentiment",
-    model: Annotated[str, typer.Option(help="mnb, complement_nb, logreg or linear_svc.")] = "mnb",
+    model: Annotated[str, typer.Option(help=f"One of {', '.join(MODEL_TYPES)}.")] = DEFAULT_MODEL,
     param: Annotated[list[str] | None, typer.Option(help="Hyperparameter as name=value; repeatable.")] = None,
     test_size: Annotated[float, typer.Option(help="Held-out share for evaluation.")] = 0.2,
     seed: Annotated[int, typer.Option(help="Random seed for the split and the model.")] = 42,

@@ -13,6 +13,9 @@ from sklearn.svm import LinearSVC
 
 from sentiment_mlops.errors import ConfigurationError
 from sentiment_mlops.training.lexicon import tokenize_with_sentiment
+from sentiment_mlops.training.models import DEFAULT_MODEL, MODEL_TYPES
+
+__all__ = ["DEFAULT_MODEL", "MODEL_TYPES", "build_pipeline"]
 
 # Measured on the built-in corpus (stratified 80/20, seed 42): word 1-2 grams with sublinear tf and
 # min_df=2 lift MultinomialNB's macro-F1 from the seed's 0.613 to about 0.70; a small alpha (0.2) fits
@@ -41,19 +44,17 @@ CHAR_VECTORIZER_DEFAULTS: dict[str, Any] = {
     "min_df": 2,
     "strip_accents": "unicode",
 }
-MODEL_TYPES = ("mnb", "mnb_lexicon", "complement_nb", "logreg", "linear_svc")
-WORD_AND_CHAR_MODELS = frozenset({"logreg", "linear_svc"})
-# Opt-in, not the default: the lexicon tokenizer is this package's code, so its vectorizer pickle and its
-# MLflow model load only where sentiment_mlops is installed, which the seed-compatible artifacts promise not
-# to need; and it misses the default's goals of issue 11 (README, "Quality").
-LEXICON_MODELS = frozenset({"mnb_lexicon"})
+WORD_AND_CHAR_MODELS = frozenset({"logreg", "logreg_lexicon", "linear_svc", "linear_svc_lexicon"})
+LOGISTIC_MODELS = frozenset({"logreg", "logreg_lexicon", "logreg_words_lexicon"})
+# The lexicon tokenizer is this package's code: the vectorizer pickle of these models (the default's too) and
+# their MLflow model load only where sentiment_mlops is installed; the skops file trusts the tokenizer by name.
+LEXICON_MODELS = frozenset({"logreg_words_lexicon", "mnb_lexicon", "logreg_lexicon", "linear_svc_lexicon"})
 
 
 def _features(model: str) -> TfidfVectorizer | FeatureUnion:
     if model in WORD_AND_CHAR_MODELS:
-        # Not measured with the lexicon markers yet (benchmarks/quality.py takes most of an hour for these two
-        # on a shared 2-core VM): they keep the plain word features until it is.
-        return FeatureUnion([("word", TfidfVectorizer(**VECTORIZER_DEFAULTS)),
+        word = WORD_VECTORIZER_DEFAULTS if model in LEXICON_MODELS else VECTORIZER_DEFAULTS
+        return FeatureUnion([("word", TfidfVectorizer(**word)),
                              ("char", TfidfVectorizer(**CHAR_VECTORIZER_DEFAULTS))])
     if model in LEXICON_MODELS:
         return TfidfVectorizer(**WORD_VECTORIZER_DEFAULTS)
@@ -90,11 +91,11 @@ def _classifier(model: str, seed: int) -> Any:
         return MultinomialNB(alpha=0.2, fit_prior=False)
     if model == "complement_nb":
         return ComplementNB(alpha=0.3)
-    if model == "logreg":
+    if model in LOGISTIC_MODELS:
         # saga reaches lbfgs' macro-F1 (0.754 on word+char features) in less than half the time.
         return LogisticRegression(C=4.0, class_weight="balanced", solver="saga", tol=1e-3, max_iter=300,
                                   random_state=seed)
-    if model == "linear_svc":
+    if model in ("linear_svc", "linear_svc_lexicon"):
         # LinearSVC has no predict_proba; sigmoid calibration gives the probabilities serving needs.
         # ensemble=False fits one SVM on all training rows and calibrates it on 3-fold out-of-fold
         # scores: held-out macro-F1 0.755, against 0.750 for the default average of three fold models.
@@ -152,7 +153,7 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
     return params
 
 
-def build_pipeline(model: str = "mnb", params: dict[str, Any] | None = None, *, seed: int = 42) -> Pipeline:
+def build_pipeline(model: str = DEFAULT_MODEL, params: dict[str, Any] | None = None, *, seed: int = 42) -> Pipeline:
     """A ``Pipeline(tfidf, clf)`` of the chosen family, with ``params`` applied on top of the defaults.
 
     >>> build_pipeline("mnb", {"alpha": 0.5}).get_params()["clf__alpha"]

@@ -41,7 +41,8 @@ from sentiment_mlops.layout import (
 )
 from sentiment_mlops.training.artifacts import confusion_matrix_png, write_artifacts
 from sentiment_mlops.training.evaluation import Evaluation, evaluate_predictions
-from sentiment_mlops.training.pipeline import MODEL_TYPES, build_pipeline, hyperparameters, num_features, vectorizers
+from sentiment_mlops.training.models import DEFAULT_MODEL, MODEL_TYPES
+from sentiment_mlops.training.pipeline import build_pipeline, hyperparameters, num_features, vectorizers
 from sentiment_mlops.training.profile import reference_profile
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class Tracker(Protocol):
 class TrainOptions:
     """What the user chose on the command line."""
 
-    model: str = "mnb"
+    model: str = DEFAULT_MODEL
     params: dict[str, Any] = field(default_factory=dict)
     test_size: float = 0.2
     seed: int = 42

@@ -21,7 +21,11 @@ SEARCH_SPACES: dict[str, dict[str, Any]] = {
                "tfidf__char__ngram_range": [(2, 4), (2, 5)]},
     "linear_svc": {"clf__estimator__C": loguniform(0.05, 1.0), "tfidf__word__min_df": [1, 2],
                    "tfidf__char__ngram_range": [(2, 4), (2, 5)]},
+    "logreg_words_lexicon": {"clf__C": loguniform(1.0, 30.0), "tfidf__min_df": [1, 2, 3],
+                             "tfidf__ngram_range": [(1, 1), (1, 2), (1, 3)]},
 }
+# The lexicon variants search what their plain twins do (the markers have no hyperparameter here).
+SEARCH_SPACES.update({f"{model}_lexicon": SEARCH_SPACES[model] for model in ("mnb", "logreg", "linear_svc")})
 CV_FOLDS = 3
 
 

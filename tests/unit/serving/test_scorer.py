@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sentiment_mlops.serving.scorer import CompiledNaiveBayes, PipelineScorer, compile_scorer
+from sentiment_mlops.serving.scorer import CompiledLinear, PipelineScorer, compile_scorer
 from sentiment_mlops.training.lexicon import MARKERS
 from sentiment_mlops.training.pipeline import build_pipeline
 
@@ -15,7 +15,7 @@ from sentiment_mlops.training.pipeline import build_pipeline
 def test_compiled_probabilities_equal_the_pipeline_on_the_heldout_split(mnb_pipeline: Any, corpus_split: Any) -> None:
     _, x_test, _, _ = corpus_split
     scorer = compile_scorer(mnb_pipeline)
-    assert isinstance(scorer, CompiledNaiveBayes)
+    assert isinstance(scorer, CompiledLinear)
     expected = mnb_pipeline.predict_proba(x_test)
     np.testing.assert_allclose(scorer.predict_proba(x_test), expected, rtol=0, atol=1e-9)
     one_by_one = np.vstack([scorer.predict_proba([text]) for text in x_test])
@@ -56,8 +56,21 @@ def test_vectorizer_and_prior_options_are_compiled_exactly(corpus_split: Any, pa
     x_train, x_test, y_train, _ = corpus_split
     pipeline = build_pipeline("mnb", params).fit(x_train[:800], y_train[:800])
     scorer = compile_scorer(pipeline)
-    assert isinstance(scorer, CompiledNaiveBayes)
+    assert isinstance(scorer, CompiledLinear)
     np.testing.assert_allclose(scorer.predict_proba(x_test[:200]), pipeline.predict_proba(x_test[:200]), atol=1e-9)
+
+
+@pytest.mark.parametrize("labels", [None, ("negative", "positive")])
+def test_the_default_logistic_model_is_compiled_exactly(corpus_split: Any, labels: tuple[str, ...] | None) -> None:
+    """The default (lexicon markers + multinomial logistic regression), and a two-class one (sigmoid)."""
+    x_train, x_test, y_train, _ = corpus_split
+    rows = [i for i, y in enumerate(y_train[:1500]) if labels is None or y in labels]
+    pipeline = build_pipeline().fit([x_train[i] for i in rows], [y_train[i] for i in rows])
+    scorer = compile_scorer(pipeline)
+    assert isinstance(scorer, CompiledLinear) and scorer.batch_analyzer is not None
+    texts = [*x_test[:300], "", "not bad at all", "😀"]
+    np.testing.assert_allclose(scorer.predict_proba(texts), pipeline.predict_proba(texts), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(scorer.predict_proba(texts[:1]), pipeline.predict_proba(texts[:1]), rtol=0, atol=1e-9)
 
 
 @pytest.mark.parametrize("model", ["complement_nb", "logreg", "linear_svc"])
@@ -129,7 +142,7 @@ def test_the_batch_path_finds_every_term_the_analyzer_finds(mnb_pipeline: Any, c
     including ones that would straddle two texts if the batch were one string."""
     _, x_test, _, _ = corpus_split
     scorer = compile_scorer(mnb_pipeline)
-    assert isinstance(scorer, CompiledNaiveBayes) and scorer.batch_analyzer is not None
+    assert isinstance(scorer, CompiledLinear) and scorer.batch_analyzer is not None
     texts = x_test[:300] + ["thank you", "thank", "you", "", "you thank"]
     offsets, columns, counts = scorer._counts_many(texts)
     expected = mnb_pipeline.named_steps["tfidf"].transform(texts)
@@ -146,7 +159,7 @@ def test_a_custom_token_pattern_keeps_the_per_text_analyzer(corpus_split: Any) -
     x_train, _, y_train, _ = corpus_split
     pipeline = build_pipeline("mnb", {"token_pattern": r"\S+"}).fit(x_train[:300], y_train[:300])
     scorer = compile_scorer(pipeline)
-    assert isinstance(scorer, CompiledNaiveBayes) and scorer.batch_analyzer is None
+    assert isinstance(scorer, CompiledLinear) and scorer.batch_analyzer is None
 
 
 def test_the_batch_tokens_are_the_token_patterns_on_any_characters(mnb_pipeline: Any, corpus_split: Any) -> None:

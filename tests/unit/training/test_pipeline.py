@@ -7,6 +7,7 @@ from sklearn.pipeline import FeatureUnion
 from sentiment_mlops.errors import ConfigurationError
 from sentiment_mlops.training.pipeline import (
     MODEL_TYPES,
+    WORD_AND_CHAR_MODELS,
     build_pipeline,
     hyperparameters,
     num_features,
@@ -21,8 +22,8 @@ LABELS = ["positive", "negative", "neutral", "positive", "negative", "neutral"] 
 
 @pytest.mark.parametrize("model", MODEL_TYPES)
 def test_every_model_fits_and_gives_probabilities(model):
-    pipeline = build_pipeline(model, {"min_df": 1} if model not in {"logreg", "linear_svc"} else {"word__min_df": 1,
-                                                                                             "char__min_df": 1})
+    pipeline = build_pipeline(model, {"min_df": 1} if model not in WORD_AND_CHAR_MODELS else {"word__min_df": 1,
+                                                                                           "char__min_df": 1})
     pipeline.fit(TEXTS, LABELS)
     proba = pipeline.predict_proba(["great flight"])
     assert proba.shape == (1, 3) and abs(proba.sum() - 1) < 1e-9
