@@ -1,4 +1,7 @@
-"""One LocalCluster (2 worker processes on 127.0.0.1) for every scaling test: its startup is their main cost."""
+"""One LocalCluster (2 worker processes on 127.0.0.1) for the scaling tests: its startup is their main cost.
+
+Package scope, not session: a cluster left running keeps its scheduler's threads busy in this process and
+slows every test that runs after the scaling ones."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def scheduler() -> Iterator[str]:
     distributed = pytest.importorskip("distributed")
     started = time.perf_counter()
