@@ -12,7 +12,7 @@ from sentiment_mlops.config import Environment
 from sentiment_mlops.dashboard import drift_view, experiments
 from sentiment_mlops.dashboard.privacy import keyed_digest
 from sentiment_mlops.dashboard.resources import Resources, admin_authorized, resources
-from sentiment_mlops.errors import InvalidRequestError, NotFoundError, RegistryError
+from sentiment_mlops.errors import NotFoundError, RegistryError
 from sentiment_mlops.registry.client import CANARY_PERCENT_TAG, parse_canary_percent
 from sentiment_mlops.store import live
 
@@ -70,9 +70,10 @@ def get_experiments(res: Res, include_trials: bool = False) -> dict[str, Any]:
 @router.get("/runs")
 def get_runs(res: Res, ids: Annotated[str | None, Query(pattern=RUN_IDS_PATTERN)] = None,
              versions: Annotated[str | None, Query(pattern=VERSIONS_PATTERN)] = None) -> dict[str, Any]:
-    """The runs to compare side by side, chosen by run id and/or registered version (20 of each at most)."""
+    """The runs to compare side by side, chosen by run id and/or registered version (20 of each at most);
+    with neither, nothing is chosen and the list is empty."""
     if ids is None and versions is None:
-        raise InvalidRequestError("give ids=RUN_ID,... or versions=N,... to compare")
+        return {"runs": []}
 
     def read() -> dict[str, Any]:
         known = _versions(res)
@@ -128,12 +129,12 @@ def get_live(res: Res, environment: Environment | None = None,
              version: Annotated[str | None, Query(pattern=VERSION_PATTERN)] = None,
              hours: Annotated[float, Query(gt=0, le=24 * 90)] = 24.0,
              bucket: Literal["minute", "hour", "day"] | None = None) -> dict[str, Any]:
-    """Volume, labels, confidence, latency and live vs estimated accuracy for one slice of traffic."""
-    chosen = bucket or live.choose_bucket(hours)
-    points = live.bucket_count(hours, chosen)
-    if points > live.MAX_BUCKETS:
-        raise InvalidRequestError(f"{hours} hours in {chosen} buckets is {points} points; "
-                                  f"the most is {live.MAX_BUCKETS}: choose a larger bucket or fewer hours")
+    """Volume, labels, confidence, latency and live vs estimated accuracy for one slice of traffic.
+
+    ``bucket`` is the finest one asked for: a window that would need more than ``MAX_BUCKETS`` points in it
+    (90 days by the minute) is answered in the finest coarser bucket that fits, named in the ``bucket`` field.
+    """
+    chosen = live.fitting_bucket(hours, bucket or live.choose_bucket(hours))
     query = live.LiveQuery(since=live.window_start(hours), bucket_seconds=live.BUCKETS[chosen],
                            environment=environment, version=version)
     slices = res.store.traffic_slices()
