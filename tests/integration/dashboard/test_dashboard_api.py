@@ -197,6 +197,24 @@ def test_drift_reports_the_shifted_staging_topic_and_not_the_familiar_production
     assert by_slice[("production", v2)]["latest"]["current_size"] == 200  # 240 canary predictions
 
 
+def test_drift_worker_process_gives_the_same_report(seeded_env, client):
+    """The server computes drift in a spawned worker process (off its interpreter lock): same report."""
+    from fastapi.testclient import TestClient
+
+    from support.dashboard import build_app
+
+    settings, store, _ = seeded_env
+    query = "/api/drift?environment=staging&window=200&history=2"
+    in_thread = client.get(query).json()
+    with TestClient(build_app(settings.model_copy(update={"dashboard_drift_process": True}), store)) as worker_client:
+        response = worker_client.get(query)
+        worker = worker_client.app.state.dashboard_drift_worker
+        assert response.status_code == 200, response.text
+        assert worker._pool is not None  # computed in the process, not on this thread
+    assert response.json() == in_thread
+    worker.close()
+
+
 def test_the_words_of_the_new_terms_check_are_shown_only_to_the_admin(client, admin_token):
     def new_terms(headers):
         body = client.get("/api/drift?environment=staging&window=200&history=2", headers=headers)
