@@ -26,9 +26,9 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-from serving import CLI, _connection, free_port, stop, wait_ready
 
 from sentiment_mlops.data.loading import load_dataset
+from serving import CLI, _connection, free_port, stop, wait_ready
 
 DASHBOARD_PATHS = ["/api/drift?window=500", "/api/drift?window=2000", "/api/live?hours=24",
                    "/api/experiments", "/api/versions", "/api/predictions/recent?limit=50"]
