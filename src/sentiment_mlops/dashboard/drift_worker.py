@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -49,11 +51,25 @@ class WorkerResources:
 
 
 _WORKER: WorkerResources | None = None
+WATCHDOG_SECONDS = 1.0  # how soon a worker notices that its server has gone
 
 
-def _start_worker(settings: Settings) -> None:
+def _start_worker(settings: Settings, server_pid: int) -> None:
+    """In the worker: let go of the server's stdout / stderr (a reader of the server's pipe must see it close
+    when the server exits), exit as soon as the server is gone however it ended (a pool worker otherwise
+    waits for work forever), then open the store."""
     global _WORKER
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    threading.Thread(target=_exit_with, args=(server_pid,), name="drift-worker-watchdog", daemon=True).start()
     _WORKER = WorkerResources(settings)
+
+
+def _exit_with(server_pid: int) -> None:
+    while os.getppid() == server_pid:
+        time.sleep(WATCHDOG_SECONDS)
+    os._exit(0)
 
 
 def _overview(environment: str | None, window: int, history: int) -> dict[str, Any]:
@@ -77,7 +93,7 @@ class DriftWorker:
             if self._pool is None:
                 # spawn, not fork: the server has threads (the log writer, the poller) a fork would copy mid-work.
                 self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_start_worker, initargs=(self._settings,))
+                                                 initializer=_start_worker, initargs=(self._settings, os.getpid()))
                 atexit.register(self.close)
             return self._pool
 
@@ -96,5 +112,5 @@ class DriftWorker:
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:  # not waiting: a report being computed must not hold up the server's exit
+            pool.shutdown(wait=False, cancel_futures=True)
