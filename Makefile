@@ -50,6 +50,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/store.py
 	$(BIN)/python benchmarks/drift.py
 	$(BIN)/python benchmarks/dashboard.py
+	$(BIN)/python benchmarks/dashboard_load.py
 	$(BIN)/python benchmarks/scorer.py
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/batch_scoring.py

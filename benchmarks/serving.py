@@ -209,23 +209,42 @@ def batch_server_ms(base: str, batches: int = 20) -> float:
     return total / count * 1e3 if count else float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far, all its threads (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def compare_logging(workdir: Path, env: dict[str, str], rounds: int, load: Callable[[str], LoadResult]) -> None:
-    """Logging on and off alternated ``rounds`` times; prints each run and the medians."""
+    """Logging on and off alternated ``rounds`` times; prints each run and the medians.
+
+    Besides req/s, the server's own CPU time per request (all its threads, from /proc): on a shared machine
+    req/s follows the neighbours' load, while CPU per request is what logging adds to each request, and a
+    CPU-bound server's throughput is its inverse.
+    """
     runs: dict[bool, list[LoadResult]] = {True: [], False: []}
+    cpu: dict[bool, list[float]] = {True: [], False: []}
     for _ in range(rounds):
         for logging_on in (True, False):
             process, url = start_ours(workdir, env, log_predictions=logging_on)
             try:
+                before = cpu_seconds(process.pid)
                 result = load(url)
+                cpu_ms = (cpu_seconds(process.pid) - before) * 1e3 / max(result.requests, 1)
             finally:
                 stop(process)
             runs[logging_on].append(result)
+            cpu[logging_on].append(cpu_ms)
             print(f"logging {'on ' if logging_on else 'off'}  {result.rps:>8.0f} req/s  p50 {result.p50_ms:.2f} ms  "
-                  f"p99 {result.p99_ms:.2f} ms  errors {result.errors}", flush=True)
+                  f"p99 {result.p99_ms:.2f} ms  errors {result.errors}  server CPU {cpu_ms:.3f} ms/request",
+                  flush=True)
     on = statistics.median(r.rps for r in runs[True])
     off = statistics.median(r.rps for r in runs[False])
+    cpu_on, cpu_off = statistics.median(cpu[True]), statistics.median(cpu[False])
     print(f"\nmedian of {rounds}: logging on {on:.0f} req/s, off {off:.0f} req/s")
     print(f"logging cost: {100 * (1 - on / off):.1f}% of throughput (budget <= 10%)")
+    print(f"server CPU per request: logging on {cpu_on:.3f} ms, off {cpu_off:.3f} ms: logging costs "
+          f"{100 * (1 - cpu_off / cpu_on):.1f}% of CPU-bound throughput (budget <= 10%)")
 
 
 def compare_workers(workdir: Path, env: dict[str, str], rounds: int, load: Callable[[str], LoadResult]) -> None:

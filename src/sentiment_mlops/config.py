@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     journal_dir: Path | None = None  # None: journal/ beside a SQLite store, else logs/journal
     journal_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
     journal_segment_bytes: int = Field(default=4 * 1024 * 1024, ge=4096)  # one file; a replay reads one at a time
+    # The dashboard's drift reports are computed in one worker process (dashboard/drift_worker.py), so they
+    # never hold the serving process's interpreter lock; false computes them on the request's thread.
+    dashboard_drift_process: bool = True
     alert_webhook: str | None = None
     alert_cooldown_seconds: float = Field(default=900.0, ge=0)
     monitor_interval_seconds: float = Field(default=60.0, gt=0)

@@ -196,5 +196,8 @@ def make_settings(tmp_path: Path, trained: Trained | None, **overrides: Any) -> 
 
     tracking_uri = trained.tracking_uri if trained else f"sqlite:///{tmp_path}/empty-mlflow.db"
     # tracking_uri is read under its aliases (MLFLOW_TRACKING_URI first), so it is passed by alias.
+    # Drift reports on the request's thread: a worker process per app would cost seconds of imports per test
+    # (test_drift_worker_process_gives_the_same_report covers the process).
+    values: dict[str, Any] = {"dashboard_drift_process": False, **overrides}
     return Settings(MLFLOW_TRACKING_URI=tracking_uri, store_url=f"sqlite:///{tmp_path}/logs/predictions.db",
-                    models_dir=tmp_path / "models", admin_token=ADMIN_TOKEN, **overrides)
+                    models_dir=tmp_path / "models", admin_token=ADMIN_TOKEN, **values)

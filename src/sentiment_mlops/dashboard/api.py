@@ -10,9 +10,10 @@ from pydantic import BaseModel
 
 from sentiment_mlops.config import Environment
 from sentiment_mlops.dashboard import drift_view, experiments, shadow_view
+from sentiment_mlops.dashboard.drift_worker import DriftWorker
 from sentiment_mlops.dashboard.privacy import keyed_digest
 from sentiment_mlops.dashboard.resources import Resources, admin_authorized, resources
-from sentiment_mlops.errors import InvalidRequestError, NotFoundError, RegistryError
+from sentiment_mlops.errors import NotFoundError, RegistryError
 from sentiment_mlops.registry.client import CANARY_PERCENT_TAG, parse_canary_percent
 from sentiment_mlops.store import live
 
@@ -36,6 +37,7 @@ VERSION_PATTERN = r"^(local|[0-9]{1,9})$"
 RUN_IDS_PATTERN = r"^[0-9a-f]{32}(,[0-9a-f]{32}){0,19}$"
 VERSIONS_PATTERN = r"^[0-9]{1,9}(,[0-9]{1,9}){0,19}$"
 MLFLOW_TTL_SECONDS = 5.0
+LIVE_TTL_SECONDS = 2.0
 
 
 def _registry(what: str, read: Callable[[], T]) -> T:
@@ -70,9 +72,10 @@ def get_experiments(res: Res, include_trials: bool = False) -> dict[str, Any]:
 @router.get("/runs")
 def get_runs(res: Res, ids: Annotated[str | None, Query(pattern=RUN_IDS_PATTERN)] = None,
              versions: Annotated[str | None, Query(pattern=VERSIONS_PATTERN)] = None) -> dict[str, Any]:
-    """The runs to compare side by side, chosen by run id and/or registered version (20 of each at most)."""
+    """The runs to compare side by side, chosen by run id and/or registered version (20 of each at most);
+    with neither, nothing is chosen and the list is empty."""
     if ids is None and versions is None:
-        raise InvalidRequestError("give ids=RUN_ID,... or versions=N,... to compare")
+        return {"runs": []}
 
     def read() -> dict[str, Any]:
         known = _versions(res)
@@ -137,21 +140,27 @@ def get_live(res: Res, environment: Environment | None = None,
              version: Annotated[str | None, Query(pattern=VERSION_PATTERN)] = None,
              hours: Annotated[float, Query(gt=0, le=24 * 90)] = 24.0,
              bucket: Literal["minute", "hour", "day"] | None = None) -> dict[str, Any]:
-    """Volume, labels, confidence, latency and live vs estimated accuracy for one slice of traffic."""
-    chosen = bucket or live.choose_bucket(hours)
-    points = live.bucket_count(hours, chosen)
-    if points > live.MAX_BUCKETS:
-        raise InvalidRequestError(f"{hours} hours in {chosen} buckets is {points} points; "
-                                  f"the most is {live.MAX_BUCKETS}: choose a larger bucket or fewer hours")
-    query = live.LiveQuery(since=live.window_start(hours), bucket_seconds=live.BUCKETS[chosen],
-                           environment=environment, version=version)
-    slices = res.store.traffic_slices()
-    # Calibrations (each a reference profile to load) only for the versions this query can show.
-    shown = [s for s in slices if environment in (None, s["environment"]) and version in (None, s["model_version"])]
-    summary = res.store.live_summary(query, drift_view.calibrations(res, shown))
-    summary["bucket"] = chosen
-    summary["slices"] = slices
-    return summary
+    """Volume, labels, confidence, latency and live vs estimated accuracy for one slice of traffic.
+
+    ``bucket`` is the finest one asked for: a window that would need more than ``MAX_BUCKETS`` points in it
+    (90 days by the minute) is answered in the finest coarser bucket that fits, named in the ``bucket`` field.
+    """
+    chosen = live.fitting_bucket(hours, bucket or live.choose_bucket(hours))
+
+    def read() -> dict[str, Any]:
+        query = live.LiveQuery(since=live.window_start(hours), bucket_seconds=live.BUCKETS[chosen],
+                               environment=environment, version=version)
+        slices = res.store.traffic_slices()
+        # Calibrations (each a reference profile to load) only for the versions this query can show.
+        shown = [s for s in slices if environment in (None, s["environment"])
+                 and version in (None, s["model_version"])]
+        summary = res.store.live_summary(query, drift_view.calibrations(res, shown))
+        summary["bucket"] = chosen
+        summary["slices"] = slices
+        return summary
+
+    # Dashboards polling the same view share one aggregate query every LIVE_TTL_SECONDS.
+    return res.cache.get_or_compute(("live", environment, version, hours, chosen), read, ttl=LIVE_TTL_SECONDS)
 
 
 @router.get("/shadow")
@@ -172,9 +181,14 @@ def get_drift(request: Request, res: Res, environment: Environment | None = None
     log texts.
     """
     show_words = admin_authorized(request, res.settings) and res.settings.log_text
-    overview = res.cache.get_or_compute(("drift", environment, window, history),
-                                        lambda: drift_view.drift_overview(res, environment=environment,
-                                                                          window=window, history=history),
+
+    def compute() -> dict[str, Any]:
+        if res.settings.dashboard_drift_process:  # off the server's interpreter lock (drift_worker's docstring)
+            worker = res.app_singleton("dashboard_drift_worker", lambda: DriftWorker(res.settings))
+            return worker.overview(environment=environment, window=window, history=history)
+        return drift_view.drift_overview(res, environment=environment, window=window, history=history)
+
+    overview = res.cache.get_or_compute(("drift", environment, window, history), compute,
                                         ttl=drift_view.TTL_SECONDS, exclusive=True)
     return overview if show_words else drift_view.without_words(overview, res.digest_key())
 

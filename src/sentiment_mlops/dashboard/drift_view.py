@@ -20,7 +20,7 @@ from sentiment_mlops.layout import PROFILE_FILE, RUN_ARTIFACTS
 from sentiment_mlops.monitoring.drift.online import WINDOW_COLUMNS
 
 if TYPE_CHECKING:
-    from sentiment_mlops.dashboard.resources import Resources
+    from sentiment_mlops.dashboard.resources import DashboardReads
     from sentiment_mlops.monitoring.drift import Reference
 
 TTL_SECONDS = 30.0
@@ -28,7 +28,7 @@ PROFILE_TTL_SECONDS = 3600.0
 MIN_WINDOW = 50  # fewer texts than this say nothing about drift
 
 
-def reference_profile_for(res: Resources, version: str) -> dict[str, Any]:
+def reference_profile_for(res: DashboardReads, version: str) -> dict[str, Any]:
     """The reference profile of ``version`` ("local" = the models directory), cached per version."""
     def load() -> dict[str, Any]:
         if version == "local":
@@ -61,7 +61,7 @@ def _windows(rows: list[dict[str, Any]], window: int) -> list[list[dict[str, Any
     return [list(reversed(chunk)) for chunk in reversed(chunks)]
 
 
-def _reference(res: Resources, version: str) -> Reference:
+def _reference(res: DashboardReads, version: str) -> Reference:
     """The drift ``Reference`` of a version, kept with the profile: it caches the vocabulary calibration."""
     from sentiment_mlops.monitoring.drift import as_reference
 
@@ -79,7 +79,7 @@ def _report(reference: Reference, version: str, rows: list[dict[str, Any]]) -> d
     return report.to_dict()
 
 
-def _slice_overview(res: Resources, environment: str, version: str, window: int, history: int) -> dict[str, Any]:
+def _slice_overview(res: DashboardReads, environment: str, version: str, window: int, history: int) -> dict[str, Any]:
     rows = res.store.recent_predictions(environment=environment, model_version=version, limit=window * history,
                                         columns=(*WINDOW_COLUMNS, "created_at"))
     windows = _windows(rows, window)
@@ -101,7 +101,7 @@ def _slice_overview(res: Resources, environment: str, version: str, window: int,
     return {**base, "status": "drift" if latest["drift_detected"] else "ok", "latest": latest, "history": reports}
 
 
-def _environment_overview(res: Resources, environment: str, window: int, history: int) -> list[dict[str, Any]]:
+def _environment_overview(res: DashboardReads, environment: str, window: int, history: int) -> list[dict[str, Any]]:
     """One entry per version that answered in the environment's newest window (a canary beside production)."""
     newest = res.store.recent_predictions(environment=environment, limit=window, columns=("model_version",))
     if not newest:
@@ -110,7 +110,7 @@ def _environment_overview(res: Resources, environment: str, window: int, history
     return [_slice_overview(res, environment, version, window, history) for version, _ in counts.most_common()]
 
 
-def drift_overview(res: Resources, *, environment: str | None, window: int, history: int) -> dict[str, Any]:
+def drift_overview(res: DashboardReads, *, environment: str | None, window: int, history: int) -> dict[str, Any]:
     """``{"window", "environments": [...]}``: an entry per environment and version that served recently."""
     if environment is not None:
         environments = [environment]
@@ -141,7 +141,7 @@ def without_words(overview: dict[str, Any], digest_key: str) -> dict[str, Any]:
     return {**overview, "environments": environments}
 
 
-def calibrations(res: Resources, slices: list[dict[str, Any]]) -> dict[str, Any]:
+def calibrations(res: DashboardReads, slices: list[dict[str, Any]]) -> dict[str, Any]:
     """Each served version's confidence calibration (from its reference profile), for the accuracy estimate.
 
     A version whose profile cannot be read is estimated from raw confidences rather than failing the page.

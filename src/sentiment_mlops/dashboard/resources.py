@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from fastapi import Request
 
@@ -24,6 +24,31 @@ from sentiment_mlops.store import PredictionStore
 
 T = TypeVar("T")
 _LOCK = threading.Lock()
+
+
+class DashboardReads(Protocol):
+    """What the dashboard's computations read: a request's ``Resources``, or the drift worker's own
+    (``dashboard.drift_worker``)."""
+
+    settings: Settings
+    store: PredictionStore
+    cache: TTLCache
+
+    @property
+    def tracking_store_missing(self) -> bool: ...
+
+    @property
+    def registry(self) -> ModelRegistry: ...
+
+
+def tracking_store_missing(settings: Settings) -> bool:
+    """True for a SQLite tracking URI whose file does not exist: nothing was ever tracked, and opening it
+    would create a database (MLflow migrates a new one for seconds) just to list nothing."""
+    uri = settings.tracking_uri
+    if not uri.startswith("sqlite:///"):
+        return False
+    path = uri[len("sqlite:///"):].split("?", 1)[0]
+    return path not in ("", ":memory:") and not Path(path).exists()
 
 
 class Resources:
@@ -41,13 +66,7 @@ class Resources:
 
     @property
     def tracking_store_missing(self) -> bool:
-        """True for a SQLite tracking URI whose file does not exist: nothing was ever tracked, and opening
-        it would create a database (MLflow migrates a new one for seconds) just to list nothing."""
-        uri = self.settings.tracking_uri
-        if not uri.startswith("sqlite:///"):
-            return False
-        path = uri[len("sqlite:///"):].split("?", 1)[0]
-        return path not in ("", ":memory:") and not Path(path).exists()
+        return tracking_store_missing(self.settings)
 
     @property
     def registry(self) -> ModelRegistry:
@@ -56,6 +75,10 @@ class Resources:
             return found  # type: ignore[no-any-return]
         settings = self.settings
         return _app_singleton(self._request, "dashboard_registry", lambda: ModelRegistry.from_settings(settings))
+
+    def app_singleton(self, name: str, build: Callable[[], T]) -> T:
+        """One ``build()`` result per app (kept on ``app.state`` under ``name``)."""
+        return _app_singleton(self._request, name, build)
 
     def digest_key(self) -> str:
         """The installation's key for text digests (read from the store once per app)."""

@@ -23,6 +23,7 @@ from sentiment_mlops.serving.poller import ModelPoller
 from sentiment_mlops.serving.prediction_log import PredictionLogWriter
 from sentiment_mlops.serving.responses import OrjsonResponse
 from sentiment_mlops.serving.routes import admin, docs, feedback, health, metrics, predict, ui
+from sentiment_mlops.serving.schemas import CONTENT_PATTERN
 from sentiment_mlops.serving.shadow import ShadowScorer, leave_room_for_live
 from sentiment_mlops.serving.state import ServingState
 
@@ -66,7 +67,7 @@ def _openapi_with_limits(app: FastAPI, settings: Settings) -> Callable[[], dict[
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         components = schema.get("components", {}).get("schemas", {})
-        text_limits = {"minLength": 1, "maxLength": settings.max_text_length, "pattern": r"\S"}
+        text_limits = {"minLength": 1, "maxLength": settings.max_text_length, "pattern": CONTENT_PATTERN}
         if "PredictRequest" in components:
             components["PredictRequest"]["properties"]["text"].update(text_limits)
         if "BatchRequest" in components:

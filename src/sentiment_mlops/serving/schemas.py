@@ -6,9 +6,9 @@ by ``app.py``; the models here check types and shapes.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from sentiment_mlops.layout import LABELS
 
@@ -19,6 +19,15 @@ if tuple(Label.__args__) != LABELS:  # type: ignore[attr-defined]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# Every character ``str.isspace`` (and so ``str.strip``) counts as whitespace, spelled out: JSON Schema's
+# ``\S`` is ECMAScript's, which differs from Python's (it keeps U+001C-U+001F and U+0085, drops U+FEFF),
+# so a text of U+001E matched the schema's ``\S`` and was refused by validation. The test
+# ``tests/unit/serving/test_openapi_contract.py`` checks this class against ``str.isspace``.
+WHITESPACE_CLASS = (r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000")
+# A text is valid when it holds a character outside that class: the schema's pattern for every text.
+CONTENT_PATTERN = f"[^{WHITESPACE_CLASS}]"
 
 
 def _has_content(value: str) -> str:
@@ -92,27 +101,25 @@ class FeedbackItem(_Strict):
     label: Label
 
 
-class FeedbackRequest(BaseModel):
-    """Either one ``{"id", "label"}`` or ``{"items": [{"id", "label"}, ...]}``."""
+class FeedbackBatch(_Strict):
+    items: list[FeedbackItem] = Field(min_length=1, max_length=1000)
 
-    model_config = ConfigDict(extra="forbid")
-    id: str | None = Field(default=None, min_length=1, max_length=64)
-    label: Label | None = None
-    items: list[FeedbackItem] | None = Field(default=None, min_length=1, max_length=1000)
 
-    @model_validator(mode="after")
-    def _one_form(self) -> FeedbackRequest:
-        single = self.id is not None or self.label is not None
-        if self.items is not None and single:
-            raise ValueError("send either {id, label} or {items: [...]}, not both")
-        if self.items is None and (self.id is None or self.label is None):
-            raise ValueError("both id and label are required (or items: [{id, label}, ...])")
-        return self
+def _feedback_form(body: object) -> str:
+    if isinstance(body, dict):
+        return "batch" if "items" in body else "single"
+    return "batch" if isinstance(body, FeedbackBatch) else "single"
 
-    def pairs(self) -> list[FeedbackItem]:
-        if self.items is not None:
-            return self.items
-        return [FeedbackItem(id=self.id or "", label=self.label or "neutral")]
+
+# Either one ``{"id", "label"}`` or ``{"items": [{"id", "label"}, ...]}``: two exact shapes (no nulls, no
+# mixture), so the OpenAPI schema is the validation. The form is chosen by the ``items`` key, and errors
+# are reported against that form only.
+FeedbackRequest = Annotated[Annotated[FeedbackItem, Tag("single")] | Annotated[FeedbackBatch, Tag("batch")],
+                            Discriminator(_feedback_form)]
+
+
+def feedback_pairs(body: FeedbackItem | FeedbackBatch) -> list[FeedbackItem]:
+    return body.items if isinstance(body, FeedbackBatch) else [body]
 
 
 class FeedbackResponse(BaseModel):

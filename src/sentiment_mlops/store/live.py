@@ -51,6 +51,19 @@ def bucket_count(hours: float, bucket: str) -> int:
     return int(np.ceil(hours * 3600 / BUCKETS[bucket]))
 
 
+def fitting_bucket(hours: float, finest: str) -> str:
+    """``finest``, or the first coarser bucket that keeps a window of ``hours`` within ``MAX_BUCKETS`` points.
+
+    >>> fitting_bucket(6, "minute"), fitting_bucket(720, "minute"), fitting_bucket(24 * 90, "hour")
+    ('minute', 'hour', 'day')
+    """
+    names = list(BUCKETS)  # finest first
+    for name in names[names.index(finest):]:
+        if bucket_count(hours, name) <= MAX_BUCKETS:
+            return name
+    return names[-1]
+
+
 def _epoch(engine: Engine, column: Any) -> ColumnElement[int]:
     if engine.dialect.name == "sqlite":  # stored as naive UTC text
         return cast(func.strftime("%s", column), Integer)

@@ -31,7 +31,13 @@ def test_runs_compares_by_run_id_and_by_version_in_the_order_asked(client, train
     assert by_versions[0]["metrics"]["macro_f1"] != by_versions[1]["metrics"]["macro_f1"]
 
 
-@pytest.mark.parametrize("query", ["ids=nothex", "ids=" + "a" * 31, "versions=x", "versions=1,,2", "",
+def test_runs_without_a_selection_is_an_empty_comparison(client):
+    response = client.get("/api/runs")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"runs": []}
+
+
+@pytest.mark.parametrize("query", ["ids=nothex", "ids=" + "a" * 31, "versions=x", "versions=1,,2",
                                    "ids=" + ",".join(["a" * 32] * 21)])
 def test_runs_refuses_malformed_selections_with_422(client, query):
     response = client.get(f"/api/runs?{query}")
@@ -119,10 +125,19 @@ def test_live_buckets_are_whole_hours_and_minutes(client):
 
 
 @pytest.mark.parametrize("query", ["environment=moon", "version=abc", "hours=0", "hours=-1", "hours=nan",
-                                   "hours=100000", "bucket=week", "hours=720&bucket=minute", "version=1;drop"])
+                                   "hours=100000", "bucket=week", "version=1;drop"])
 def test_live_refuses_bad_parameters_with_422(client, query):
     response = client.get(f"/api/live?{query}")
     assert response.status_code == 422, response.text
+
+
+@pytest.mark.parametrize("query, bucket", [("hours=720&bucket=minute", "hour"), ("hours=2160&bucket=minute", "day"),
+                                           ("hours=30&bucket=minute", "minute")])
+def test_live_answers_a_bucket_too_fine_for_the_window_in_the_finest_that_fits(client, query, bucket):
+    """Every hours/bucket pair the OpenAPI schema allows is answered (schemathesis' positive_data_acceptance)."""
+    response = client.get(f"/api/live?{query}")
+    assert response.status_code == 200, response.text
+    assert response.json()["bucket"] == bucket
 
 
 def test_alerts_lists_open_and_resolved(client, seeded):
@@ -180,6 +195,24 @@ def test_drift_reports_the_shifted_staging_topic_and_not_the_familiar_production
     assert len(production["history"]) == 4
     assert [r["end"] for r in production["history"]] == sorted(r["end"] for r in production["history"])
     assert by_slice[("production", v2)]["latest"]["current_size"] == 200  # 240 canary predictions
+
+
+def test_drift_worker_process_gives_the_same_report(seeded_env, client):
+    """The server computes drift in a spawned worker process (off its interpreter lock): same report."""
+    from fastapi.testclient import TestClient
+
+    from support.dashboard import build_app
+
+    settings, store, _ = seeded_env
+    query = "/api/drift?environment=staging&window=200&history=2"
+    in_thread = client.get(query).json()
+    with TestClient(build_app(settings.model_copy(update={"dashboard_drift_process": True}), store)) as worker_client:
+        response = worker_client.get(query)
+        worker = worker_client.app.state.dashboard_drift_worker
+        assert response.status_code == 200, response.text
+        assert worker._pool is not None  # computed in the process, not on this thread
+    assert response.json() == in_thread
+    worker.close()
 
 
 def test_the_words_of_the_new_terms_check_are_shown_only_to_the_admin(client, admin_token):

@@ -98,7 +98,7 @@ def test_schemathesis_finds_no_server_error_and_no_response_off_schema(local_mod
         result = subprocess.run(
             [str(schemathesis), "run", f"{base}/openapi.json",
              "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
-                         "response_schema_conformance",
+                         "response_schema_conformance,positive_data_acceptance,negative_data_rejection",
              "--max-examples", "30", "--seed", "20261127", "--generation-deterministic",
              "--request-timeout", "10", "--no-color"],
             cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)

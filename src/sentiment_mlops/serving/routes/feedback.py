@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from sentiment_mlops.errors import NotFoundError
 from sentiment_mlops.serving.auth import bearer_token, feedback_actor
 from sentiment_mlops.serving.responses import OrjsonResponse
-from sentiment_mlops.serving.schemas import ErrorResponse, FeedbackRequest, FeedbackResponse
+from sentiment_mlops.serving.schemas import (
+    ErrorResponse,
+    FeedbackRequest,
+    FeedbackResponse,
+    feedback_pairs,
+)
 from sentiment_mlops.serving.state import ServingState, serving_state
 
 router = APIRouter(tags=["feedback"])
@@ -33,11 +40,11 @@ def _record(state: ServingState, pairs: list[tuple[str, str]], actor: str) -> No
              responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse},
                         404: {"model": ErrorResponse}, 413: {"model": ErrorResponse},
                         422: {"model": ErrorResponse}})
-async def feedback(body: FeedbackRequest, request: Request) -> Response:
+async def feedback(body: Annotated[FeedbackRequest, Body()], request: Request) -> Response:
     """Needs ``Authorization: Bearer $SENTIMENT_MLOPS_FEEDBACK_TOKEN`` (or the admin token) unless the server
     runs with ``SENTIMENT_MLOPS_FEEDBACK_OPEN=true``; the label records which token gave it."""
     state = serving_state(request)
     actor = feedback_actor(bearer_token(request.headers.get("authorization")), state.settings)
-    pairs: list[tuple[str, str]] = [(item.id, str(item.label)) for item in body.pairs()]
+    pairs: list[tuple[str, str]] = [(item.id, str(item.label)) for item in feedback_pairs(body)]
     await run_in_threadpool(_record, state, pairs, actor)
     return OrjsonResponse({"recorded": len(pairs), "ids": [pid for pid, _ in pairs]})
