@@ -116,7 +116,9 @@ def test_ctrl_c_stops_a_real_watch_process(corpus, env):
     command = [sys.executable, "-c", "from sentiment_mlops.cli import main; main()", "monitor", "--env", "local",
                "--watch", "--interval", "0.2"]
     environ = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ)
+    # As from a terminal: a suite started in the background (`pytest &`) hands its children an ignored SIGINT.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         first = ""
         deadline = time.monotonic() + 60

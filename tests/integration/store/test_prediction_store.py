@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -256,6 +257,9 @@ def test_concurrent_writer_and_reader_on_sqlite(tmp_path):
     while thread.is_alive():
         counts.append(reader.count_predictions())
         reader.summary()
+        # In production the writer is another process; here it is a thread, and a reader that never waits
+        # can keep it from the interpreter lock for seconds once other threads exist (33 s in the suite).
+        time.sleep(0.001)
     thread.join()
     assert not failures
     assert counts == sorted(counts) and all(c % batch_size == 0 for c in counts)
