@@ -26,9 +26,10 @@ run: $(VENV)/.installed
 	$(BIN)/sentiment-mlops serve --env staging --bootstrap --host $(HOST) --port $(PORT)
 
 ## test: install with dev extras, lint, type-check the package (mypy src), run the whole suite with coverage
-## (fails under 85%); the slow deployment tests (docker, act, cluster) are left to test-deploy
+## (fails under 85%) on two pytest-xdist workers (one per core here; each test file stays on one worker, so
+## its module fixtures are built once); the slow deployment tests (docker, act, cluster) are left to test-deploy
 test: $(VENV)/.installed-dev lint typecheck
-	$(BIN)/python -m pytest -m "not docker and not act and not cluster" --cov --cov-report=term --cov-report=xml:coverage.xml
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not docker and not act and not cluster" --cov --cov-report=term --cov-report=xml:coverage.xml
 
 ## test-deploy: the image built and run, the workflows run through act, replicas behind HAProxy, the
 ## scale-out topology (slow)
