@@ -49,11 +49,11 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def run_score(args: list[str], cwd: Path) -> tuple[float, float, float]:
-    """Wall seconds, the texts/s ``score`` reports (scoring only), and the peak RSS in GB of the tree."""
-    started = time.perf_counter()
-    child = subprocess.Popen([CLI, "score", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env={**os.environ, "COLUMNS": "200"})
+def run_with_peak_rss(command: list[str], cwd: Path,
+                      env: dict[str, str]) -> tuple[subprocess.Popen[str], str, str, int]:
+    """Run ``command`` to the end: the finished process, its stdout and stderr, and the peak RSS in bytes of
+    its whole process tree (sampled every 0.2 s)."""
+    child = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     peak = 0
     watched = psutil.Process(child.pid)
     done = threading.Event()
@@ -69,6 +69,13 @@ def run_score(args: list[str], cwd: Path) -> tuple[float, float, float]:
     out, err = child.communicate()
     done.set()
     sampler.join()
+    return child, out, err, peak
+
+
+def run_score(args: list[str], cwd: Path) -> tuple[float, float, float]:
+    """Wall seconds, the texts/s ``score`` reports (scoring only), and the peak RSS in GB of the tree."""
+    started = time.perf_counter()
+    child, out, err, peak = run_with_peak_rss([CLI, "score", *args], cwd, {**os.environ, "COLUMNS": "200"})
     wall = time.perf_counter() - started
     if child.returncode != 0:
         raise SystemExit(f"score failed: {err.strip().splitlines()[-1] if err.strip() else child.returncode}")

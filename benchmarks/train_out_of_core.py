@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -27,7 +25,7 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from batch_scoring import tree_rss
+from batch_scoring import run_with_peak_rss
 from sentiment_mlops.data import load_dataset
 
 CLI = str(Path(sys.executable).with_name("sentiment-mlops"))
@@ -40,23 +38,7 @@ FILE_ROWS = 250_000
 def run_train(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, float, str]:
     """Wall seconds, macro-F1, peak RSS (GB) of the whole process tree, and the output of one ``train``."""
     started = time.perf_counter()
-    child = subprocess.Popen([CLI, "train", "--no-register", *args], cwd=cwd, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env={**env, "COLUMNS": "200"})
-    peak = 0
-    watched = psutil.Process(child.pid)
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, tree_rss(watched))
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, err = child.communicate()
-    done.set()
-    sampler.join()
+    child, out, err, peak = run_with_peak_rss([CLI, "train", "--no-register", *args], cwd, {**env, "COLUMNS": "200"})
     wall = time.perf_counter() - started
     if child.returncode != 0:
         raise SystemExit(f"train {' '.join(args)} failed: {err.strip() or child.returncode}")
