@@ -87,7 +87,7 @@ def train_out_of_core_command(settings: Settings, console: Console, *, data: str
     """``train --engine dask``: the three out-of-core passes, then the same publishing as an in-memory run."""
     import time
 
-    from sentiment_mlops.cli.training import print_evaluation, start_tracker, step_printer
+    from sentiment_mlops.cli.training import print_evaluation, print_run_footer, start_tracker, step_printer
     from sentiment_mlops.config import masked_url
     from sentiment_mlops.data import BUILTIN
 
@@ -151,13 +151,7 @@ def train_out_of_core_command(settings: Settings, console: Console, *, data: str
     print_evaluation(console, result.evaluation, result.train_size, result.test_size)
     console.print(f"artifacts: {target}/ (the files an in-memory run writes; reference profile and heldout.jsonl "
                   f"from a sample of {meta['heldout_sample_size']:,} held-out rows)", highlight=False, soft_wrap=True)
-    console.print(f"MLflow run: {result.run_id}")
-    if result.model_version:
-        console.print(f"registered: [bold]{settings.registered_model_name}[/] version "
-                      f"[bold green]{result.model_version}[/]")
-    else:
-        console.print("registered: no (--no-register)")
-    console.print(f"total: {time.perf_counter() - started:.2f} s")
+    print_run_footer(console, settings, result, started)
 
 
 def score(

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from sentiment_mlops.registry.tracker_process import TrackerProcess
     from sentiment_mlops.training.evaluation import Evaluation
     from sentiment_mlops.training.feedback import FeedbackData
+    from sentiment_mlops.training.run import TrainResult
     from sentiment_mlops.training.search import Trial
 
 
@@ -193,6 +194,11 @@ def train_command(settings: Settings, console: Console, *, data: str, text_colum
         console.print(ConfidenceCalibration.from_dict(result.calibration).summary())
     console.print(f"artifacts: {target}/ (sentiment_model.pkl, sentiment_model_vectorizer.pkl, metrics.json, "
                   "confusion_matrix.json/.png, reference_profile.json, manifest.json)")
+    print_run_footer(console, settings, result, started)
+
+
+def print_run_footer(console: Console, settings: Settings, result: TrainResult, started: float) -> None:
+    """The last lines of every ``train`` (in memory or on Dask): the MLflow run, the version, the total time."""
     console.print(f"MLflow run: {result.run_id}")
     if result.model_version:
         console.print(f"registered: [bold]{settings.registered_model_name}[/] version "
