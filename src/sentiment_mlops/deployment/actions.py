@@ -325,7 +325,7 @@ def _promote(registry: ModelRegistry, store: PredictionStore, *, version: str | 
             registry.set_alias(CANARY_ALIAS, candidate)
 
         registry.delete_alias(CANARY_ALIAS)
-        _delete_canary_tag(registry)
+        _delete_tag(registry, CANARY_PERCENT_TAG)
         message = f"canary finished: production {incumbent or 'none'} → {candidate} (was at {percent or '?'}%)"
     else:
         def undo() -> None:
@@ -338,9 +338,9 @@ def _promote(registry: ModelRegistry, store: PredictionStore, *, version: str | 
     return DeploymentResult(to, action, incumbent, candidate, True, message, event_id, report, tuple(warnings))
 
 
-def _delete_canary_tag(registry: ModelRegistry) -> None:
-    if CANARY_PERCENT_TAG in registry.model_tags():
-        registry.delete_model_tag(CANARY_PERCENT_TAG)
+def _delete_tag(registry: ModelRegistry, tag: str) -> None:
+    if tag in registry.model_tags():
+        registry.delete_model_tag(tag)
 
 
 def _start_canary(registry: ModelRegistry, store: PredictionStore, *, candidate: str, incumbent: str | None,
@@ -365,7 +365,7 @@ def _start_canary(registry: ModelRegistry, store: PredictionStore, *, candidate:
     def undo() -> None:
         if running is None:
             registry.delete_alias(CANARY_ALIAS)
-            _delete_canary_tag(registry)
+            _delete_tag(registry, CANARY_PERCENT_TAG)
         else:
             registry.set_model_tag(CANARY_PERCENT_TAG, previous_percent or "0")
 
@@ -443,7 +443,7 @@ def _abort_canary(registry: ModelRegistry, store: PredictionStore, *, to_version
     production = _alias(registry, "production")
     # Alias first: a server that still sees a percentage without an alias routes nothing to a canary.
     registry.delete_alias(CANARY_ALIAS)
-    _delete_canary_tag(registry)
+    _delete_tag(registry, CANARY_PERCENT_TAG)
 
     def undo() -> None:
         if percent is not None:
@@ -533,11 +533,6 @@ def _start_shadow(registry: ModelRegistry, store: PredictionStore, *, version: s
                                  report=report.to_dict() if report else None, undo=undo, tag_from=False)
     return DeploymentResult(SHADOW_ALIAS, DeploymentAction.SHADOW_START, incumbent, candidate, True, message,
                             event_id, report, tuple(warnings))
-
-
-def _delete_tag(registry: ModelRegistry, tag: str) -> None:
-    if tag in registry.model_tags():
-        registry.delete_model_tag(tag)
 
 
 def _finish_shadow(registry: ModelRegistry, store: PredictionStore, *, candidate: str, incumbent: str | None,
