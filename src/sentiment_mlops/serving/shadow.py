@@ -10,7 +10,6 @@ and counts it (``sentiment_shadow_dropped_total``); the answers are never return
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import random
 import threading
@@ -23,7 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from sentiment_mlops.config import SHADOW_ALIAS
 from sentiment_mlops.serving.model_holder import ModelSnapshot, ServedModel
-from sentiment_mlops.serving.prediction_log import PredictionLogWriter, prediction_row
+from sentiment_mlops.serving.prediction_log import PredictionLogWriter, new_prediction_id, prediction_row
 from sentiment_mlops.store.schema import SHADOW_SOURCE
 
 logger = logging.getLogger(__name__)
@@ -64,7 +63,7 @@ class ShadowMetrics:
 def leave_room_for_live(writer: PredictionLogWriter) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
     """The shadow's way into the prediction log: queue rows only while the log's queue is less than half full,
     so shadow rows never make a live request wait for room (they are dropped and counted instead)."""
-    limit = int(writer.queue.maxsize * LIVE_ROOM)
+    limit = int(writer.capacity * LIVE_ROOM)
 
     def log(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if writer.depth + len(rows) > limit:
@@ -148,8 +147,7 @@ class ShadowScorer:
                     probabilities = matrix[position]
                     position += 1
                     best = max(range(len(probabilities)), key=probabilities.__getitem__)
-                    # 16 random bytes as hex, like a uuid4's: a quarter of uuid4's cost, on every shadowed text.
-                    row = prediction_row(prediction_id=os.urandom(16).hex(), text=text, log_text=self.log_text,
+                    row = prediction_row(prediction_id=new_prediction_id(), text=text, log_text=self.log_text,
                                          environment=SHADOW_ALIAS, model_version=model.version,
                                          sentiment=classes[best], confidence=probabilities[best],
                                          probabilities=dict(zip(classes, probabilities, strict=True)),

@@ -36,13 +36,13 @@ def engine_url(url: str) -> URL:
         ) from exc
 
 
-def _json_dumps(value: Any) -> str:
+def json_dumps(value: Any) -> str:
     # Reports and details come from numpy/scipy; NaN becomes null, which PostgreSQL's json accepts.
     return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 # orjson reads and writes the JSON columns several times faster than the json module.
-_JSON_CODEC = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+_JSON_CODEC = {"json_serializer": json_dumps, "json_deserializer": orjson.loads}
 
 
 def _enable_wal(cursor: Any) -> None:

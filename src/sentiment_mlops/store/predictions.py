@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Select, String, func, literal, select, tup
 
 from sentiment_mlops.store.database import Database, dicts
 from sentiment_mlops.store.gc_pause import gc_paused
-from sentiment_mlops.store.rows import prediction_values
+from sentiment_mlops.store.rows import insert_prediction_rows, prediction_values
 from sentiment_mlops.store.schema import UTCDateTime, column_names, feedback, feedback_history, predictions, utcnow
 from sentiment_mlops.store.totals import apply_increments, increments, summary_from_totals
 
@@ -44,7 +44,7 @@ class PredictionLog(Database):
         now = utcnow()
         full_rows = [prediction_values(row, now) for row in rows]
         with self._transaction() as connection:
-            connection.execute(predictions.insert(), full_rows)
+            insert_prediction_rows(connection, full_rows)
             apply_increments(connection, self._insert, increments(full_rows))
         return [row["id"] for row in full_rows]
 

@@ -1,12 +1,17 @@
-"""A prediction as the serving writer hands it over, checked and completed into a full table row."""
+"""A prediction as the serving writer hands it over, checked and completed into a full table row, and the
+rows written in one ``executemany`` at the driver level."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
+from sqlalchemy import Connection
+
+from sentiment_mlops.store.engine import json_dumps
 from sentiment_mlops.store.schema import DEFAULT_SOURCE, column_names, predictions, row_fields
 
 
@@ -32,3 +37,36 @@ def prediction_values(row: dict[str, Any], now: datetime) -> dict[str, Any]:
         raise ValueError(f"datetime {created_at.isoformat()} has no time zone; pass an aware UTC datetime")
     values["created_at"] = created_at.astimezone(UTC)
     return values
+
+
+@cache
+def _insert_sql(dialect: str) -> str:
+    names = column_names(predictions)
+    if dialect == "sqlite":
+        return f"INSERT INTO predictions ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
+    placeholders = ", ".join("%s::json" if name == "probabilities" else "%s" for name in names)
+    return f"INSERT INTO predictions ({', '.join(names)}) VALUES ({placeholders})"
+
+
+def insert_prediction_rows(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert full rows (``prediction_values``) with one driver ``executemany``.
+
+    The serving writer inserts every prediction, and SQLAlchemy's per-row parameter processing was a third
+    of the insert's CPU: 500-row batches took 36-53 us of CPU per row through ``connection.execute`` and
+    25-45 us here on SQLite, 49-58 against 34-42 us on PostgreSQL (five alternated rounds each, loaded
+    2-core VM). The values are converted as the column types would: the time as naive UTC text on SQLite
+    (SQLAlchemy's storage format) and aware on PostgreSQL, the probabilities with the store's JSON serialiser.
+    """
+    dialect = connection.dialect.name
+    names = column_names(predictions)
+    created = names.index("created_at")
+    probabilities = names.index("probabilities")
+    params = []
+    for row in rows:
+        values = [row[name] for name in names]
+        when = values[created].astimezone(UTC)
+        values[created] = when.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" \
+            else when
+        values[probabilities] = json_dumps(values[probabilities])
+        params.append(tuple(values))
+    connection.exec_driver_sql(_insert_sql(dialect), params)
