@@ -314,6 +314,14 @@ class PredictionLogWriter:
 
     # -- shutdown ---------------------------------------------------------------------------------------
 
+    def _drain_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        while True:
+            try:
+                rows.append(self._rows.popleft())
+            except IndexError:
+                return rows
+
     def close(self, timeout: float = 10.0) -> None:
         """Write what is queued for at most ``timeout`` seconds, journal the rest, then stop both threads."""
         if self._thread is None:
@@ -324,16 +332,15 @@ class PredictionLogWriter:
         if self._thread.is_alive():  # stuck in a store call: journal the queue and the batch it holds
             with self._lock:
                 stuck, self._inflight = self._inflight, None
-            rest = [*(stuck or [])]
-            while self._rows:
-                try:
-                    rest.append(self._rows.popleft())
-                except IndexError:
-                    break
+            rest = [*(stuck or []), *self._drain_rows()]
             logger.error("the prediction store did not take the log within %.0f s; journaling %d rows",
                          timeout, len(rest))
             if rest:
                 self._journal(rest)
+        else:  # rows a late request queued after the writer's last look: to the journal, replayed just below
+            late = self._drain_rows()
+            if late:
+                self._journal(late)
         replaying = False
         if self._replayer is not None:
             self._replayer.join(timeout=min(timeout, self.retry_seconds))
