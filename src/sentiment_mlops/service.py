@@ -158,12 +158,14 @@ def loop_alerts(settings: Settings, store: PredictionStore, environment: str) ->
 
 def build_retrain_loop(settings: Settings, store: PredictionStore, policy: RetrainPolicy,
                        registry: ModelRegistry | None = None) -> RetrainLoop:
-    """The loop ``monitor --watch --retrain POLICY.yml`` runs after each monitor pass."""
-    from sentiment_mlops.monitoring.retrain import train_candidate
+    """The loop ``monitor --watch --retrain POLICY.yml`` runs after each monitor pass, stepped only while this
+    process holds the store's retraining lock (``monitoring.retrain.loop_lock``)."""
+    from sentiment_mlops.monitoring.retrain import loop_lock, train_candidate
 
     deployer = ActionsDeployer(settings, registry or ModelRegistry.from_settings(settings), store)
     return RetrainLoop(policy, store=store, deployer=deployer, trainer=partial(train_candidate, settings, store),
-                       alerts=loop_alerts(settings, store, policy.environment), admin_token=settings.admin_token)
+                       alerts=loop_alerts(settings, store, policy.environment), admin_token=settings.admin_token,
+                       lock=loop_lock(settings.store_url, policy.environment))
 
 
 def approve_loop_step(settings: Settings, event_id: int, *, actor: str | None = None) -> str:

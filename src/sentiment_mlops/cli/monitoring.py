@@ -224,7 +224,7 @@ def watch_command(settings: Settings, console: Console, *, env: str, window: int
     finally:
         loop.stop()
         if retrain_loop is not None:
-            retrain_loop.alerts.close()
+            retrain_loop.close()
         store.close()
         alert_log.removeHandler(handler)
         alert_log.setLevel(previous_level)

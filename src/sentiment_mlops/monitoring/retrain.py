@@ -10,8 +10,13 @@ one step on. When no loop is open and the policy's conditions hold (``retrain_po
 Each step is a history event (environment ``loop``; the alias changes are the ordinary promote and canary
 events of ``deployment.actions``, which hold the lock, run the gate and compare-and-set) and a webhook alert.
 The history is the loop's only state: another process (``promote --approve``) can answer a waiting step, and a
-restarted loop picks up where it was. A step that fails records ``loop-failed`` with the error, alerts, and
-aborts the loop's canary if one runs: production keeps its version.
+restarted loop picks up where it was. Only one process steps the loop per store: ``step`` first takes the store's
+named lock ``retrain-ENV`` (``store.locks.named_lock``: an advisory lock on PostgreSQL, a file lock beside a SQLite
+store) and keeps it while the process runs; another ``monitor --watch --retrain`` on the same store follows (says
+so each pass) and takes over when the holder exits.
+
+A step that fails records ``loop-failed`` with the error, alerts, and aborts the loop's canary if one runs:
+production keeps its version.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from sentiment_mlops.monitoring.retrain_policy import (
     should_retrain,
 )
 from sentiment_mlops.store.deployments import LoopStep
+from sentiment_mlops.store.locks import LeaderLock, named_lock
 
 if TYPE_CHECKING:
     from sentiment_mlops.monitoring.alerts import MonitorSnapshot
@@ -46,7 +52,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = ["LOOP_ACTOR", "RULE", "LoopAlerts", "LoopCycle", "LoopDeployer", "RetrainLoop", "StepOutcome",
-           "TrainedCandidate", "approve", "current_cycle", "loop_timeline", "train_candidate"]
+           "TrainedCandidate", "approve", "current_cycle", "loop_lock", "loop_timeline", "train_candidate"]
 
 RULE = "retrain_loop"
 
@@ -105,6 +111,16 @@ def train_candidate(settings: Settings, store: PredictionStore, policy: RetrainP
                             feedback={**feedback.record(), "macro_f1": fed.macro_f1 if fed else None})
 
 
+def loop_lock_name(environment: str) -> str:
+    """The store lock whose holder alone steps the retraining loop of ``environment``."""
+    return f"retrain-{environment}"
+
+
+def loop_lock(store_url: str, environment: str) -> LeaderLock:
+    """The retraining loop's lock on this store (see the module docstring)."""
+    return named_lock(store_url, loop_lock_name(environment))
+
+
 def token_digest(token: str) -> str:
     """What a waiting step records of the admin token that may approve it (never the token itself)."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -158,7 +174,7 @@ class RetrainLoop:
 
     def __init__(self, policy: RetrainPolicy, *, store: PredictionStore, deployer: LoopDeployer,
                  trainer: Trainer | None, alerts: LoopAlerts, admin_token: str | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, lock: LeaderLock | None = None) -> None:
         if policy.promotion is Promotion.APPROVAL and not admin_token:
             raise ConfigurationError("a policy with promotion: approval needs SENTIMENT_MLOPS_ADMIN_TOKEN: only its "
                                      "holder can approve a waiting step (promote --approve EVENT_ID)")
@@ -169,10 +185,16 @@ class RetrainLoop:
         self.alerts = alerts
         self.admin_token = admin_token
         self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self.lock = lock
 
     # -- one pass ---------------------------------------------------------------------------------------
     def step(self, snapshot: MonitorSnapshot) -> str:
-        """Advance the open loop, or start one when the policy's conditions hold; one line saying what happened."""
+        """Advance the open loop, or start one when the policy's conditions hold; one line saying what happened.
+
+        Without the loop's lock (another process holds it) nothing is read or done: this process follows."""
+        if self.lock is not None and not self.lock.try_acquire():
+            return (f"retrain: following: another process steps the retraining loop on this store (lock "
+                    f"{loop_lock_name(self.policy.environment)}); this one takes over when it stops")
         try:
             cycle = current_cycle(self.store.deployment_events())
             if cycle is not None and not cycle.closed:
@@ -180,6 +202,12 @@ class RetrainLoop:
             return self._maybe_start(snapshot, cycle)
         except SentimentMLOpsError as exc:  # the store or registry is down: try again next pass
             return f"retrain: could not read the history: {exc}"
+
+    def close(self) -> None:
+        """Release the loop's lock (another watcher takes over) and flush the alert channels."""
+        if self.lock is not None:
+            self.lock.release()
+        self.alerts.close()
 
     def _maybe_start(self, snapshot: MonitorSnapshot, last: LoopCycle | None) -> str:
         now = self._clock()
