@@ -57,6 +57,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["LOOP_ACTOR", "RULE", "LoopAlerts", "LoopCycle", "LoopDeployer", "RetrainLoop", "StepOutcome",
            "TrainedCandidate", "approve", "current_cycle", "loop_lock", "loop_timeline", "train_candidate"]
 
+
 @dataclass(frozen=True)
 class StepOutcome:
     """What a deployment action did, as the loop records it."""
