@@ -19,7 +19,7 @@ from sentiment_mlops.config import Environment, Settings
 from sentiment_mlops.errors import ConfigurationError
 from sentiment_mlops.monitoring.auto_rollback import AutoRollback
 from sentiment_mlops.monitoring.retrain import LOOP_ACTOR, LoopAlerts, RetrainLoop, StepOutcome
-from sentiment_mlops.monitoring.retrain_policy import RetrainPolicy
+from sentiment_mlops.monitoring.retrain_policy import RetrainPolicy, Rollout
 from sentiment_mlops.monitoring.snapshot import DEFAULT_WINDOW
 from sentiment_mlops.monitoring.watch import MonitorLoop
 from sentiment_mlops.registry.client import ModelRegistry
@@ -126,18 +126,22 @@ class ActionsDeployer:
         info = self.registry.alias_version(name)
         return info.version if info is not None else None
 
-    def promote(self, version: str, *, to: str, canary_percent: float | None, reason: str) -> StepOutcome:
+    def promote(self, version: str, *, to: str, reason: str, canary_percent: float | None = None,
+                shadow_percent: float | None = None) -> StepOutcome:
         from sentiment_mlops.deployment.actions import promote
         from sentiment_mlops.deployment.gate import rules_from_settings
+        from sentiment_mlops.deployment.replay import rules_from_settings as traffic_rules
 
         result = promote(self.registry, self.store, version=version, to=to, canary_percent=canary_percent,
-                         reason=reason, actor=self.actor, rules=rules_from_settings(self.settings))
+                         shadow_percent=shadow_percent, reason=reason, actor=self.actor,
+                         rules=rules_from_settings(self.settings), replay_rules=traffic_rules(self.settings))
         return StepOutcome(result.event_id, result.message, result.report.to_dict() if result.report else None)
 
-    def abort_canary(self, *, reason: str, evidence: dict[str, Any]) -> StepOutcome:
+    def end_rollout(self, rollout: Rollout, *, reason: str, evidence: dict[str, Any]) -> StepOutcome:
+        """``rollback --env canary`` or ``rollback --env shadow``: production keeps its version."""
         from sentiment_mlops.deployment.actions import rollback
 
-        result = rollback(self.registry, self.store, environment="canary", reason=reason, evidence=evidence,
+        result = rollback(self.registry, self.store, environment=rollout.alias, reason=reason, evidence=evidence,
                           actor=self.actor)
         return StepOutcome(result.event_id, result.message)
 
@@ -158,12 +162,14 @@ def loop_alerts(settings: Settings, store: PredictionStore, environment: str) ->
 
 def build_retrain_loop(settings: Settings, store: PredictionStore, policy: RetrainPolicy,
                        registry: ModelRegistry | None = None) -> RetrainLoop:
-    """The loop ``monitor --watch --retrain POLICY.yml`` runs after each monitor pass."""
-    from sentiment_mlops.monitoring.retrain import train_candidate
+    """The loop ``monitor --watch --retrain POLICY.yml`` runs after each monitor pass, stepped only while this
+    process holds the store's retraining lock (``monitoring.retrain.loop_lock``)."""
+    from sentiment_mlops.monitoring.retrain import loop_lock, train_candidate
 
     deployer = ActionsDeployer(settings, registry or ModelRegistry.from_settings(settings), store)
     return RetrainLoop(policy, store=store, deployer=deployer, trainer=partial(train_candidate, settings, store),
-                       alerts=loop_alerts(settings, store, policy.environment), admin_token=settings.admin_token)
+                       alerts=loop_alerts(settings, store, policy.environment), admin_token=settings.admin_token,
+                       lock=loop_lock(settings.store_url, policy.environment))
 
 
 def approve_loop_step(settings: Settings, event_id: int, *, actor: str | None = None) -> str:

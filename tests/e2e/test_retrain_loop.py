@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sentiment_mlops.monitoring.performance import as_utc
 from sentiment_mlops.registry import ModelRegistry, load_local
 from sentiment_mlops.store import PredictionStore
 from support.feedback import build_base_registry, macro_f1, predict_and_label, topic_split
@@ -150,3 +151,81 @@ def test_one_full_loop_drift_retrain_gate_canary_approval(tmp_path_factory, tmp_
     base_heldout = [(row["text"], row["label"]) for row in map(json.loads, Path(root / "models/heldout.jsonl").open())]
     assert macro_f1(after, unseen) - macro_f1(before, unseen) >= 0.10
     assert macro_f1(before, base_heldout) - macro_f1(after, base_heldout) <= 0.01
+
+
+SHADOW_POLICY = """\
+min_new_labels: 200
+require: drift_or_accuracy_drop
+min_labelled_for_accuracy: 50
+cooldown_minutes: 60
+rollout: shadow
+shadow_percent: 100
+shadow_minutes: 0
+min_shadow_pairs: 60
+min_shadow_labels: 60
+max_shadow_accuracy_drop: 0.05
+promotion: auto
+training:
+  data: base.csv
+  models_dir: models-loop
+"""
+
+
+@pytest.mark.slow
+def test_a_loop_with_a_shadow_promotes_through_the_gate_on_the_shadows_evidence(tmp_path_factory, tmp_path,
+                                                                                 builtin_dataset, monkeypatch):
+    """The same loop with ``rollout: shadow``: the candidate scores every production request unseen, the labels
+    production gets judge it on the same requests, and the ordinary gate (with the shadow's evidence) promotes it."""
+    workspace = copy_registry(build_once(tmp_path_factory, "feedback-base", build_base_registry), tmp_path / "ws")
+    root = workspace.root
+    store_url = f"sqlite:///{root / workspace.info['store']}"
+    (root / "policy.yml").write_text(SHADOW_POLICY)
+    split = topic_split(builtin_dataset)
+    with webhook_receiver() as receiver:
+        settings = {"MLFLOW_TRACKING_URI": workspace.tracking_uri, "SENTIMENT_MLOPS_STORE_URL": store_url,
+                    "SENTIMENT_MLOPS_FEEDBACK_TOKEN": FEEDBACK_TOKEN, "SENTIMENT_MLOPS_ALERT_WEBHOOK": receiver.url,
+                    "SENTIMENT_MLOPS_GATE_LATENCY_SAMPLES": "20", "SENTIMENT_MLOPS_POLL_SECONDS": "0.5",
+                    # A retrain that learned the topic disagrees with production exactly where production is wrong
+                    # (on 60% of these texts); the gate's labelled-accuracy rule still guards it.
+                    "SENTIMENT_MLOPS_REPLAY_MIN_AGREEMENT": "0.3", "COLUMNS": "200"}
+        with serve("production", env=child_env(**settings), cwd=root) as url:
+            predict_and_label(url, split.feedback, FEEDBACK_TOKEN)
+            log = (root / "watch.log").open("w")
+            watch = subprocess.Popen([CLI, "monitor", "--env", "production", "--watch", "--interval", "1",
+                                      "--retrain", "policy.yml"], env=child_env(**settings), cwd=root, stdout=log,
+                                     stderr=subprocess.STDOUT)
+            try:
+                def actions() -> list[str]:
+                    if watch.poll() is not None:
+                        raise AssertionError(f"the watch loop exited: {(root / 'watch.log').read_text()[-3000:]}")
+                    return [e["action"] for e in _events(store_url)]
+
+                wait_for(lambda: "shadow-start" in actions(), timeout=180, interval=0.5, what="the loop's shadow")
+                rest = iter(split.rest[i:i + 20] for i in range(0, len(split.rest), 20))
+
+                def served_and_judged() -> bool:
+                    predict_and_label(url, next(rest), FEEDBACK_TOKEN)
+                    return "loop-promoted" in actions()
+
+                wait_for(served_and_judged, timeout=120, interval=1, what="the loop to promote its shadow")
+            finally:
+                stop(watch)
+                log.close()
+
+    events = _events(store_url)
+    loop = [(e["environment"], e["action"], e["to_version"]) for e in events][2:]
+    assert loop == [("loop", "loop-triggered", None), ("loop", "loop-trained", "2"), ("staging", "promote", "2"),
+                    ("shadow", "shadow-start", "2"), ("production", "promote", "2"), ("shadow", "shadow-end", None),
+                    ("loop", "loop-promoted", "2")]
+    promoted = next(e for e in events if e["environment"] == "production" and e["to_version"] == "2")
+    with PredictionStore(store_url) as store:  # the shadow never answered: version 2 served only once promoted
+        served = store.recent_predictions(environment="production", limit=5000)
+    assert min(as_utc(r["created_at"]) for r in served if r["model_version"] == "2") >= as_utc(promoted["created_at"])
+    shadow = promoted["report"]["shadow"]["comparison"]
+    assert shadow["labelled"] >= 60 and shadow["candidate_accuracy"] > shadow["incumbent_accuracy"]
+    rules = {r["name"]: r for r in promoted["report"]["rules"]}
+    assert rules["shadow_labelled_accuracy"]["passed"] and not rules["shadow_labelled_accuracy"]["skipped"]
+    judged = events[-1]["report"]["evidence"]
+    assert judged["shadow_labelled"] >= 60 and judged["shadow_accuracy"] > judged["production_accuracy"]
+    sent = [m["details"]["step"] for m in receiver.received if m["rule"] == "retrain_loop"]
+    assert sent == ["loop-triggered", "loop-trained", "staged", "shadow", "loop-promoted"]

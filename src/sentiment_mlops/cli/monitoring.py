@@ -188,6 +188,7 @@ def watch_command(settings: Settings, console: Console, *, env: str, window: int
                   retrain: RetrainPolicy | None = None) -> None:
     """Run until Ctrl-C (or ``iterations`` passes), printing a status line per pass (and, with ``retrain``,
     the retraining loop's step)."""
+    from sentiment_mlops.monitoring.retrain_policy import Rollout
     from sentiment_mlops.service import build_retrain_loop, build_watch_loop
     from sentiment_mlops.store import PredictionStore
 
@@ -210,8 +211,9 @@ def watch_command(settings: Settings, console: Console, *, env: str, window: int
     alert_log.setLevel(logging.INFO)
     guard = f", auto-rollback within {settings.bake_minutes:g} min of a promotion" if auto_rollback else ""
     if retrain is not None:
+        share = retrain.shadow_percent if retrain.rollout is Rollout.SHADOW else retrain.canary_percent
         guard += (f", retraining when {retrain.min_new_labels} new labels and {retrain.require.value} "
-                  f"(canary {retrain.canary_percent:g}%, promotion {retrain.promotion.value})")
+                  f"({retrain.rollout.value} {share:g}%, promotion {retrain.promotion.value})")
     if iterations == 1:
         console.print(f"checking {env} once (store {store.display_url}{guard})", highlight=False, soft_wrap=True)
     else:
@@ -224,7 +226,7 @@ def watch_command(settings: Settings, console: Console, *, env: str, window: int
     finally:
         loop.stop()
         if retrain_loop is not None:
-            retrain_loop.alerts.close()
+            retrain_loop.close()
         store.close()
         alert_log.removeHandler(handler)
         alert_log.setLevel(previous_level)
@@ -264,7 +266,7 @@ def monitor(
                                                          "error rate.")] = None,
     iterations: Annotated[int | None, typer.Option(hidden=True)] = None,
     retrain: Annotated[Path | None, typer.Option("--retrain", metavar="POLICY.yml", help="With --watch: retrain "
-                                                 "from feedback, gate, canary and promote when the policy's "
+                                                 "from feedback, gate, canary or shadow, and promote when the policy's "
                                                  "conditions hold (opt-in; see the README for the file).")] = None,
 ) -> None:
     """Drift over the latest logged predictions; --watch: live metrics, alerts, auto-rollback, retraining."""

@@ -3,15 +3,23 @@
 After every pass of the monitor, ``RetrainLoop.step`` reads the deployment history and moves the current loop
 one step on. When no loop is open and the policy's conditions hold (``retrain_policy.should_retrain``):
 
-    triggered → trained with feedback → staging (gated) → canary (gated) → watched → promoted (gated)
-                                                                                    | awaiting approval
-                                                                                    | rolled back
+    triggered → trained with feedback → staging (gated) → canary or shadow (gated) → watched → promoted (gated)
+                                                                                              | awaiting approval
+                                                                                              | rolled back
 
-Each step is a history event (environment ``loop``; the alias changes are the ordinary promote and canary
+The policy's ``rollout`` says whether the candidate serves a share of production's traffic (canary) or scores a
+share of it unseen (production's shadow); ``retrain_rollout`` judges what it showed. A shadow is promoted through
+the ordinary gate, which then weighs the shadow's evidence: a refusal ends the shadow like a bad verdict.
+Each step is a history event (environment ``loop``; the alias changes are the ordinary promote, canary and shadow
 events of ``deployment.actions``, which hold the lock, run the gate and compare-and-set) and a webhook alert.
 The history is the loop's only state: another process (``promote --approve``) can answer a waiting step, and a
-restarted loop picks up where it was. A step that fails records ``loop-failed`` with the error, alerts, and
-aborts the loop's canary if one runs: production keeps its version.
+restarted loop picks up where it was. Only one process steps the loop per store: ``step`` first takes the store's
+named lock ``retrain-ENV`` (``store.locks.named_lock``: an advisory lock on PostgreSQL, a file lock beside a SQLite
+store) and keeps it while the process runs; another ``monitor --watch --retrain`` on the same store follows (says
+so each pass) and takes over when the holder exits.
+
+A step that fails records ``loop-failed`` with the error, alerts, and ends the loop's canary or shadow if one
+runs: production keeps its version.
 """
 
 from __future__ import annotations
@@ -19,25 +27,26 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sentiment_mlops.config import Settings
 from sentiment_mlops.errors import ConfigurationError, PromotionRefusedError, SentimentMLOpsError, UnauthorizedError
-from sentiment_mlops.monitoring.channels import AlertChannel, AlertMessage
+from sentiment_mlops.monitoring.retrain_alerts import RULE, LoopAlerts
 from sentiment_mlops.monitoring.retrain_history import LOOP_ACTOR, LoopCycle, current_cycle, loop_timeline
 from sentiment_mlops.monitoring.retrain_policy import (
-    CanaryFacts,
-    CanaryVerdict,
     Promotion,
     RetrainPolicy,
+    Rollout,
+    RolloutVerdict,
     TriggerFacts,
-    judge_canary,
     should_retrain,
 )
+from sentiment_mlops.monitoring.retrain_rollout import judge_rollout
 from sentiment_mlops.store.deployments import LoopStep
+from sentiment_mlops.store.locks import LeaderLock, named_lock
 
 if TYPE_CHECKING:
     from sentiment_mlops.monitoring.alerts import MonitorSnapshot
@@ -46,9 +55,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = ["LOOP_ACTOR", "RULE", "LoopAlerts", "LoopCycle", "LoopDeployer", "RetrainLoop", "StepOutcome",
-           "TrainedCandidate", "approve", "current_cycle", "loop_timeline", "train_candidate"]
-
-RULE = "retrain_loop"
+           "TrainedCandidate", "approve", "current_cycle", "loop_lock", "loop_timeline", "train_candidate"]
 
 
 @dataclass(frozen=True)
@@ -64,8 +71,9 @@ class LoopDeployer(Protocol):
     """The deployment actions the loop uses (``service.ActionsDeployer`` wires ``deployment.actions``)."""
 
     def alias(self, name: str) -> str | None: ...
-    def promote(self, version: str, *, to: str, canary_percent: float | None, reason: str) -> StepOutcome: ...
-    def abort_canary(self, *, reason: str, evidence: dict[str, Any]) -> StepOutcome: ...
+    def promote(self, version: str, *, to: str, reason: str, canary_percent: float | None = None,
+                shadow_percent: float | None = None) -> StepOutcome: ...
+    def end_rollout(self, rollout: Rollout, *, reason: str, evidence: dict[str, Any]) -> StepOutcome: ...
     def record(self, step: LoopStep, *, from_version: str | None, to_version: str | None, reason: str,
                report: dict[str, Any]) -> int: ...
 
@@ -105,52 +113,19 @@ def train_candidate(settings: Settings, store: PredictionStore, policy: RetrainP
                             feedback={**feedback.record(), "macro_f1": fed.macro_f1 if fed else None})
 
 
+def loop_lock_name(environment: str) -> str:
+    """The store lock whose holder alone steps the retraining loop of ``environment``."""
+    return f"retrain-{environment}"
+
+
+def loop_lock(store_url: str, environment: str) -> LeaderLock:
+    """The retraining loop's lock on this store (see the module docstring)."""
+    return named_lock(store_url, loop_lock_name(environment))
+
+
 def token_digest(token: str) -> str:
     """What a waiting step records of the admin token that may approve it (never the token itself)."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-class LoopAlerts:
-    """One stored alert and one message per loop decision (rule ``retrain_loop``)."""
-
-    def __init__(self, store: PredictionStore, channels: Sequence[AlertChannel], environment: str) -> None:
-        self.store = store
-        self.channels = list(channels)
-        self.environment = environment
-
-    def send(self, step: str, message: str, *, severity: str = "info", version: str | None = None,
-             event_id: int | None = None, details: Mapping[str, Any] | None = None) -> None:
-        now = datetime.now(timezone.utc)
-        body = {"step": step, "event_id": event_id, **(details or {})}
-        failure = severity != "info"
-        try:
-            # A decision is a one-off event: stored resolved at once, except failures, which stay open until a
-            # later loop completes.
-            alert_id = self.store.record_alert(rule=RULE, severity=severity, environment=self.environment,
-                                               model_version=version, status="firing" if failure else "resolved",
-                                               message=message, details=body, created_at=now,
-                                               resolved_at=None if failure else now)
-        except SentimentMLOpsError as exc:
-            logger.error("retrain loop alert not stored: %s", exc)
-            alert_id = None
-        text = AlertMessage(rule=RULE, status="firing", severity=severity, environment=self.environment,
-                            model_version=version, message=message, alert_id=alert_id,
-                            created_at=now.isoformat(), details=body)
-        for channel in self.channels:
-            try:
-                channel.send(text)
-            except Exception:  # one broken channel must not silence the others; the log has the traceback
-                logger.exception("alert channel %s failed", type(channel).__name__)
-
-    def resolve_failures(self) -> None:
-        open_alert = self.store.open_alert(RULE, self.environment)
-        while open_alert is not None:
-            self.store.resolve_alert(int(open_alert["id"]))
-            open_alert = self.store.open_alert(RULE, self.environment)
-
-    def close(self, timeout: float = 5.0) -> None:
-        for channel in self.channels:
-            channel.close(timeout)
 
 
 class RetrainLoop:
@@ -158,7 +133,7 @@ class RetrainLoop:
 
     def __init__(self, policy: RetrainPolicy, *, store: PredictionStore, deployer: LoopDeployer,
                  trainer: Trainer | None, alerts: LoopAlerts, admin_token: str | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, lock: LeaderLock | None = None) -> None:
         if policy.promotion is Promotion.APPROVAL and not admin_token:
             raise ConfigurationError("a policy with promotion: approval needs SENTIMENT_MLOPS_ADMIN_TOKEN: only its "
                                      "holder can approve a waiting step (promote --approve EVENT_ID)")
@@ -169,10 +144,16 @@ class RetrainLoop:
         self.alerts = alerts
         self.admin_token = admin_token
         self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self.lock = lock
 
     # -- one pass ---------------------------------------------------------------------------------------
     def step(self, snapshot: MonitorSnapshot) -> str:
-        """Advance the open loop, or start one when the policy's conditions hold; one line saying what happened."""
+        """Advance the open loop, or start one when the policy's conditions hold; one line saying what happened.
+
+        Without the loop's lock (another process holds it) nothing is read or done: this process follows."""
+        if self.lock is not None and not self.lock.try_acquire():
+            return (f"retrain: following: another process steps the retraining loop on this store (lock "
+                    f"{loop_lock_name(self.policy.environment)}); this one takes over when it stops")
         try:
             cycle = current_cycle(self.store.deployment_events())
             if cycle is not None and not cycle.closed:
@@ -180,6 +161,12 @@ class RetrainLoop:
             return self._maybe_start(snapshot, cycle)
         except SentimentMLOpsError as exc:  # the store or registry is down: try again next pass
             return f"retrain: could not read the history: {exc}"
+
+    def close(self) -> None:
+        """Release the loop's lock (another watcher takes over) and flush the alert channels."""
+        if self.lock is not None:
+            self.lock.release()
+        self.alerts.close()
 
     def _maybe_start(self, snapshot: MonitorSnapshot, last: LoopCycle | None) -> str:
         now = self._clock()
@@ -201,9 +188,9 @@ class RetrainLoop:
                                              "policy": self.policy.model_dump(mode="json")})
         self.alerts.send(LoopStep.TRIGGERED, f"retraining started (loop {cycle}): {reason}", version=production,
                          event_id=cycle, details={"evidence": decision.evidence})
-        return self._train_and_canary(cycle, production)
+        return self._train_and_roll_out(cycle, production)
 
-    def _train_and_canary(self, cycle: int, production: str | None) -> str:
+    def _train_and_roll_out(self, cycle: int, production: str | None) -> str:
         step = "train"
         version: str | None = None
         try:
@@ -219,69 +206,99 @@ class RetrainLoop:
                                                                               "feedback": candidate.feedback}})
             self.alerts.send(LoopStep.TRAINED, f"version {version} {reason}", version=version, event_id=event)
             step = "staging"
-            staged = self.deployer.promote(version, to="staging", canary_percent=None, reason=f"retrain loop {cycle}")
+            staged = self.deployer.promote(version, to="staging", reason=f"retrain loop {cycle}")
             self.alerts.send("staged", f"version {version} passed the gate into staging ({staged.message})",
                              version=version, event_id=staged.event_id)
-            step = "canary"
-            canary = self.deployer.promote(version, to=self.policy.environment,
-                                           canary_percent=self.policy.canary_percent, reason=f"retrain loop {cycle}")
-            self.alerts.send("canary", f"{canary.message}; watching it for at least "
-                             f"{self.policy.canary_minutes:g} min", version=version, event_id=canary.event_id)
-            return f"retrain: loop {cycle}: version {version} trained, gated, canary at {self.policy.canary_percent:g}%"
+            step = self.policy.rollout.value
+            return self._start_rollout(cycle, version)
         except SentimentMLOpsError as exc:
             return self._fail(cycle, step, exc, version=version, production=production)
 
+    def _start_rollout(self, cycle: int, version: str) -> str:
+        policy = self.policy
+        if policy.rollout is Rollout.SHADOW:
+            shadow = self.deployer.promote(version, to=policy.environment, shadow_percent=policy.shadow_percent,
+                                           reason=f"retrain loop {cycle}")
+            self.alerts.send("shadow", f"{shadow.message}; watching it for at least {policy.shadow_minutes:g} min",
+                             version=version, event_id=shadow.event_id)
+            return (f"retrain: loop {cycle}: version {version} trained, gated, shadow of {policy.environment} at "
+                    f"{policy.shadow_percent:g}%")
+        canary = self.deployer.promote(version, to=policy.environment, canary_percent=policy.canary_percent,
+                                       reason=f"retrain loop {cycle}")
+        self.alerts.send("canary", f"{canary.message}; watching it for at least {policy.canary_minutes:g} min",
+                         version=version, event_id=canary.event_id)
+        return f"retrain: loop {cycle}: version {version} trained, gated, canary at {policy.canary_percent:g}%"
+
     def _advance(self, cycle: LoopCycle) -> str:
         now = self._clock()
-        canary = self.deployer.alias("canary")
+        rollout = self.policy.rollout
+        running = self.deployer.alias(rollout.alias)
         production = self.deployer.alias(self.policy.environment)
-        if cycle.version is None or cycle.canary_started_at is None:
+        if cycle.version is None or cycle.rollout_started_at is None:
             return self._fail(cycle.triggered_id, "resume", ConfigurationError(
-                "the loop stopped before its canary started (the process was stopped or restarted)"),
+                f"the loop stopped before its {rollout.value} started (the process was stopped or restarted)"),
                 version=cycle.version, production=production)
-        if canary != cycle.version:
+        if running != cycle.version:
             return self._fail(cycle.triggered_id, "watch", ConfigurationError(
-                f"the canary of version {cycle.version} was ended outside the loop (canary now "
-                f"{canary or 'none'}, production {production or 'none'})"), version=cycle.version,
+                f"the {rollout.value} of version {cycle.version} was ended outside the loop ({rollout.value} now "
+                f"{running or 'none'}, production {production or 'none'})"), version=cycle.version,
                 production=production, abort=False)
         if cycle.awaiting_id is not None:
             return (f"retrain: loop {cycle.triggered_id}: version {cycle.version} waits for approval: "
                     f"sentiment-mlops promote --approve {cycle.awaiting_id}")
-        facts = self._canary_facts(cycle, production, now)
-        verdict, reasons, evidence = judge_canary(self.policy, facts)
+        verdict, reasons, evidence = judge_rollout(self.policy, self.store, candidate=cycle.version,
+                                                   production=production, started=cycle.rollout_started_at, now=now)
         reason = "; ".join(reasons)
-        if verdict is CanaryVerdict.WAIT:
-            return f"retrain: loop {cycle.triggered_id}: watching the canary of version {cycle.version}: {reason}"
+        if verdict is RolloutVerdict.WAIT:
+            return (f"retrain: loop {cycle.triggered_id}: watching the {rollout.value} of version {cycle.version}: "
+                    f"{reason}")
         try:
-            if verdict is CanaryVerdict.ROLL_BACK:
-                aborted = self.deployer.abort_canary(reason=f"retrain loop {cycle.triggered_id}: {reason}",
-                                                     evidence=evidence)
-                event = self.deployer.record(LoopStep.ROLLED_BACK, from_version=cycle.version, to_version=production,
-                                             reason=reason, report={"cycle": cycle.triggered_id, "evidence": evidence,
-                                                                    "canary_event": aborted.event_id})
-                self.alerts.send(LoopStep.ROLLED_BACK, f"canary of version {cycle.version} rolled back: {reason}",
-                                 severity="warning", version=cycle.version, event_id=event)
-                return f"retrain: loop {cycle.triggered_id}: canary rolled back: {reason}"
+            if verdict is RolloutVerdict.ROLL_BACK:
+                return self._end_rollout(cycle, production, reason, {"evidence": evidence})
             if self.policy.promotion is Promotion.APPROVAL:
                 event = self.deployer.record(
                     LoopStep.AWAITING_APPROVAL, from_version=production, to_version=cycle.version, reason=reason,
                     report={"cycle": cycle.triggered_id, "evidence": evidence,
                             "approver_sha256": token_digest(self.admin_token or "")})
-                self.alerts.send(LoopStep.AWAITING_APPROVAL, f"canary of version {cycle.version} held up ({reason}); "
-                                 f"approve with: sentiment-mlops promote --approve {event}", version=cycle.version,
-                                 event_id=event)
+                self.alerts.send(LoopStep.AWAITING_APPROVAL, f"{rollout.value} of version {cycle.version} held up "
+                                 f"({reason}); approve with: sentiment-mlops promote --approve {event}",
+                                 version=cycle.version, event_id=event)
                 return f"retrain: loop {cycle.triggered_id}: waiting for approval (event {event})"
             return self._promote(cycle, production, reason, evidence, approved_by=None)
         except SentimentMLOpsError as exc:
             return self._fail(cycle.triggered_id, "promote", exc, version=cycle.version, production=production)
 
+    def _end_rollout(self, cycle: LoopCycle, production: str | None, reason: str, report: dict[str, Any]) -> str:
+        """A bad verdict: end the canary or the shadow (production keeps its version) and record why."""
+        rollout = self.policy.rollout
+        ended = self.deployer.end_rollout(rollout, reason=f"retrain loop {cycle.triggered_id}: {reason}",
+                                          evidence=dict(report.get("evidence") or {}))
+        event = self.deployer.record(LoopStep.ROLLED_BACK, from_version=cycle.version, to_version=production,
+                                     reason=reason, report={"cycle": cycle.triggered_id, **report,
+                                                            f"{rollout.value}_event": ended.event_id})
+        done = "rolled back" if rollout is Rollout.CANARY else "ended"
+        self.alerts.send(LoopStep.ROLLED_BACK, f"{rollout.value} of version {cycle.version} {done}: {reason}",
+                         severity="warning", version=cycle.version, event_id=event)
+        return f"retrain: loop {cycle.triggered_id}: {rollout.value} {done}: {reason}"
+
     def _promote(self, cycle: LoopCycle, production: str | None, reason: str, evidence: dict[str, Any], *,
                  approved_by: int | None) -> str:
+        """Promote the candidate through the gate: a canary finishes; a shadow's evidence joins the gate, and a
+        refusal is the shadow's verdict (it ends, with the gate report), not a failure of the loop."""
         version = str(cycle.version)
-        finished = self.deployer.promote(version, to=self.policy.environment, canary_percent=None,
-                                         reason=f"retrain loop {cycle.triggered_id}: {reason}")
+        try:
+            finished = self.deployer.promote(version, to=self.policy.environment,
+                                             reason=f"retrain loop {cycle.triggered_id}: {reason}")
+        except PromotionRefusedError as exc:
+            if self.policy.rollout is not Rollout.SHADOW:
+                raise
+            report: dict[str, Any] = {"evidence": evidence}
+            if hasattr(exc.report, "to_dict"):
+                report["gate"] = exc.report.to_dict()
+            return self._end_rollout(cycle, production, f"the gate refused it: {exc}", report)
         step = LoopStep.APPROVED if approved_by is not None else LoopStep.PROMOTED
-        report: dict[str, Any] = {"cycle": cycle.triggered_id, "evidence": evidence, "canary_event": finished.event_id}
+        report = {"cycle": cycle.triggered_id, "evidence": evidence, f"{self.policy.rollout.value}_event":
+                  finished.event_id}
         if approved_by is not None:
             report["approves"] = approved_by
         event = self.deployer.record(step, from_version=production, to_version=version, reason=reason, report=report)
@@ -290,40 +307,24 @@ class RetrainLoop:
         self.alerts.resolve_failures()
         return f"retrain: loop {cycle.triggered_id}: {finished.message}"
 
-    def _canary_facts(self, cycle: LoopCycle, production: str | None, now: datetime) -> CanaryFacts:
-        started = cycle.canary_started_at or now
-        environment = self.policy.environment
-
-        def labelled(version: str | None) -> tuple[int, int]:
-            if version is None:
-                return 0, 0
-            pairs = self.store.feedback_pairs(environment=environment, model_version=version, since=started)
-            return len(pairs), sum(1 for pair in pairs if pair["predicted"] == pair["label"])
-
-        canary_labelled, canary_correct = labelled(cycle.version)
-        production_labelled, production_correct = labelled(production)
-        return CanaryFacts(minutes_running=(now - started).total_seconds() / 60,
-                           canary_predictions=self.store.count_predictions(environment=environment,
-                                                                           model_version=cycle.version, since=started),
-                           canary_labelled=canary_labelled, canary_correct=canary_correct,
-                           production_labelled=production_labelled, production_correct=production_correct)
-
     def _fail(self, cycle: int, step: str, error: SentimentMLOpsError, *, version: str | None,
               production: str | None, abort: bool = True) -> str:
-        """Record and alert a failed step; abort the loop's canary if it runs. Production keeps its version."""
+        """Record and alert a failed step; end the loop's canary or shadow if it runs. Production keeps its
+        version."""
+        rollout = self.policy.rollout
         report: dict[str, Any] = {"cycle": cycle, "step": step, "error": str(error)}
         if isinstance(error, PromotionRefusedError) and hasattr(error.report, "to_dict"):
             report["gate"] = error.report.to_dict()
         notes = []
         if abort and version is not None:
             try:
-                if self.deployer.alias("canary") == version:
-                    aborted = self.deployer.abort_canary(reason=f"retrain loop {cycle} failed at {step}",
-                                                         evidence={"error": str(error)})
-                    report["canary_event"] = aborted.event_id
-                    notes.append("its canary was aborted")
+                if self.deployer.alias(rollout.alias) == version:
+                    ended = self.deployer.end_rollout(rollout, reason=f"retrain loop {cycle} failed at {step}",
+                                                      evidence={"error": str(error)})
+                    report[f"{rollout.value}_event"] = ended.event_id
+                    notes.append(f"its {rollout.value} was ended")
             except SentimentMLOpsError as exc:
-                notes.append(f"aborting its canary failed too: {exc}")
+                notes.append(f"ending its {rollout.value} failed too: {exc}")
         try:
             event = self.deployer.record(LoopStep.FAILED, from_version=production, to_version=version,
                                          reason=f"{step}: {error}", report=report)
@@ -338,10 +339,12 @@ class RetrainLoop:
         return f"retrain: loop {cycle} failed at {step}: {error}{note}{kept}"
 
     def complete_approved(self, cycle: LoopCycle, waiting: Mapping[str, Any]) -> str:
-        """Promote the canary a person approved (``approve`` checked the token)."""
+        """Promote the canary or shadow a person approved (``approve`` checked the token)."""
         production = self.deployer.alias(self.policy.environment)
-        if self.deployer.alias("canary") != cycle.version:
-            raise ConfigurationError(f"the canary of version {cycle.version} is no longer running; nothing to approve")
+        rollout = self.policy.rollout
+        if self.deployer.alias(rollout.alias) != cycle.version:
+            raise ConfigurationError(f"the {rollout.value} of version {cycle.version} is no longer running; nothing "
+                                     "to approve")
         evidence = dict((waiting.get("report") or {}).get("evidence") or {})
         return self._promote(cycle, production, f"approved (event {waiting['id']})", evidence,
                              approved_by=int(waiting["id"]))

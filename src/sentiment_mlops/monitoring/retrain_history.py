@@ -14,6 +14,8 @@ from typing import Any
 from sentiment_mlops.monitoring.performance import as_utc
 from sentiment_mlops.store.deployments import LOOP_CLOSING_STEPS, LOOP_ENVIRONMENT, DeploymentAction, LoopStep
 
+ROLLOUT_STARTS = frozenset({DeploymentAction.CANARY_START, DeploymentAction.SHADOW_START})
+
 # Who records the loop's own steps and alias changes (the approval's are recorded by whoever approved).
 LOOP_ACTOR = "sentiment-mlops-retrain-loop"
 
@@ -25,7 +27,7 @@ class LoopCycle:
     triggered_id: int
     triggered_at: datetime
     version: str | None = None
-    canary_started_at: datetime | None = None
+    rollout_started_at: datetime | None = None  # the loop's canary or shadow started
     awaiting_id: int | None = None
     closed_by: str | None = None
 
@@ -50,7 +52,7 @@ def current_cycle(events: Sequence[Mapping[str, Any]]) -> LoopCycle | None:
     ...          "report": {"cycle": 1}},
     ...         {"id": 3, "environment": "canary", "action": "canary-start", "to_version": "2", "created_at": t}]
     >>> cycle = current_cycle(rows)
-    >>> cycle.version, cycle.canary_started_at is not None, cycle.closed
+    >>> cycle.version, cycle.rollout_started_at is not None, cycle.closed
     ('2', True, False)
     """
     cycle: LoopCycle | None = None
@@ -68,9 +70,9 @@ def current_cycle(events: Sequence[Mapping[str, Any]]) -> LoopCycle | None:
                 cycle = _replace(cycle, awaiting_id=int(event["id"]))
             elif action in LOOP_CLOSING_STEPS:
                 cycle = _replace(cycle, closed_by=str(action))
-        elif (action == DeploymentAction.CANARY_START and cycle.version is not None
+        elif (action in ROLLOUT_STARTS and cycle.version is not None
               and str(event.get("to_version")) == cycle.version):
-            cycle = _replace(cycle, canary_started_at=as_utc(event["created_at"]))
+            cycle = _replace(cycle, rollout_started_at=as_utc(event["created_at"]))
     return cycle
 
 

@@ -1,8 +1,10 @@
 """The retraining loop's policy file (``monitor --watch --retrain POLICY.yml``) and its pure decisions.
 
-Two questions, each a pure function of facts the loop gathered:
+Three questions, each a pure function of facts the loop gathered:
 - ``should_retrain``: enough new labels, the cooldown over, and drift or an accuracy drop as required?
-- ``judge_canary``: after watching a canary, promote it, roll it back, or keep watching?
+- ``judge_canary``: after watching a canary (``rollout: canary``), promote it, roll it back, or keep watching?
+- ``judge_shadow``: after watching production's shadow (``rollout: shadow``), the same question on the shadow's
+  answers to the same live requests.
 
 >>> policy = RetrainPolicy(min_new_labels=100, require=Trigger.DRIFT)
 >>> facts = TriggerFacts(new_labels=150, minutes_since_last=None, drift_detected=True)
@@ -21,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sentiment_mlops.config import CANARY_ALIAS, SHADOW_ALIAS
 from sentiment_mlops.errors import ConfigurationError
 
 
@@ -38,6 +41,28 @@ class Promotion(StrEnum):
 
     AUTO = "auto"
     APPROVAL = "approval"
+
+
+class Rollout(StrEnum):
+    """How the loop puts a gated candidate in front of production's traffic before promoting it: a canary answers a
+    share of the requests; a shadow scores a share of them too, but its answers are logged, never returned."""
+
+    CANARY = "canary"
+    SHADOW = "shadow"
+
+    @property
+    def alias(self) -> str:
+        """The registry alias the rollout runs under (``rollback --env ALIAS`` ends it)."""
+        return CANARY_ALIAS if self is Rollout.CANARY else SHADOW_ALIAS
+
+
+# The fields that only mean something for one rollout: setting one for the other is a mistake worth a line.
+ROLLOUT_FIELDS = {
+    Rollout.CANARY: ("canary_percent", "canary_minutes", "min_canary_predictions", "min_canary_labels",
+                     "max_canary_accuracy_drop"),
+    Rollout.SHADOW: ("shadow_percent", "shadow_minutes", "min_shadow_pairs", "min_shadow_labels",
+                     "max_shadow_accuracy_drop"),
+}
 
 
 class TrainingPolicy(BaseModel):
@@ -71,6 +96,12 @@ class RetrainPolicy(BaseModel):
     min_canary_predictions: int = Field(default=100, ge=1)
     min_canary_labels: int = Field(default=0, ge=0)
     max_canary_accuracy_drop: float = Field(default=0.05, ge=0, le=1)
+    rollout: Rollout = Rollout.CANARY
+    shadow_percent: float = Field(default=100.0, gt=0, le=100)
+    shadow_minutes: float = Field(default=30.0, ge=0)
+    min_shadow_pairs: int = Field(default=200, ge=1)
+    min_shadow_labels: int = Field(default=0, ge=0)
+    max_shadow_accuracy_drop: float = Field(default=0.05, ge=0, le=1)
     promotion: Promotion = Promotion.AUTO
     training: TrainingPolicy = TrainingPolicy()
 
@@ -92,12 +123,18 @@ def load_policy(path: Path) -> RetrainPolicy:
     if not isinstance(raw, dict):
         raise ConfigurationError(f"{path} must be a mapping of policy fields, got {type(raw).__name__}")
     try:
-        return RetrainPolicy.model_validate(raw)
+        policy = RetrainPolicy.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         field_name = ".".join(str(part) for part in first["loc"]) or "(top level)"
         given = f" (got {first['input']!r})" if "input" in first and not isinstance(first["input"], dict) else ""
         raise ConfigurationError(f"{path}: {field_name}: {first['msg']}{given}") from None
+    for rollout, names in ROLLOUT_FIELDS.items():
+        stray = [name for name in names if name in raw]
+        if rollout is not policy.rollout and stray:
+            raise ConfigurationError(f"{path}: {stray[0]} applies to rollout: {rollout.value}, but this policy has "
+                                     f"rollout: {policy.rollout.value}; remove it, or set rollout: {rollout.value}")
+    return policy
 
 
 @dataclass(frozen=True)
@@ -169,13 +206,15 @@ class CanaryFacts:
     production_correct: int = 0
 
 
-class CanaryVerdict(StrEnum):
+class RolloutVerdict(StrEnum):
+    """What a watched canary or shadow comes to: keep watching, promote it, or end it (production unchanged)."""
+
     WAIT = "wait"
     PROMOTE = "promote"
     ROLL_BACK = "roll-back"
 
 
-def judge_canary(policy: RetrainPolicy, facts: CanaryFacts) -> tuple[CanaryVerdict, list[str], dict[str, Any]]:
+def judge_canary(policy: RetrainPolicy, facts: CanaryFacts) -> tuple[RolloutVerdict, list[str], dict[str, Any]]:
     """Keep watching until the canary ran ``canary_minutes`` and served ``min_canary_predictions`` (and got
     ``min_canary_labels`` labels); then promote unless its labelled accuracy trails production's by more than
     ``max_canary_accuracy_drop``.
@@ -200,10 +239,62 @@ def judge_canary(policy: RetrainPolicy, facts: CanaryFacts) -> tuple[CanaryVerdi
     if facts.canary_labelled < policy.min_canary_labels:
         waiting.append(f"{facts.canary_labelled} of {policy.min_canary_labels} labels")
     if waiting:
-        return CanaryVerdict.WAIT, waiting, evidence
+        return RolloutVerdict.WAIT, waiting, evidence
     if canary_acc is not None and prod_acc is not None and prod_acc - canary_acc > policy.max_canary_accuracy_drop:
-        return (CanaryVerdict.ROLL_BACK, [f"canary accuracy {canary_acc:.3f} trails production's {prod_acc:.3f} by "
+        return (RolloutVerdict.ROLL_BACK, [f"canary accuracy {canary_acc:.3f} trails production's {prod_acc:.3f} by "
                                           f"more than {policy.max_canary_accuracy_drop:g}"], evidence)
     how = (f"canary accuracy {canary_acc:.3f} vs production {prod_acc:.3f}" if canary_acc is not None
            and prod_acc is not None else "no labelled comparison")
-    return CanaryVerdict.PROMOTE, [f"{facts.canary_predictions} predictions served; {how}"], evidence
+    return RolloutVerdict.PROMOTE, [f"{facts.canary_predictions} predictions served; {how}"], evidence
+
+
+@dataclass(frozen=True)
+class ShadowFacts:
+    """Production's shadow against production on the same live requests since the shadow started: ``pairs``
+    requests both answered (``agreed`` alike), ``labelled`` of them with feedback, and how many each got right."""
+
+    minutes_running: float
+    pairs: int
+    agreed: int = 0
+    labelled: int = 0
+    shadow_correct: int = 0
+    live_correct: int = 0
+
+
+def judge_shadow(policy: RetrainPolicy, facts: ShadowFacts) -> tuple[RolloutVerdict, list[str], dict[str, Any]]:
+    """Keep watching until the shadow ran ``shadow_minutes`` and answered ``min_shadow_pairs`` live requests (and
+    ``min_shadow_labels`` of them were labelled); then end it if its labelled accuracy trails production's on the
+    same requests by more than ``max_shadow_accuracy_drop``, else promote it (through the gate, which weighs the
+    shadow's agreement and accuracy again under the replay rules).
+
+    >>> policy = RetrainPolicy(rollout="shadow", shadow_minutes=1, min_shadow_pairs=10)
+    >>> judge_shadow(policy, ShadowFacts(2, 40, 20, 30, 27, 15))[0].value
+    'promote'
+    >>> judge_shadow(policy, ShadowFacts(2, 40, 20, 30, 12, 27))[1]
+    ["shadow accuracy 0.400 trails production's 0.900 on the same 30 labelled requests by more than 0.05"]
+    >>> judge_shadow(policy, ShadowFacts(0.5, 4))[1]
+    ['running 0.5 of 1 min', '4 of 10 shadowed requests']
+    """
+    shadow_acc = facts.shadow_correct / facts.labelled if facts.labelled else None
+    live_acc = facts.live_correct / facts.labelled if facts.labelled else None
+    evidence = {"minutes_running": round(facts.minutes_running, 2), "shadow_pairs": facts.pairs,
+                "agreement": round(facts.agreed / facts.pairs, 4) if facts.pairs else None,
+                "shadow_labelled": facts.labelled, "shadow_accuracy": shadow_acc, "production_accuracy": live_acc,
+                "max_shadow_accuracy_drop": policy.max_shadow_accuracy_drop}
+    waiting = []
+    if facts.minutes_running < policy.shadow_minutes:
+        waiting.append(f"running {facts.minutes_running:.1f} of {policy.shadow_minutes:g} min")
+    if facts.pairs < policy.min_shadow_pairs:
+        waiting.append(f"{facts.pairs} of {policy.min_shadow_pairs} shadowed requests")
+    if facts.labelled < policy.min_shadow_labels:
+        waiting.append(f"{facts.labelled} of {policy.min_shadow_labels} labels")
+    if waiting:
+        return RolloutVerdict.WAIT, waiting, evidence
+    if shadow_acc is not None and live_acc is not None and live_acc - shadow_acc > policy.max_shadow_accuracy_drop:
+        return (RolloutVerdict.ROLL_BACK, [f"shadow accuracy {shadow_acc:.3f} trails production's {live_acc:.3f} on "
+                                          f"the same {facts.labelled} labelled requests by more than "
+                                          f"{policy.max_shadow_accuracy_drop:g}"], evidence)
+    how = (f"shadow accuracy {shadow_acc:.3f} vs production {live_acc:.3f} on {facts.labelled} labelled"
+           if shadow_acc is not None and live_acc is not None else "no labelled requests")
+    return RolloutVerdict.PROMOTE, [f"{facts.pairs} requests shadowed, agreement {evidence['agreement']:.3f}; {how}"], \
+        evidence

@@ -57,7 +57,7 @@ def test_a_refused_candidate_fails_the_loop_and_a_trailing_canary_is_rolled_back
         line = loop.step(_snapshot())
         assert "canary at 20%" in line and registry.alias_version("canary").version == GOOD
         cycle = current_cycle(store.deployment_events())
-        assert cycle.version == GOOD and cycle.canary_started_at is not None and not cycle.closed
+        assert cycle.version == GOOD and cycle.rollout_started_at is not None and not cycle.closed
 
         _labelled(store, GOOD, 12, right=False, start=200)    # the canary is wrong on its labelled traffic
         _labelled(store, WEAK, 12, right=True, start=300)     # production is right on the same stretch
@@ -72,3 +72,69 @@ def test_a_refused_candidate_fails_the_loop_and_a_trailing_canary_is_rolled_back
     assert steps == ["loop-triggered", "loop-trained", "loop-failed", "loop-triggered", "loop-trained", "staged",
                      "canary", "loop-rolled-back"]
     assert receiver.received[2]["severity"] == "critical" and "refused" in receiver.received[2]["message"]
+
+
+SHADOW_POLICY = RetrainPolicy(min_new_labels=5, require="accuracy_drop", min_labelled_for_accuracy=5,
+                              cooldown_minutes=0, rollout="shadow", shadow_percent=50, shadow_minutes=0,
+                              min_shadow_pairs=20, min_shadow_labels=10)
+
+
+def _shadowed(store, answers: list[tuple[str, str, str | None]], *, start: int) -> None:
+    """Live requests production (WEAK) answered and its shadow (GOOD) scored too: (live, shadow, label or None)."""
+    probabilities = {"negative": 0.2, "neutral": 0.2, "positive": 0.6}
+    live_ids = store.insert_predictions([
+        {"environment": "production", "model_version": WEAK, "text": f"shadowed {start + i}", "sentiment": live,
+         "confidence": 0.6, "probabilities": probabilities} for i, (live, _, _) in enumerate(answers)])
+    store.insert_predictions([
+        {"environment": "shadow", "model_version": GOOD, "text": f"shadowed {start + i}", "sentiment": shadow,
+         "confidence": 0.6, "probabilities": probabilities, "source": "shadow", "shadow_of": live_id}
+        for i, ((_, shadow, _), live_id) in enumerate(zip(answers, live_ids, strict=True))])
+    for live_id, (_, _, label) in zip(live_ids, answers, strict=True):
+        if label is not None:
+            store.add_feedback(live_id, label, actor="feedback-token")
+
+
+def test_a_trailing_shadow_is_ended_and_so_is_one_the_gate_refuses(registry, store, tracking_uri):
+    for target in ("staging", "production"):
+        promote(registry, store, version=WEAK, to=target, actor="tests")
+    _labelled(store, WEAK, 20, right=False)
+
+    def trainer(policy: RetrainPolicy) -> TrainedCandidate:
+        return TrainedCandidate(version=GOOD, run_id=None, macro_f1=0.7, feedback={"rows": 20, "macro_f1": 0.6})
+
+    with webhook_receiver() as receiver:
+        channel = WebhookChannel(receiver.url)
+        deployer = ActionsDeployer(Settings(tracking_uri=tracking_uri), registry, store)
+        loop = RetrainLoop(SHADOW_POLICY, store=store, deployer=deployer, trainer=trainer,
+                           alerts=LoopAlerts(store, [channel], "production"))
+
+        line = loop.step(_snapshot())
+        assert "shadow of production at 50%" in line, line
+        assert registry.alias_version("shadow").version == GOOD and registry.alias_version("canary") is None
+        assert loop.step(_snapshot()).endswith("watching the shadow of version 4: 0 of 20 shadowed requests; "
+                                               "0 of 10 labels")
+        # Loop 1: on the same requests the shadow is wrong where production is right.
+        _shadowed(store, [("positive", "negative", "positive")] * 12 + [("neutral", "neutral", None)] * 10, start=0)
+        line = loop.step(_snapshot())
+        assert "shadow ended: shadow accuracy 0.000 trails production's 1.000 on the same 12 labelled" in line
+        assert registry.alias_version("shadow") is None and registry.alias_version("production").version == WEAK
+        ended = store.deployment_events()[-1]
+        assert ended["action"] == "loop-rolled-back" and ended["report"]["evidence"]["agreement"] == 0.4545
+
+        # Loop 2 (the labels above are new): its own stretch holds up, but over every request it shadowed the
+        # gate sees it agree with production too rarely and refuses it.
+        assert "shadow of production at 50%" in loop.step(_snapshot())
+        _shadowed(store, [("positive", "positive", "positive")] * 10 + [("neutral", "negative", None)] * 20,
+                  start=100)
+        line = loop.step(_snapshot())
+        assert "shadow ended: the gate refused it: version 4 refused" in line and "shadow_agreement" in line, line
+        assert registry.alias_version("shadow") is None and registry.alias_version("production").version == WEAK
+        events = store.deployment_events()
+        assert [e["action"] for e in events[-2:]] == ["shadow-end", "loop-rolled-back"]
+        assert events[-1]["report"]["gate"]["verdict"] == "fail"
+        assert current_cycle(events).closed_by == "loop-rolled-back"
+        assert channel.flush(10)
+
+    steps = [m["details"]["step"] for m in receiver.received]
+    assert steps == ["loop-triggered", "loop-trained", "staged", "shadow", "loop-rolled-back"] * 2
+    assert receiver.received[4]["severity"] == "warning"
