@@ -8,7 +8,10 @@ For every model family (and the plain VADER lexicon as a reference):
   and scored on it; the mean over the six;
 - behaviour: pass rates of the CheckList-style cases (tests/support/behaviour_cases.py), trained on the whole corpus.
 
-    python benchmarks/quality.py [--models mnb,logreg] [--splits 5] [--skip-topics] [--skip-behaviour]
+    python benchmarks/quality.py [--models mnb,logreg] [--splits 5] [--skip-topics] [--skip-behaviour] [--param k=v]...
+
+``--param`` sets a hyperparameter of every model measured (as ``sentiment-mlops train --param`` does), so a
+candidate configuration is measured the same way as the defaults.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import f1_score
@@ -28,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from sentiment_mlops.data import load_dataset  # noqa: E402
-from sentiment_mlops.training.pipeline import MODEL_TYPES, build_pipeline  # noqa: E402
+from sentiment_mlops.training.pipeline import MODEL_TYPES, build_pipeline, parse_params  # noqa: E402
 from support.behaviour_cases import CAPABILITIES, pass_rates  # noqa: E402
 from support.corpus_topics import TOPICS  # noqa: E402
 
@@ -51,10 +55,10 @@ def vader_predict(texts: list[str]) -> list[str]:
     return labels
 
 
-def fitted(model: str, texts: list[str], labels: list[str]) -> Predict:
+def fitted(model: str, texts: list[str], labels: list[str], params: dict[str, Any] | None = None) -> Predict:
     if model == VADER:
         return vader_predict
-    pipeline = build_pipeline(model).fit(texts, labels)
+    pipeline = build_pipeline(model, params).fit(texts, labels)
     return lambda batch: list(pipeline.predict(batch))
 
 
@@ -69,8 +73,13 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=5, help="Repeated stratified 80/20 splits.")
     parser.add_argument("--skip-topics", action="store_true")
     parser.add_argument("--skip-behaviour", action="store_true")
+    parser.add_argument("--param", action="append", default=[], metavar="K=V",
+                        help="A hyperparameter for every model measured, e.g. --param alpha=0.3 (repeatable).")
     args = parser.parse_args()
     models = args.models.split(",")
+    params = parse_params(args.param)
+    if params:
+        print("parameters: " + ", ".join(f"{k}={v!r}" for k, v in params.items()), flush=True)
     data = load_dataset("builtin")
     texts, labels = np.array(data.texts, dtype=object), np.array(data.labels)
     in_topic = {name: np.array([bool(pattern.search(t)) for t in data.texts]) for name, pattern in TOPICS.items()}
@@ -86,16 +95,16 @@ def main() -> None:
         for seed in range(args.splits):
             x_train, x_test, y_train, y_test = train_test_split(texts, labels, test_size=0.2, random_state=seed,
                                                                 stratify=labels)
-            predict = fitted(model, list(x_train), list(y_train))
+            predict = fitted(model, list(x_train), list(y_train), params)
             scores.append(macro_f1(y_test, predict(list(x_test))))
         in_domain[model] = scores
         if not args.skip_topics:
             out_of_topic[model] = {}
             for name, mask in in_topic.items():
-                predict = fitted(model, list(texts[~mask]), list(labels[~mask]))
+                predict = fitted(model, list(texts[~mask]), list(labels[~mask]), params)
                 out_of_topic[model][name] = macro_f1(labels[mask], predict(list(texts[mask])))
         if not args.skip_behaviour:
-            behaviour[model] = pass_rates(fitted(model, list(texts), list(labels)))
+            behaviour[model] = pass_rates(fitted(model, list(texts), list(labels), params))
         # A line per model as soon as it is measured: on a loaded machine the whole run takes long.
         sd = statistics.stdev(scores) if len(scores) > 1 else 0.0
         print(f"  {model}: {time.perf_counter() - started:.0f} s; in-domain {statistics.mean(scores):.4f} ± {sd:.4f}"

@@ -62,6 +62,16 @@ def _softmax_rows(jll: np.ndarray) -> np.ndarray:
 # sklearn's default token pattern: its tokens never contain a space, so an n-gram term "a b" is exactly
 # the token sequence (a, b), and n-grams can be looked up as sequences of token ids.
 _DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+# The token patterns the batch path reproduces without running them: (the shortest run of word characters
+# that is a token, the characters that are tokens on their own). Each pattern's tokens are exactly the
+# maximal runs of word characters at least that long and each of those characters alone, in text order
+# (a character that is a token alone is not a word character, so the two kinds never overlap); none holds
+# a space. Tokens of one character (runs or punctuation) only where the shortest run is 1.
+BATCH_TOKEN_PATTERNS: dict[str, tuple[int, str]] = {
+    _DEFAULT_TOKEN_PATTERN: (2, ""),
+    r"(?u)\b\w+\b": (1, ""),
+    r"(?u)\b\w+\b|[!?]": (1, "!?"),  # the default model's (training/pipeline.py)
+}
 # Joins a batch's texts once their non-word characters are spaces: a token no text can hold (NUL is not a
 # word character, so no translated text contains it), two characters long as every token is.
 _TEXT_SEPARATOR = "\x00\x00"
@@ -69,9 +79,13 @@ _SEPARATOR_ID = -2
 
 
 class _NonWordToSpace(dict[int, str]):
-    """``str.translate``'s table: each non-word character to a space, each word character to itself, filled
-    in as characters are met. A word character is what the token pattern's ``\\w`` matches: ``isalnum()`` or
-    ``_`` (re's definition, checked over every code point)."""
+    """``str.translate``'s table: each non-word character to a space, each word character to itself, each
+    character that is a token alone to itself between spaces, filled in as characters are met. A word
+    character is what the token pattern's ``\\w`` matches: ``isalnum()`` or ``_`` (re's definition, checked
+    over every code point)."""
+
+    def __init__(self, alone: str = "") -> None:
+        super().__init__({ord(char): f" {char} " for char in alone})
 
     def __missing__(self, code: int) -> str:
         char = chr(code)
@@ -86,8 +100,9 @@ class BatchWordAnalyzer:
     ``build_analyzer()`` runs a Python loop per token (n-grams joined into strings one at a time, then a
     dict lookup each): about 25 ms for 1,000 tweets. Here the vectorizer's own preprocessor runs once per
     text; the token pattern's regular expression (most of the remaining time) is replaced by what it
-    computes, maximal runs of two or more word characters: each text's non-word characters become spaces
-    (``str.translate``), the batch is joined with a separator token and split once. Each token of the batch
+    computes (``BATCH_TOKEN_PATTERNS``), maximal runs of word characters and single punctuation tokens:
+    each text's other non-word characters become spaces (``str.translate``), the batch is joined with a
+    separator token and split once. Each token of the batch
     is looked up once (a C-level ``map``) and the n-grams are found with numpy: a token id indexes the
     unigram features directly; the ids of n > 1 consecutive tokens make one integer key, searched in the
     sorted keys of the vocabulary's n-grams, with the n-grams that would straddle two texts masked out. The
@@ -95,8 +110,9 @@ class BatchWordAnalyzer:
     """
 
     def __init__(self, *, preprocess: Callable[[str], str], vocabulary: dict[str, int],
-                 ngram_range: tuple[int, int]) -> None:
+                 ngram_range: tuple[int, int], token_pattern: str = _DEFAULT_TOKEN_PATTERN) -> None:
         self.preprocess = preprocess
+        self.shortest_run, alone = BATCH_TOKEN_PATTERNS[token_pattern]
         self.min_n, self.max_n = ngram_range
         grams: list[list[tuple[list[str], int]]] = [[] for _ in range(self.max_n + 1)]
         for term, feature in vocabulary.items():
@@ -110,7 +126,7 @@ class BatchWordAnalyzer:
                     self.token_ids.setdefault(token, len(self.token_ids))
         self.base = max(len(self.token_ids), 1)
         self.ids_with_separator = {**self.token_ids, _TEXT_SEPARATOR: _SEPARATOR_ID}
-        self.non_word_to_space = _NonWordToSpace()
+        self.non_word_to_space = _NonWordToSpace(alone)
         # Unigram feature of each token id; the extra last entry (-1) answers the id -1 of an unknown token.
         self.unigram_features = np.full(len(self.token_ids) + 1, -1, dtype=np.int64)
         for parts, feature in grams[1]:
@@ -133,12 +149,13 @@ class BatchWordAnalyzer:
     @classmethod
     def for_vectorizer(cls, vectorizer: Any) -> BatchWordAnalyzer | None:
         """The batch analyzer of a fitted ``vectorizer``, or None where its analyzer does something this
-        one would not (a callable or character analyzer, a custom tokenizer or token pattern, stop words,
-        file input)."""
+        one would not (a callable or character analyzer, a custom tokenizer, a token pattern not in
+        ``BATCH_TOKEN_PATTERNS``, stop words, file input)."""
         # The lexicon tokenizer (training/lexicon.py) gives the default pattern's tokens plus marker tokens,
         # none with a space: its n-grams are token sequences too.
-        tokens_without_spaces = ((vectorizer.tokenizer is None and vectorizer.token_pattern == _DEFAULT_TOKEN_PATTERN)
-                                 or vectorizer.tokenizer is tokenize_with_sentiment)
+        lexicon = vectorizer.tokenizer is tokenize_with_sentiment
+        tokens_without_spaces = ((vectorizer.tokenizer is None and vectorizer.token_pattern in BATCH_TOKEN_PATTERNS)
+                                 or lexicon)
         plain = (vectorizer.analyzer == "word" and vectorizer.input == "content" and tokens_without_spaces
                  and vectorizer.get_stop_words() is None)
         min_n, max_n = vectorizer.ngram_range
@@ -147,16 +164,17 @@ class BatchWordAnalyzer:
         if (len(vectorizer.vocabulary_) + 1) ** max_n >= 2 ** 62:  # the n-gram keys must fit in int64
             return None
         return cls(preprocess=vectorizer.build_preprocessor(), vocabulary=vectorizer.vocabulary_,
-                   ngram_range=(min_n, max_n))
+                   ngram_range=(min_n, max_n),
+                   token_pattern=_DEFAULT_TOKEN_PATTERN if lexicon else vectorizer.token_pattern)
 
     def token_ids_of(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """``(token id, text index)`` of every token of ``texts`` in order (id -1: a token no term holds)."""
         translate = self.non_word_to_space
         joined = f" {_TEXT_SEPARATOR} ".join([self.preprocess(text).translate(translate) for text in texts])
         words = joined.split()  # only word characters and spaces are left: the runs are the candidates
-        long_enough = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) >= 2
-        ids = np.fromiter(map(self.ids_with_separator.get, words, repeat(-1)), dtype=np.int64,
-                          count=len(words))[long_enough]
+        ids = np.fromiter(map(self.ids_with_separator.get, words, repeat(-1)), dtype=np.int64, count=len(words))
+        if self.shortest_run > 1:
+            ids = ids[np.fromiter(map(len, words), dtype=np.int64, count=len(words)) >= self.shortest_run]
         separator = ids == _SEPARATOR_ID
         return ids[~separator], np.cumsum(separator)[~separator]
 

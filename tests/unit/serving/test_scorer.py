@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sentiment_mlops.serving.scorer import CompiledLinear, PipelineScorer, compile_scorer
+from sentiment_mlops.serving.scorer import BATCH_TOKEN_PATTERNS, CompiledLinear, PipelineScorer, compile_scorer
 from sentiment_mlops.training.lexicon import MARKERS
 from sentiment_mlops.training.pipeline import build_pipeline
 
@@ -174,10 +174,34 @@ def test_the_batch_tokens_are_the_token_patterns_on_any_characters(mnb_pipeline:
     scorer = compile_scorer(mnb_pipeline)
     vectorizer = mnb_pipeline.named_steps["tfidf"]
     expected = CountVectorizer(vocabulary=vectorizer.vocabulary_, ngram_range=vectorizer.ngram_range,
-                               strip_accents=vectorizer.strip_accents).transform(texts).tocsr()
+                               strip_accents=vectorizer.strip_accents,
+                               token_pattern=vectorizer.token_pattern).transform(texts).tocsr()
     expected.sort_indices()
     offsets, columns, counts = scorer._counts_many(texts)
     np.testing.assert_array_equal(offsets, expected.indptr)
     np.testing.assert_array_equal(columns, expected.indices)
     np.testing.assert_array_equal(counts, expected.data)
     np.testing.assert_allclose(scorer.predict_proba(texts), mnb_pipeline.predict_proba(texts), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("token_pattern", sorted(BATCH_TOKEN_PATTERNS))
+def test_each_batch_token_pattern_counts_what_its_regex_counts(corpus_split: Any, token_pattern: str) -> None:
+    """Runs of one word character, "!" and "?" alone or in runs, next to words, and the batch separator."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    x_train, x_test, y_train, _ = corpus_split
+    pipeline = build_pipeline("mnb", {"token_pattern": token_pattern, "ngram_range": (1, 3)}).fit(x_train, y_train)
+    texts = ["a great day!", "why?? really?!", "!great!day? ", "I ❤ it !!!", "x\x00\x00y !\x00\x00?", "¡¿ok? ？！",
+             "u r 2 good", "", "!", *x_test[:200]]
+    scorer = compile_scorer(pipeline)
+    assert isinstance(scorer, CompiledLinear) and scorer.batch_analyzer is not None
+    vectorizer = pipeline.named_steps["tfidf"]
+    expected = CountVectorizer(vocabulary=vectorizer.vocabulary_, ngram_range=vectorizer.ngram_range,
+                               strip_accents=vectorizer.strip_accents,
+                               token_pattern=token_pattern).transform(texts).tocsr()
+    expected.sort_indices()
+    offsets, columns, counts = scorer._counts_many(texts)
+    np.testing.assert_array_equal(offsets, expected.indptr)
+    np.testing.assert_array_equal(columns, expected.indices)
+    np.testing.assert_array_equal(counts, expected.data)
+    np.testing.assert_allclose(scorer.predict_proba(texts), pipeline.predict_proba(texts), rtol=0, atol=1e-9)

@@ -63,3 +63,18 @@ def test_hyperparameters_include_nested_values_but_no_estimators():
     assert params["clf__estimator__C"] == 0.2
     assert params["tfidf__char__ngram_range"] == (2, 5)
     assert not any(hasattr(v, "fit") for v in params.values())
+
+
+def test_the_default_models_pickles_name_no_code_of_this_package() -> None:
+    """The seed-compatible models/*.pkl of the default load with scikit-learn alone (no custom tokenizer)."""
+    import pickle
+
+    from sentiment_mlops.training.lexicon import tokenize_with_sentiment
+
+    texts, labels = ["good day !", "bad day ?", "a day", "good bad day"], ["positive", "negative", "neutral", "neutral"]
+    pipeline = build_pipeline(params={"min_df": 1}).fit(texts, labels)
+    for step in ("tfidf", "clf"):
+        assert b"sentiment_mlops" not in pickle.dumps(pipeline.named_steps[step])
+    lexicon = build_pipeline("mnb_lexicon", {"min_df": 1}).fit(texts, labels)
+    assert lexicon.named_steps["tfidf"].tokenizer is tokenize_with_sentiment
+    assert b"sentiment_mlops" in pickle.dumps(lexicon.named_steps["tfidf"])  # the check can see a tokenizer
