@@ -4,8 +4,9 @@ Budget (DESIGN.md): <= 2 s for the report over 100k logged predictions on this 2
 The baseline is what one writes first: the same scipy tests and the same numbers of resampled windows,
 but one dense ``scipy.spatial.distance.jensenshannon`` per window over term counts gathered text by text,
 Fisher's exact test on every unseen word (Tarone's divisor found by a loop) for the new-terms check, the
-same on every vocabulary term for the known-terms check, and the window's texts tokenized
-with scikit-learn's ``CountVectorizer`` (plus its analyzer for OOV and unseen words).
+same on every vocabulary term for the known-terms check, Hotelling's T² from ``np.cov`` for the text
+features, and the window's texts tokenized with scikit-learn's ``CountVectorizer`` (plus its analyzer for
+OOV and unseen words).
 The budget applies end to end: reading the window from the store (only the columns the checks use)
 plus the checks, as ``sentiment-mlops monitor --window 100000`` does.
 
@@ -95,7 +96,7 @@ def baseline(profile: dict, url: str, rows: int) -> tuple[dict[str, float], bool
     mark, cpu = time.perf_counter(), time.process_time()
     per_text = profile["per_text"]
     labels = profile["labels"]
-    alpha = 0.01 / 7
+    alpha = 0.01 / 8
     vocabulary = {t: i for i, t in enumerate(profile["vocabulary"])}
     counter = CountVectorizer(vocabulary=vocabulary, lowercase=True, strip_accents="unicode")
     current_terms = counter.transform(texts)
@@ -151,6 +152,14 @@ def baseline(profile: dict, url: str, rows: int) -> tuple[dict[str, float], bool
                    if np.searchsorted(log_min_p, np.log(alpha / k), side="right") <= k)
     p_values = stats.hypergeom.sf(window_known - 1, m + n, totals, m)
     drifted |= bool(np.min(p_values, initial=1.0) * divisor < alpha)
+    # Text features: Hotelling's T² on (OOV rate, confidence, log length), pooled covariance from np.cov.
+    ref_x = np.column_stack([per_text["oov_rate"], per_text["confidence"], np.log1p(per_text["length"])])
+    cur_x = np.column_stack([oov, [r["confidence"] for r in logged], np.log1p([len(t) for t in texts])])
+    n, m = len(cur_x), len(ref_x)
+    pooled = ((n - 1) * np.cov(cur_x, rowvar=False) + (m - 1) * np.cov(ref_x, rowvar=False)) / (n + m - 2)
+    difference = cur_x.mean(axis=0) - ref_x.mean(axis=0)
+    t2 = n * m / (n + m) * difference @ np.linalg.solve(pooled, difference)
+    drifted |= bool(stats.f.sf(t2 * (n + m - 4) / (3 * (n + m - 2)), 3, n + m - 4) < alpha)
     timings["checks"] = time.perf_counter() - mark
     timings["checks cpu"] = time.process_time() - cpu
     timings["total"] = time.perf_counter() - start

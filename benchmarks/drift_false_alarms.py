@@ -3,7 +3,7 @@
 Each round splits the corpus at random 60/20/20: the default model trains on the first part, its reference
 profile is built on the second (as ``train`` does with its held-out split), and drift-free windows of each
 size are drawn from the third, disjoint within a round. Prints, per window size, the share of windows where
-the report raised drift (the family-wise rate, 1% by design) and where each check did (α/6 each).
+the report raised drift (the family-wise rate, 1% by design) and where each check did (α/k each).
 
     python benchmarks/drift_false_alarms.py [--rounds 10] [--sizes 300,1000,3000,6000]
 """

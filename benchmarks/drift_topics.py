@@ -18,9 +18,7 @@ left of the topic spreads over its other words ("flight", "delayed", "cars", "ba
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -48,6 +46,7 @@ def main() -> None:
     from fixtures_drift import build_topic_shift, draw_windows
     from sentiment_mlops.monitoring.drift import Reference, drift_report
     from support.corpus_topics import TOPICS
+    from support.drift import spread_topic
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--windows", type=int, default=50, help="Windows per scenario and topic.")
@@ -63,8 +62,7 @@ def main() -> None:
     for topic in args.topics.split(","):
         shift = build_topic_shift(topic=TOPICS[topic])
         if args.spread:
-            keyword_tokens = re.compile(r"\S*(?:" + TOPICS[topic].pattern + r")\S*", re.IGNORECASE)
-            shift = dataclasses.replace(shift, new_pool=[keyword_tokens.sub("", text) for text in shift.new_pool])
+            shift = spread_topic(shift, TOPICS[topic])
         reference = Reference.from_profile(shift.profile)
         predicted_reference = shift.profile["per_text"]["predicted"]
         payload: dict = {"reference": {"text": shift.profile_texts, "predicted": predicted_reference}, "scenarios": []}

@@ -9,6 +9,7 @@ same-distribution windows, so false alarms are measured on rows the profile neve
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -76,3 +77,14 @@ def draw_windows(shift: TopicShift, *, size: int, new_share: float, count: int, 
         window = [shift.same_pool[i] for i in same] + [shift.new_pool[i] for i in new]
         windows.append([window[i] for i in rng.permutation(size)])
     return windows
+
+
+def spread_topic(shift: TopicShift, topic: re.Pattern[str]) -> TopicShift:
+    """The shift with the tokens holding ``topic``'s selecting keywords removed from the left-out texts.
+
+    Every text of a keyword-selected topic holds a word the model never saw, which the new-terms check finds
+    at once; what is left after removing it spreads over the topic's other words, as a new topic in real
+    traffic may (benchmarks/drift_topics.py --spread).
+    """
+    keyword_tokens = re.compile(r"\S*(?:" + topic.pattern + r")\S*", re.IGNORECASE)
+    return dataclasses.replace(shift, new_pool=[keyword_tokens.sub("", text) for text in shift.new_pool])

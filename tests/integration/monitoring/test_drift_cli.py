@@ -57,7 +57,7 @@ def test_the_models_own_heldout_file_shows_no_drift(run: Any, trained: dict[str,
     assert report["drift_detected"] is False
     assert report["model_version"] == "local"
     assert report["current_size"] == report["reference_size"] == 600
-    assert len(report["checks"]) == 7
+    assert len(report["checks"]) == 8
 
 
 def test_a_new_topic_exits_3_with_fail_on_drift(run: Any, trained: dict[str, Path]) -> None:
@@ -116,7 +116,7 @@ def test_monitor_reports_the_latest_logged_window(run: Any, trained: dict[str, P
     report = json.loads(out)
     assert report["current_size"] == 250 and report["model_version"] == "local"
     assert report["drift_detected"] is False
-    assert [c["name"] for c in report["checks"]][-3:] == ["vocabulary", "new_terms", "known_terms"]
+    assert [c["name"] for c in report["checks"]][-4:] == ["vocabulary", "new_terms", "known_terms", "text_features"]
 
 
 def test_monitor_without_logged_texts_runs_three_checks(run: Any, trained: dict[str, Path], tmp_path: Path) -> None:

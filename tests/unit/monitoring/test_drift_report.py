@@ -42,11 +42,12 @@ def test_report_has_the_design_json_shape(small_model: dict[str, Any]) -> None:
     assert document["model_version"] == "7"
     assert document["reference_size"] == 1000 and document["current_size"] == 200
     assert [c["name"] for c in document["checks"]] == [
-        "prediction_distribution", "confidence", "text_length", "oov_rate", "vocabulary", "new_terms", "known_terms"]
+        "prediction_distribution", "confidence", "text_length", "oov_rate", "vocabulary", "new_terms", "known_terms",
+        "text_features"]
     for check in document["checks"]:
         assert {"name", "test", "statistic", "p_value", "threshold", "drift"} <= check.keys()
         if check["test"] != "jensen_shannon":
-            assert check["threshold"] == pytest.approx(FAMILY_ALPHA / 7)
+            assert check["threshold"] == pytest.approx(FAMILY_ALPHA / 8)
     assert document["checks"][0]["details"]["psi"] >= 0
 
 
@@ -75,7 +76,8 @@ def test_without_texts_only_label_confidence_and_length_run(small_model: dict[st
     report = drift_report(small_model["profile"], None, predicted, confidences, model_version="1",
                           lengths=[len(t) for t in texts])
     assert [c.name for c in report.checks] == ["prediction_distribution", "confidence", "text_length"]
-    assert [s.name for s in report.skipped] == ["oov_rate", "vocabulary", "new_terms", "known_terms"]
+    assert [s.name for s in report.skipped] == ["oov_rate", "vocabulary", "new_terms", "known_terms",
+                                                "text_features"]
     assert report.checks[0].threshold == pytest.approx(FAMILY_ALPHA / 3)
     assert report.to_dict()["skipped_checks"][0]["reason"].startswith("the texts were not logged")
     with pytest.raises(KeyError):
@@ -98,9 +100,10 @@ def test_a_profile_from_before_the_new_terms_check_skips_only_it(small_model: di
     predicted, confidences = _score(small_model["pipeline"], texts)
     report = drift_report(old, texts, predicted, confidences, model_version="1")
     assert [c.name for c in report.checks] == [
-        "prediction_distribution", "confidence", "text_length", "oov_rate", "vocabulary", "known_terms"]
+        "prediction_distribution", "confidence", "text_length", "oov_rate", "vocabulary", "known_terms",
+        "text_features"]
     assert [(s.name, "retrain" in s.reason) for s in report.skipped] == [("new_terms", True)]
-    assert report.checks[0].threshold == pytest.approx(FAMILY_ALPHA / 6)
+    assert report.checks[0].threshold == pytest.approx(FAMILY_ALPHA / 7)
 
 
 def test_a_word_the_model_never_saw_recurring_across_texts_is_named(small_model: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from scipy import sparse
 
 from sentiment_mlops.errors import DataError
+from sentiment_mlops.monitoring.drift.text_features import feature_matrix
 from sentiment_mlops.monitoring.drift.tokens import batch_text_stats
 
 # The profile stores confidences and OOV rates rounded to 6 decimals; the current window is rounded the
@@ -70,6 +71,11 @@ class Reference:
     def texts_per_term(self) -> np.ndarray:
         """Per vocabulary id, the reference texts containing it (the matrix's duplicates are summed)."""
         return np.bincount(self.terms.indices, minlength=self.terms.shape[1])
+
+    @cached_property
+    def features(self) -> np.ndarray:
+        """Per-text features of the text-features check (``text_features.FEATURES``)."""
+        return feature_matrix(self.oov_rate, self.confidence, self.length)
 
     @cached_property
     def terms_in_order(self) -> list[str]:

@@ -21,6 +21,7 @@ from sentiment_mlops.monitoring.drift.oov_rate import oov_rate_check
 from sentiment_mlops.monitoring.drift.prediction_distribution import prediction_distribution_check
 from sentiment_mlops.monitoring.drift.reference import PROFILE_DECIMALS, Reference, text_window
 from sentiment_mlops.monitoring.drift.result import CheckResult, DriftReport, SkippedCheck
+from sentiment_mlops.monitoring.drift.text_features import feature_matrix, text_features_check
 from sentiment_mlops.monitoring.drift.text_length import text_length_check
 from sentiment_mlops.monitoring.drift.vocabulary import (
     VOCABULARY_RESAMPLES,
@@ -31,8 +32,8 @@ from sentiment_mlops.monitoring.drift.vocabulary import (
 
 FAMILY_ALPHA = 0.01
 CHECKS = ("prediction_distribution", "confidence", "text_length", "oov_rate", "vocabulary", "new_terms",
-          "known_terms")
-TEXT_CHECKS = ("oov_rate", "vocabulary", "new_terms", "known_terms")
+          "known_terms", "text_features")
+TEXT_CHECKS = ("oov_rate", "vocabulary", "new_terms", "known_terms", "text_features")
 NO_TEXT_REASON = "the texts were not logged (SENTIMENT_MLOPS_LOG_TEXT=false)"
 OLD_PROFILE_REASON = ("the model version's reference profile predates this check (no per-text oov_terms); "
                       "retrain to get it")
@@ -114,6 +115,8 @@ def drift_report(profile: Mapping[str, Any] | Reference, texts: Sequence[str] | 
                                           reference.size, alpha=alpha))
         checks.append(known_terms_check(reference.terms_in_order, window.known_texts, window.distinct_texts,
                                         reference.texts_per_term, reference.size, alpha=alpha))
+        checks.append(text_features_check(reference.features, feature_matrix(window.oov_rate, current_confidence,
+                                                                              window.lengths), alpha=alpha))
     drivers: list[DriftDriver] = []
     if window is not None and texts is not None:
         drivers = drift_drivers(list(texts), window.oov_rate, checks, reference.tokenizer)
