@@ -153,7 +153,8 @@ def main() -> None:
         wall, dask_rate, dask_rss = run_score([*base, "--out", str(work / f"dask-{size}.parquet"), "--engine", "dask",
                                                "--workers", "2"], work)
         print(f"{size:>10,} texts  dask, 2 workers: {dask_rate:9,.0f} texts/s scoring ({size / wall:9,.0f} end to "
-              f"end, {wall:6.1f} s)  {dask_rate / peer:5.1f}x the peer, {dask_rate / local_rate:4.2f}x local "
+              f"end, {wall:6.1f} s)  end to end {size / wall / cli_peer:5.1f}x mlflow models predict, scoring "
+              f"{dask_rate / local_rate:4.2f}x local "
               f"(budget >= {DASK_RATIO}x)  peak RSS {dask_rss:.2f} GB (whole tree)")
     print(f"work directory (remove when done): {work}")
 
