@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -61,6 +63,25 @@ def _label_one_by_one(url: str, rows: list[tuple[str, str]]) -> list[str]:
     return versions
 
 
+@contextmanager
+def _retrain_watch(root: Path, env: dict[str, str], store_url: str) -> Iterator[Callable[[], list[str]]]:
+    """A real ``monitor --watch --retrain policy.yml`` process; yields a function listing the history's actions
+    (failing the test if the process has exited)."""
+    with (root / "watch.log").open("w") as log:
+        watch = subprocess.Popen([CLI, "monitor", "--env", "production", "--watch", "--interval", "1",
+                                  "--retrain", "policy.yml"], env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+
+        def actions() -> list[str]:
+            if watch.poll() is not None:
+                raise AssertionError(f"the watch loop exited: {(root / 'watch.log').read_text()[-3000:]}")
+            return [e["action"] for e in _events(store_url)]
+
+        try:
+            yield actions
+        finally:
+            stop(watch)
+
+
 @pytest.mark.slow
 def test_one_full_loop_drift_retrain_gate_canary_approval(tmp_path_factory, tmp_path, builtin_dataset, cli_run,
                                                           monkeypatch):
@@ -79,16 +100,7 @@ def test_one_full_loop_drift_retrain_gate_canary_approval(tmp_path_factory, tmp_
             monkeypatch.setenv(key, value)
         with serve("production", env=child_env(**settings), cwd=root) as url:
             predict_and_label(url, split.feedback, FEEDBACK_TOKEN)
-            log = (root / "watch.log").open("w")
-            watch = subprocess.Popen([CLI, "monitor", "--env", "production", "--watch", "--interval", "1",
-                                      "--retrain", "policy.yml"], env=child_env(**settings), cwd=root, stdout=log,
-                                     stderr=subprocess.STDOUT)
-            try:
-                def actions() -> list[str]:
-                    if watch.poll() is not None:
-                        raise AssertionError(f"the watch loop exited: {(root / 'watch.log').read_text()[-3000:]}")
-                    return [e["action"] for e in _events(store_url)]
-
+            with _retrain_watch(root, child_env(**settings), store_url) as actions:
                 wait_for(lambda: "canary-start" in actions(), timeout=180, interval=0.5, what="the loop's canary")
                 wait_for(lambda: "2" in _label_one_by_one(url, split.rest[:4]), timeout=30,
                          what="the server to load the canary")
@@ -112,9 +124,6 @@ def test_one_full_loop_drift_retrain_gate_canary_approval(tmp_path_factory, tmp_
                 assert [s["action"] for s in timeline[0]["steps"]] == [
                     "loop-triggered", "loop-trained", "promote", "canary-start", "loop-awaiting-approval",
                     "canary-finish", "loop-approved"]
-            finally:
-                stop(watch)
-                log.close()
 
     code, out, _ = cli_run("history")
     assert code == 0
@@ -190,16 +199,7 @@ def test_a_loop_with_a_shadow_promotes_through_the_gate_on_the_shadows_evidence(
                     "SENTIMENT_MLOPS_REPLAY_MIN_AGREEMENT": "0.3", "COLUMNS": "200"}
         with serve("production", env=child_env(**settings), cwd=root) as url:
             predict_and_label(url, split.feedback, FEEDBACK_TOKEN)
-            log = (root / "watch.log").open("w")
-            watch = subprocess.Popen([CLI, "monitor", "--env", "production", "--watch", "--interval", "1",
-                                      "--retrain", "policy.yml"], env=child_env(**settings), cwd=root, stdout=log,
-                                     stderr=subprocess.STDOUT)
-            try:
-                def actions() -> list[str]:
-                    if watch.poll() is not None:
-                        raise AssertionError(f"the watch loop exited: {(root / 'watch.log').read_text()[-3000:]}")
-                    return [e["action"] for e in _events(store_url)]
-
+            with _retrain_watch(root, child_env(**settings), store_url) as actions:
                 wait_for(lambda: "shadow-start" in actions(), timeout=180, interval=0.5, what="the loop's shadow")
                 rest = iter(split.rest[i:i + 20] for i in range(0, len(split.rest), 20))
 
@@ -208,9 +208,6 @@ def test_a_loop_with_a_shadow_promotes_through_the_gate_on_the_shadows_evidence(
                     return "loop-promoted" in actions()
 
                 wait_for(served_and_judged, timeout=120, interval=1, what="the loop to promote its shadow")
-            finally:
-                stop(watch)
-                log.close()
 
     events = _events(store_url)
     loop = [(e["environment"], e["action"], e["to_version"]) for e in events][2:]
