@@ -9,8 +9,8 @@ No accepted prediction is lost silently:
   into the store (every ``retry_seconds``); a failing store therefore never stalls a request;
 - a request whose rows do not fit in the queue waits at most ``ENQUEUE_WAIT_SECONDS``, then journals them;
 - a request only appends to a deque: the writer is not woken per row but sleeps until ``batch_size`` rows
-  are queued or ``flush_interval`` has passed (a wake-up per request costs the event loop a GIL hand-over
-  each time; with ``queue.Queue`` that was most of the logging cost, see benchmarks/serving.py);
+  are queued or ``flush_interval`` has passed (``queue.Queue`` woke it on every put, a GIL hand-over with
+  the event loop per request; README "The prediction log" has what that did and did not change end to end);
 - ``close`` (SIGTERM) drains to the store for at most ``drain_seconds`` and journals the rest; the next
   server to start replays what any stopped process left in the journal;
 - rows are dropped only when the journal is full (``journal_max_bytes``) or refuses the write; they are
