@@ -10,7 +10,7 @@ No accepted prediction is lost silently:
 - a request whose rows do not fit in the queue waits at most ``ENQUEUE_WAIT_SECONDS``, then journals them;
 - a request only appends to a deque: the writer is not woken per row but sleeps until ``batch_size`` rows
   are queued or ``flush_interval`` has passed (``queue.Queue`` woke it on every put, a GIL hand-over with
-  the event loop per request; README "The prediction log" has what that did and did not change end to end);
+  the event loop per request; README "Measured figures" has what that did and did not change end to end);
 - ``close`` (SIGTERM) drains to the store for at most ``drain_seconds`` and journals the rest; the next
   server to start replays what any stopped process left in the journal;
 - rows are dropped only when the journal is full (``journal_max_bytes``) or refuses the write; they are
