@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -28,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from sentiment_mlops.data.loading import load_dataset
-from serving import CLI, _connection, free_port, stop, wait_ready
+from serving import CLI, _connection, bench_env, free_port, stop, wait_ready
 
 DASHBOARD_PATHS = ["/api/drift?window=500", "/api/drift?window=2000", "/api/live?hours=24",
                    "/api/experiments", "/api/versions", "/api/predictions/recent?limit=50"]
@@ -105,9 +104,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-dashboard-load-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_MLOPS_")}
-    env.update({"MLFLOW_TRACKING_URI": f"sqlite:///{workdir}/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true",
-                "SENTIMENT_MLOPS_STORE_URL": f"sqlite:///{workdir}/logs/predictions.db"})
+    env = bench_env(workdir, SENTIMENT_MLOPS_STORE_URL=f"sqlite:///{workdir}/logs/predictions.db")
     print(f"work dir {workdir}; /predict from {args.concurrency} keep-alive connections for {args.seconds:.0f} s; "
           f"{args.clients} dashboard clients polling every {args.poll_seconds:g} s; 1 worker, loopback")
     subprocess.run([*CLI, "train"], cwd=workdir, env=env, check=True, stdout=subprocess.DEVNULL)

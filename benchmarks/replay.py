@@ -15,12 +15,12 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-CLI = [sys.executable, "-c", "import sys; from sentiment_mlops.cli import main; main(sys.argv[1:])"]
+from serving import CLI, bench_env
+
 BUDGET_SECONDS = 3.0
 
 
@@ -30,9 +30,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=2000)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-replay-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_MLOPS_")}
-    env.update({"MLFLOW_TRACKING_URI": f"sqlite:///{workdir}/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true",
-                "SENTIMENT_MLOPS_STORE_URL": f"sqlite:///{workdir}/logs/predictions.db"})
+    env = bench_env(workdir, SENTIMENT_MLOPS_STORE_URL=f"sqlite:///{workdir}/logs/predictions.db")
     os.environ.update({k: v for k, v in env.items() if k.startswith(("MLFLOW_", "SENTIMENT_MLOPS_"))})
     print(f"work dir {workdir}; training two versions …", flush=True)
     for seed in ("1", "2"):

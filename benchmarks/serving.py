@@ -65,6 +65,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def bench_env(workdir: Path, **settings: str) -> dict[str, str]:
+    """This environment without the user's ``SENTIMENT_MLOPS_*`` settings, with MLflow tracking in ``workdir``
+    (telemetry off) and the given ``SENTIMENT_MLOPS_*`` settings (e.g. ``SENTIMENT_MLOPS_STORE_URL=...``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_MLOPS_")}
+    env.update({"MLFLOW_TRACKING_URI": f"sqlite:///{workdir}/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true",
+                **settings})
+    return env
+
+
 def wait_ready(url: str, process: subprocess.Popen[bytes], probe: dict[str, object]) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
@@ -282,8 +291,7 @@ def main() -> None:
     args = parser.parse_args()
     use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk") is not None)
     workdir = Path(tempfile.mkdtemp(prefix="bench-serving-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_MLOPS_")}
-    env.update({"MLFLOW_TRACKING_URI": f"sqlite:///{workdir}/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true"})
+    env = bench_env(workdir)
     print(f"work dir {workdir}; generator: {'wrk' if use_wrk else 'python asyncio keep-alive'}, "
           f"c={args.concurrency}, {args.seconds:.0f} s per run, 1 worker each, loopback")
     subprocess.run([*CLI, "train"], cwd=workdir, env=env, check=True,

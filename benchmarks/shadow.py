@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -27,7 +26,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from serving import CLI, TEXTS, LoadResult, free_port, python_load, stop, wait_ready
+from serving import CLI, TEXTS, LoadResult, bench_env, free_port, python_load, stop, wait_ready
 
 BUDGET_PERCENT = 5.0
 
@@ -69,9 +68,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-shadow-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_MLOPS_")}
-    env.update({"MLFLOW_TRACKING_URI": f"sqlite:///{workdir}/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true",
-                "SENTIMENT_MLOPS_STORE_URL": f"sqlite:///{workdir}/logs/predictions.db"})
+    env = bench_env(workdir, SENTIMENT_MLOPS_STORE_URL=f"sqlite:///{workdir}/logs/predictions.db")
     print(f"work dir {workdir}; python asyncio keep-alive load, c={args.concurrency}, {args.seconds:.0f} s per run, "
           "1 worker, loopback, every prediction logged", flush=True)
     for seed in ("1", "2"):

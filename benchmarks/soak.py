@@ -30,7 +30,6 @@ Not run in CI; ``make bench`` does not run it.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
 import subprocess
@@ -45,7 +44,7 @@ from pathlib import Path
 import httpx
 
 from sentiment_mlops.data.loading import load_dataset
-from serving import CLI, free_port, stop, wait_ready
+from serving import CLI, bench_env, free_port, stop, wait_ready
 
 ADMIN_TOKEN = "soak-admin-token-0123456789"
 FEEDBACK_TOKEN = "soak-feedback-token-0123456789"
@@ -202,14 +201,13 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="soak-"))
     store_url = args.store_url or f"sqlite:///{workdir}/logs/predictions.db"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_MLOPS_")}
-    env.update({"MLFLOW_TRACKING_URI": f"sqlite:///{workdir}/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true",
-                "SENTIMENT_MLOPS_STORE_URL": store_url, "SENTIMENT_MLOPS_ADMIN_TOKEN": ADMIN_TOKEN,
-                "SENTIMENT_MLOPS_FEEDBACK_TOKEN": FEEDBACK_TOKEN, "SENTIMENT_MLOPS_POLL_SECONDS": "2",
-                # The soak moves production back and forth: the two versions pass the gate whichever way,
-                # and the gate's latency rule does not depend on how busy the shared machine is.
-                "SENTIMENT_MLOPS_GATE_MAX_MACRO_F1_DROP": "1", "SENTIMENT_MLOPS_GATE_MAX_P99_LATENCY_MS": "1000",
-                "SENTIMENT_MLOPS_GATE_LATENCY_SAMPLES": "20", "COLUMNS": "200"})
+    env = bench_env(workdir, **{
+        "SENTIMENT_MLOPS_STORE_URL": store_url, "SENTIMENT_MLOPS_ADMIN_TOKEN": ADMIN_TOKEN,
+        "SENTIMENT_MLOPS_FEEDBACK_TOKEN": FEEDBACK_TOKEN, "SENTIMENT_MLOPS_POLL_SECONDS": "2",
+        # The soak moves production back and forth: the two versions pass the gate whichever way,
+        # and the gate's latency rule does not depend on how busy the shared machine is.
+        "SENTIMENT_MLOPS_GATE_MAX_MACRO_F1_DROP": "1", "SENTIMENT_MLOPS_GATE_MAX_P99_LATENCY_MS": "1000",
+        "SENTIMENT_MLOPS_GATE_LATENCY_SAMPLES": "20", "COLUMNS": "200"})
     print(f"work dir {workdir}; store {store_url.split('?')[0]}; {args.minutes:g} min, {args.clients} predict "
           f"clients, a deployment every {args.deploy_seconds:g} s", flush=True)
     for seed in ("1", "2"):
