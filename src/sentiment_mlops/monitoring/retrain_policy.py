@@ -194,6 +194,11 @@ def should_retrain(policy: RetrainPolicy, facts: TriggerFacts) -> Decision:
     return Decision(True, reasons, evidence)
 
 
+def _still_waiting(minutes_running: float, minutes: float, counts: list[tuple[int, int, str]]) -> list[str]:
+    """What a rollout still waits for: its running time, then each (have, need, what) count short of its need."""
+    waiting = [f"running {minutes_running:.1f} of {minutes:g} min"] if minutes_running < minutes else []
+    return waiting + [f"{have} of {need} {what}" for have, need, what in counts if have < need]
+
 @dataclass(frozen=True)
 class CanaryFacts:
     """What the canary and production served (and how well, where labelled) since the canary started."""
@@ -231,13 +236,9 @@ def judge_canary(policy: RetrainPolicy, facts: CanaryFacts) -> tuple[RolloutVerd
                 "canary_labelled": facts.canary_labelled, "canary_accuracy": canary_acc,
                 "production_labelled": facts.production_labelled, "production_accuracy": prod_acc,
                 "max_canary_accuracy_drop": policy.max_canary_accuracy_drop}
-    waiting = []
-    if facts.minutes_running < policy.canary_minutes:
-        waiting.append(f"running {facts.minutes_running:.1f} of {policy.canary_minutes:g} min")
-    if facts.canary_predictions < policy.min_canary_predictions:
-        waiting.append(f"{facts.canary_predictions} of {policy.min_canary_predictions} predictions")
-    if facts.canary_labelled < policy.min_canary_labels:
-        waiting.append(f"{facts.canary_labelled} of {policy.min_canary_labels} labels")
+    waiting = _still_waiting(facts.minutes_running, policy.canary_minutes,
+                             [(facts.canary_predictions, policy.min_canary_predictions, "predictions"),
+                              (facts.canary_labelled, policy.min_canary_labels, "labels")])
     if waiting:
         return RolloutVerdict.WAIT, waiting, evidence
     if canary_acc is not None and prod_acc is not None and prod_acc - canary_acc > policy.max_canary_accuracy_drop:
@@ -281,13 +282,9 @@ def judge_shadow(policy: RetrainPolicy, facts: ShadowFacts) -> tuple[RolloutVerd
                 "agreement": round(facts.agreed / facts.pairs, 4) if facts.pairs else None,
                 "shadow_labelled": facts.labelled, "shadow_accuracy": shadow_acc, "production_accuracy": live_acc,
                 "max_shadow_accuracy_drop": policy.max_shadow_accuracy_drop}
-    waiting = []
-    if facts.minutes_running < policy.shadow_minutes:
-        waiting.append(f"running {facts.minutes_running:.1f} of {policy.shadow_minutes:g} min")
-    if facts.pairs < policy.min_shadow_pairs:
-        waiting.append(f"{facts.pairs} of {policy.min_shadow_pairs} shadowed requests")
-    if facts.labelled < policy.min_shadow_labels:
-        waiting.append(f"{facts.labelled} of {policy.min_shadow_labels} labels")
+    waiting = _still_waiting(facts.minutes_running, policy.shadow_minutes,
+                             [(facts.pairs, policy.min_shadow_pairs, "shadowed requests"),
+                              (facts.labelled, policy.min_shadow_labels, "labels")])
     if waiting:
         return RolloutVerdict.WAIT, waiting, evidence
     if shadow_acc is not None and live_acc is not None and live_acc - shadow_acc > policy.max_shadow_accuracy_drop:
