@@ -78,9 +78,8 @@ def insert_prediction_rows(connection: Connection, rows: list[dict[str, Any]]) -
     converted: list[list[Any]] = []
     for row in rows:
         values = [row[name] for name in names]
-        when = values[created].astimezone(UTC)
-        values[created] = when.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" \
-            else when
+        if dialect == "sqlite":  # prediction_values made it aware UTC already
+            values[created] = values[created].replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
         values[probabilities] = json_dumps(values[probabilities])
         converted.append(values)
     if dialect != "sqlite":
