@@ -208,6 +208,9 @@ def test_a_loop_with_a_shadow_promotes_through_the_gate_on_the_shadows_evidence(
                     return "loop-promoted" in actions()
 
                 wait_for(served_and_judged, timeout=120, interval=1, what="the loop to promote its shadow")
+                # The loop records loop-promoted as soon as the alias moved; the server follows within its poll.
+                wait_for(lambda: "2" in _label_one_by_one(url, split.rest[-4:]), timeout=30,
+                         what="the server to serve the promoted version")
 
     events = _events(store_url)
     loop = [(e["environment"], e["action"], e["to_version"]) for e in events][2:]
