@@ -18,6 +18,9 @@ named lock ``retrain-ENV`` (``store.locks.named_lock``: an advisory lock on Post
 store) and keeps it while the process runs; another ``monitor --watch --retrain`` on the same store follows (says
 so each pass) and takes over when the holder exits.
 
+``promote --approve`` moves the candidate into production before it records ``loop-approved``; a loop that sees
+the canary finished in between waits for that record (``APPROVAL_RECORD_GRACE``) instead of failing the loop.
+
 A step that fails records ``loop-failed`` with the error, alerts, and ends the loop's canary or shadow if one
 runs: production keeps its version.
 """
@@ -29,11 +32,12 @@ import hmac
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sentiment_mlops.config import Settings
 from sentiment_mlops.errors import ConfigurationError, PromotionRefusedError, SentimentMLOpsError, UnauthorizedError
+from sentiment_mlops.monitoring.performance import as_utc
 from sentiment_mlops.monitoring.retrain_alerts import RULE, LoopAlerts
 from sentiment_mlops.monitoring.retrain_history import LOOP_ACTOR, LoopCycle, current_cycle, loop_timeline
 from sentiment_mlops.monitoring.retrain_policy import (
@@ -45,7 +49,7 @@ from sentiment_mlops.monitoring.retrain_policy import (
     should_retrain,
 )
 from sentiment_mlops.monitoring.retrain_rollout import judge_rollout
-from sentiment_mlops.store.deployments import LoopStep
+from sentiment_mlops.store.deployments import DEPLOYING_ACTIONS, LoopStep
 from sentiment_mlops.store.locks import LeaderLock, named_lock
 
 if TYPE_CHECKING:
@@ -53,6 +57,10 @@ if TYPE_CHECKING:
     from sentiment_mlops.store import PredictionStore
 
 logger = logging.getLogger(__name__)
+
+# How long the loop waits for ``promote --approve`` (another process) to record its approval once it has moved
+# the candidate into production; past it, a promotion nobody recorded is treated like any change made outside.
+APPROVAL_RECORD_GRACE = timedelta(minutes=2)
 
 __all__ = ["LOOP_ACTOR", "RULE", "LoopAlerts", "LoopCycle", "LoopDeployer", "RetrainLoop", "StepOutcome",
            "TrainedCandidate", "approve", "current_cycle", "loop_lock", "loop_timeline", "train_candidate"]
@@ -145,6 +153,7 @@ class RetrainLoop:
         self.admin_token = admin_token
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self.lock = lock
+        self._approval_noticed: dict[int, datetime] = {}
 
     # -- one pass ---------------------------------------------------------------------------------------
     def step(self, snapshot: MonitorSnapshot) -> str:
@@ -155,9 +164,10 @@ class RetrainLoop:
             return (f"retrain: following: another process steps the retraining loop on this store (lock "
                     f"{loop_lock_name(self.policy.environment)}); this one takes over when it stops")
         try:
-            cycle = current_cycle(self.store.deployment_events())
+            events = self.store.deployment_events()
+            cycle = current_cycle(events)
             if cycle is not None and not cycle.closed:
-                return self._advance(cycle)
+                return self._advance(cycle, events)
             return self._maybe_start(snapshot, cycle)
         except SentimentMLOpsError as exc:  # the store or registry is down: try again next pass
             return f"retrain: could not read the history: {exc}"
@@ -229,7 +239,19 @@ class RetrainLoop:
                          version=version, event_id=canary.event_id)
         return f"retrain: loop {cycle}: version {version} trained, gated, canary at {policy.canary_percent:g}%"
 
-    def _advance(self, cycle: LoopCycle) -> str:
+    def _being_approved(self, cycle: LoopCycle, events: list[dict[str, Any]], now: datetime) -> bool:
+        """Whether ``promote --approve`` has just moved the waiting candidate into production and is about to record
+        its approval: the loop then waits instead of calling the finished canary a change made outside."""
+        if cycle.awaiting_id is None:
+            return False
+        moved = [e for e in events if e.get("environment") == self.policy.environment
+                 and e.get("action") in DEPLOYING_ACTIONS and str(e.get("to_version")) == cycle.version
+                 and int(e.get("id") or 0) > cycle.awaiting_id]
+        # The alias moves a moment before its event is written: until then the grace counts from this first look.
+        since = as_utc(moved[-1]["created_at"]) if moved else self._approval_noticed.setdefault(cycle.triggered_id, now)
+        return now - since < APPROVAL_RECORD_GRACE
+
+    def _advance(self, cycle: LoopCycle, events: list[dict[str, Any]]) -> str:
         now = self._clock()
         rollout = self.policy.rollout
         running = self.deployer.alias(rollout.alias)
@@ -238,6 +260,9 @@ class RetrainLoop:
             return self._fail(cycle.triggered_id, "resume", ConfigurationError(
                 f"the loop stopped before its {rollout.value} started (the process was stopped or restarted)"),
                 version=cycle.version, production=production)
+        if running != cycle.version and production == cycle.version and self._being_approved(cycle, events, now):
+            return (f"retrain: loop {cycle.triggered_id}: version {cycle.version} was approved into "
+                    f"{self.policy.environment}; waiting for the approval to be recorded")
         if running != cycle.version:
             return self._fail(cycle.triggered_id, "watch", ConfigurationError(
                 f"the {rollout.value} of version {cycle.version} was ended outside the loop ({rollout.value} now "

@@ -4,13 +4,22 @@ back. Both are in the history with their evidence and reached the webhook."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from sentiment_mlops.config import Settings
 from sentiment_mlops.deployment.actions import promote
 from sentiment_mlops.monitoring.alerts import MonitorSnapshot
 from sentiment_mlops.monitoring.channels import WebhookChannel
-from sentiment_mlops.monitoring.retrain import LoopAlerts, RetrainLoop, TrainedCandidate, current_cycle
-from sentiment_mlops.monitoring.retrain_policy import RetrainPolicy
+from sentiment_mlops.monitoring.retrain import (
+    APPROVAL_RECORD_GRACE,
+    LoopAlerts,
+    RetrainLoop,
+    TrainedCandidate,
+    current_cycle,
+)
+from sentiment_mlops.monitoring.retrain_policy import Promotion, RetrainPolicy
 from sentiment_mlops.service import ActionsDeployer
+from sentiment_mlops.store.deployments import LoopStep
 from support.deployment import GOOD, SHUFFLED, WEAK
 from support.webhooks import webhook_receiver
 
@@ -138,3 +147,44 @@ def test_a_trailing_shadow_is_ended_and_so_is_one_the_gate_refuses(registry, sto
     steps = [m["details"]["step"] for m in receiver.received]
     assert steps == ["loop-triggered", "loop-trained", "staged", "shadow", "loop-rolled-back"] * 2
     assert receiver.received[4]["severity"] == "warning"
+
+
+def test_a_loop_waits_for_an_approval_being_recorded_and_fails_one_nobody_records(registry, store, tracking_uri):
+    """``promote --approve`` moves the canary into production, then records ``loop-approved``: a watcher that looks
+    in between waits instead of failing the loop (CI caught that race); a promotion nobody records within the grace
+    fails the loop like any change made outside it."""
+    for target in ("staging", "production"):
+        promote(registry, store, version=WEAK, to=target, actor="tests")
+    _labelled(store, WEAK, 20, right=False)
+    skew = [timedelta(0)]  # the loop's clock runs ahead by this much
+    policy = POLICY.model_copy(update={"promotion": Promotion.APPROVAL})
+    deployer = ActionsDeployer(Settings(tracking_uri=tracking_uri), registry, store)
+
+    def trainer(policy: RetrainPolicy) -> TrainedCandidate:
+        return TrainedCandidate(version=GOOD, run_id=None, macro_f1=0.7, feedback={"rows": 20, "macro_f1": 0.6})
+
+    loop = RetrainLoop(policy, store=store, deployer=deployer, trainer=trainer,
+                       alerts=LoopAlerts(store, [], "production"), admin_token="admin-token-0123456789",
+                       clock=lambda: datetime.now(timezone.utc) + skew[0])
+    for cycle_number, start in ((1, 0), (2, 1000)):
+        assert "canary at 20%" in loop.step(_snapshot())
+        _labelled(store, GOOD, 12, right=True, start=start + 200)
+        _labelled(store, WEAK, 12, right=True, start=start + 300)
+        assert "waiting for approval" in loop.step(_snapshot())
+        cycle = current_cycle(store.deployment_events())
+        deployer.promote(GOOD, to="production", reason=f"approved (event {cycle.awaiting_id})")  # approve's first half
+        assert registry.alias_version("canary") is None and registry.alias_version("production").version == GOOD
+        line = loop.step(_snapshot())
+        assert line.endswith("was approved into production; waiting for the approval to be recorded"), line
+        if cycle_number == 1:  # approve's second half lands: the loop is closed, nothing failed
+            deployer.record(LoopStep.APPROVED, from_version=WEAK, to_version=GOOD, reason="approved",
+                            report={"cycle": cycle.triggered_id, "approves": cycle.awaiting_id})
+            assert current_cycle(store.deployment_events()).closed_by == "loop-approved"
+            promote(registry, store, version=WEAK, to="production", actor="tests", force=True, reason="next loop")
+            _labelled(store, WEAK, 20, right=False, start=start + 500)
+        else:  # nobody records it: past the grace the loop fails, saying the canary ended outside it
+            skew[0] = APPROVAL_RECORD_GRACE + timedelta(seconds=1)
+            line = loop.step(_snapshot())
+            assert "failed at watch" in line and "was ended outside the loop" in line, line
+    actions = [e["action"] for e in store.deployment_events() if e["environment"] == "loop"]
+    assert actions.count("loop-failed") == 1 and actions[-1] == "loop-failed"
