@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     log_flush_interval: float = Field(default=0.2, gt=0, le=10)
     log_drain_seconds: float = Field(default=10.0, ge=0)  # SIGTERM: write for this long, journal the rest
     log_retry_seconds: float = Field(default=1.0, gt=0)  # how often a journal is replayed into a failing store
+    # The log's inserts run in a child process (store/child_writer.py), so that they never hold the serving
+    # process's interpreter lock; false inserts from the writer thread (always so for an in-memory store).
+    log_writer_process: bool = True
     journal_dir: Path | None = None  # None: journal/ beside a SQLite store, else logs/journal
     journal_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
     journal_segment_bytes: int = Field(default=4 * 1024 * 1024, ge=4096)  # one file; a replay reads one at a time

@@ -41,6 +41,17 @@ def stored_ids(url: str) -> set[str]:
         return set(store.recent_columns(["id"], limit=None)["id"])
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes ``pid``'s threads started (the prediction log's writer process is started by a thread)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children += [int(child) for child in (task / "children").read_text().split()]
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+    return children
+
+
 def wait_until(condition, timeout: float, step: float = 0.1) -> float:
     """Seconds until ``condition()`` held; AssertionError after ``timeout``."""
     started = time.monotonic()
@@ -71,8 +82,9 @@ def test_a_store_that_fills_up_loses_nothing_and_says_so(models_dir: Path, tmp_p
         assert server.metric("sentiment_prediction_log_journaled_rows") > 0
         assert server.metric("sentiment_prediction_log_store_failing") == 1
         outage = load.latencies_since(outage_start)
-        # Space comes back: the journal is replayed into the store.
-        resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        # Space comes back (for the server and its store writer process): the journal is replayed into the store.
+        for process in [server.process.pid, *child_pids(server.process.pid)]:
+            resource.prlimit(process, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
         wait_until(lambda: server.health()["status"] == "ok", timeout=10)
     finally:
         load.stop()

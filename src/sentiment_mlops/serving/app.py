@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from sentiment_mlops.store import PredictionStore
+    from sentiment_mlops.store.child_writer import ChildWriter
     from sentiment_mlops.store.journal import PredictionJournal
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,24 @@ def _open_store(settings: Settings) -> PredictionStore:
     from sentiment_mlops.store import PredictionStore
 
     return PredictionStore(settings.store_url)
+
+
+def _start_writer(settings: Settings, store: PredictionStore,
+                  serving_metrics: ServingMetrics) -> tuple[PredictionLogWriter | None, ChildWriter | None]:
+    """The prediction log's writer (None when SENTIMENT_MLOPS_LOG_PREDICTIONS is off), started, and the child
+    process it inserts through (None: SENTIMENT_MLOPS_LOG_WRITER_PROCESS is off or the store is in memory)."""
+    if not settings.log_predictions:
+        return None, None
+    from sentiment_mlops.store.child_writer import ChildWriter, writes_in_child
+
+    sink = None
+    if settings.log_writer_process and writes_in_child(store.url):
+        sink = ChildWriter(store.url.render_as_string(hide_password=False))
+    writer = PredictionLogWriter(store, queue_size=settings.log_queue_size, batch_size=settings.log_batch_size,
+                                 journal=_open_journal(settings), flush_interval=settings.log_flush_interval,
+                                 retry_seconds=settings.log_retry_seconds, observer=serving_metrics, sink=sink)
+    writer.start()  # its replayer first replays what stopped servers left in the journal
+    return writer, sink
 
 
 def _open_journal(settings: Settings) -> PredictionJournal:
@@ -174,13 +193,7 @@ def create_app(settings: Settings, *, environment: str, store: PredictionStore |
         poller = ModelPoller(holder, source, environment=environment, interval=settings.poll_seconds,
                              store=the_store, on_swap=on_swap,
                              on_failure=lambda _reason: serving_metrics.model_reloads.labels("failed").inc())
-        writer = None
-        if settings.log_predictions:
-            writer = PredictionLogWriter(the_store, queue_size=settings.log_queue_size,
-                                         batch_size=settings.log_batch_size, journal=_open_journal(settings),
-                                         flush_interval=settings.log_flush_interval,
-                                         retry_seconds=settings.log_retry_seconds, observer=serving_metrics)
-            writer.start()  # its replayer first replays what stopped servers left in the journal
+        writer, sink = _start_writer(settings, the_store, serving_metrics)
         shadow = _start_shadow(settings, environment, writer, serving_metrics)
         serving_metrics.set_model(environment, {}, _model_versions(holder.snapshot))
         await run_in_threadpool(poller.refresh)
@@ -206,6 +219,8 @@ def create_app(settings: Settings, *, environment: str, store: PredictionStore |
             poller.stop()
             if writer is not None:
                 await run_in_threadpool(writer.close, settings.log_drain_seconds)
+                if sink is not None:
+                    await run_in_threadpool(sink.close)
             source.close()
             if own_store:
                 the_store.close()

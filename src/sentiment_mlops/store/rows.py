@@ -14,6 +14,29 @@ from sqlalchemy import Connection
 from sentiment_mlops.store.engine import json_dumps
 from sentiment_mlops.store.schema import DEFAULT_SOURCE, column_names, predictions, row_fields
 
+# The key of a row the serving writer hands over still to be completed (``finish_rows``): whether its text is
+# kept (``serving.prediction_log.prediction_row``).
+PENDING = "_log_text"
+
+
+def finish_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Complete the rows ``prediction_row`` left pending, in place (complete rows are left as they are):
+    ``text_sha256`` of the text as sent, ``text_length``, the text as stored or None, ``created_at`` as an
+    aware UTC datetime. Returns ``rows``."""
+    for row in rows:
+        if PENDING not in row:
+            continue
+        keep = row.pop(PENDING)
+        text = row["text"]
+        # Lone surrogates can arrive through JSON escapes; keep the row writable (UTF-8) and hash what was sent.
+        raw = text.encode("utf-8", "surrogatepass")
+        row["text_sha256"] = hashlib.sha256(raw).hexdigest()
+        row["text_length"] = len(text)
+        # PostgreSQL text cannot hold NUL.
+        row["text"] = raw.decode("utf-8", "replace").replace("\x00", "\ufffd") if keep else None
+        row["created_at"] = datetime.fromtimestamp(row["created_at"], UTC)
+    return rows
+
 
 def prediction_values(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     """A full predictions row: id (uuid4 hex), created_at (``now``) and the text's sha256 and length

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from sentiment_mlops.serving.model_holder import ModelSnapshot, ServedModel
 from sentiment_mlops.serving.shadow import ShadowScorer
+from sentiment_mlops.store.rows import finish_rows
 
 
 def _served(pipeline: Any, version: str) -> ServedModel:
@@ -53,6 +54,7 @@ def test_the_thread_scores_queued_requests_into_shadow_rows(mnb_pipeline: Any) -
     shadow.stop()
     assert [row["shadow_of"] for row in logged] == ["1" * 32, "2" * 32, "3" * 32]
     assert {(row["environment"], row["source"], row["model_version"]) for row in logged} == {("shadow", "shadow", "2")}
+    finish_rows(logged)  # as the store writer completes them
     assert all(row["text"] is None and len(row["id"]) == 32 for row in logged)  # texts not kept, as configured
     expected = shadow_model.scorer.predict_proba(texts)
     for row, probabilities in zip(logged, expected, strict=True):

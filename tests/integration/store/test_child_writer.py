@@ -1,0 +1,140 @@
+"""The prediction log's inserts in a child process (``store.child_writer``), on SQLite and PostgreSQL: the rows the
+child writes are the rows the store reads; a failed insert and a dead child are each one ``StoreError`` (the
+writer journals that batch) and the next batch goes through; the URL never reaches the command line."""
+
+from __future__ import annotations
+
+import array
+import fcntl
+import os
+import signal
+import termios
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from sentiment_mlops.errors import StoreError
+from sentiment_mlops.serving.prediction_log import PredictionLogWriter, new_prediction_id, prediction_row
+from sentiment_mlops.store.child_writer import ChildWriter, writes_in_child
+
+
+def _rows(count: int, start: int = 0) -> list[dict]:
+    return [prediction_row(prediction_id=new_prediction_id(), text=f"the flight was fine {start + i}", log_text=True,
+                           environment="production", model_version="3", sentiment="neutral", confidence=0.5,
+                           probabilities={"negative": 0.2, "neutral": 0.5, "positive": 0.3}, latency_ms=0.4,
+                           route="/predict") for i in range(count)]
+
+
+@pytest.fixture
+def child(store):
+    writer = ChildWriter(store.url.render_as_string(hide_password=False))
+    yield writer
+    writer.close()
+
+
+def _stored(store) -> dict[str, dict]:
+    columns = store.recent_columns(["id", "text", "sentiment", "confidence", "probabilities"], limit=None)
+    rows = (dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True))
+    return {row["id"]: row for row in rows}
+
+
+def test_the_child_writes_what_the_store_reads_and_the_totals(store, child):
+    rows = _rows(300)
+    child.insert_predictions(rows)
+    stored = _stored(store)
+    assert set(stored) == {row["id"] for row in rows}
+    first = stored[rows[0]["id"]]
+    assert (first["text"], first["sentiment"], first["confidence"]) == ("the flight was fine 0", "neutral", 0.5)
+    assert first["probabilities"] == {"negative": 0.2, "neutral": 0.5, "positive": 0.3}
+    assert store.summary("production")["sentiment_distribution"] == {"neutral": 300}  # the running totals too
+
+
+def _unread_bytes(child: ChildWriter) -> int:
+    """Bytes waiting in the pipe to the child (FIONREAD)."""
+    buffer = array.array("i", [0])
+    fcntl.ioctl(child._process.stdin.fileno(), termios.FIONREAD, buffer)
+    return buffer[0]
+
+
+def _killed_mid_batch(child: ChildWriter, send) -> threading.Thread:
+    """Stop the child, have ``send()`` hand it a batch from a thread, then kill the child before it answers."""
+    pid = child._process.pid
+    os.kill(pid, signal.SIGSTOP)
+    thread = threading.Thread(target=send)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while _unread_bytes(child) == 0 and time.monotonic() < deadline:  # until the batch is in the pipe
+        time.sleep(0.01)
+    assert _unread_bytes(child) > 0
+    os.kill(pid, signal.SIGKILL)
+    return thread
+
+
+def test_a_failed_insert_and_a_child_killed_mid_batch_are_store_errors_then_the_next_batch_goes_through(store,
+                                                                                                        child):
+    rows = _rows(10)
+    child.insert_predictions(rows)
+    with pytest.raises(StoreError, match="refused the operation"):  # the same ids again: the batch is refused
+        child.insert_predictions(rows[:3] + _rows(2, start=100))
+    assert len(_stored(store)) == 10  # nothing of the refused batch
+    errors: list[Exception] = []
+
+    def send() -> None:
+        try:
+            child.insert_predictions(_rows(5, start=200))
+        except StoreError as exc:
+            errors.append(exc)
+
+    _killed_mid_batch(child, send).join(10)
+    assert len(errors) == 1 and "exited (code -9) before answering" in str(errors[0])
+    more = _rows(5, start=300)
+    child.insert_predictions(more)  # a new child
+    assert child.restarts == 1 and {row["id"] for row in more} <= set(_stored(store))
+
+
+def test_the_url_goes_through_the_pipe_not_the_command_line(store, child):
+    child.insert_predictions(_rows(1))
+    command_line = Path(f"/proc/{child._process.pid}/cmdline").read_bytes().decode()
+    assert "sentiment_mlops.store.child_writer" in command_line and str(store.url.database) not in command_line
+
+
+def test_close_stops_the_child_and_refuses_later_batches(child):
+    child.insert_predictions(_rows(1))
+    process = child._process
+    child.close()
+    assert process.poll() == 0  # it exited on its own when its stdin closed
+    with pytest.raises(StoreError, match="closed"):
+        child.insert_predictions(_rows(1))
+
+
+def test_a_writer_journals_the_batch_a_killed_child_held_and_the_store_gets_every_row(store, tmp_path):
+    from sentiment_mlops.store.journal import PredictionJournal
+
+    child = ChildWriter(store.url.render_as_string(hide_password=False))
+    journal = PredictionJournal(tmp_path / "journal", max_bytes=1 << 20)
+    writer = PredictionLogWriter(store, queue_size=1000, batch_size=50, journal=journal, flush_interval=0.05,
+                                 retry_seconds=0.1, sink=child)
+    writer.start()
+    try:
+        writer.put_many(_rows(50))
+        assert writer.flush(10)
+        _killed_mid_batch(child, lambda: writer.put_many(_rows(50, start=50))).join(10)
+        assert writer.flush(10) and writer.journaled == 50  # the batch the child held when it was killed
+        deadline = time.monotonic() + 10
+        while writer.failure is not None and time.monotonic() < deadline:  # the replayer: the store answers
+            time.sleep(0.05)
+        assert writer.failure is None and len(_stored(store)) == 100
+        writer.put_many(_rows(50, start=100))  # through a new child
+        assert writer.flush(10)
+    finally:
+        writer.close(5)
+        child.close()
+    assert len(_stored(store)) == 150 and writer.dropped == 0 and child.restarts == 1
+
+
+@pytest.mark.parametrize(("url", "expected"), [("sqlite://", False), ("sqlite:///:memory:", False),
+                                                ("sqlite:///logs/p.db", True), ("postgresql://u:p@db/x", True)])
+def test_only_a_store_another_process_can_open_is_written_from_a_child(url, expected):
+    assert writes_in_child(url) is expected
