@@ -3,13 +3,14 @@
 In a temporary directory: train two versions on the built-in corpus, put the first in production, then
 serve production (one worker, loopback, every prediction logged) with no shadow and with the second
 version shadowing 100% of requests, alternately (off, on, off, on, ...; a fresh server each, the same load
-generator as benchmarks/serving.py), and compare the medians. The shadow's own rows are counted from the
+generator as benchmarks/serving.py: wrk when it is installed, else its asyncio client), and compare the
+medians. The shadow's own rows are counted from the
 server's /metrics to show it did score every request (and its drops, if any). On a machine shared with
 other work the req/s of single runs swing by tens of percent; the server's CPU time per request (user +
-system, from psutil, the shadow's work included since it runs in the same process) is printed beside
-them as the steadier measure of what the shadow costs.
+system, from psutil, of the server and its children: the store writer process scores the shadow) is
+printed beside them as the steadier measure of what the shadow costs.
 
-    python benchmarks/shadow.py [--rounds 2] [--seconds 10] [--concurrency 8]
+    python benchmarks/shadow.py [--rounds 2] [--seconds 10] [--concurrency 8] [--generator auto|wrk|python]
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from serving import CLI, TEXTS, LoadResult, bench_env, free_port, python_load, stop, wait_ready
+from serving import CLI, TEXTS, LoadResult, bench_env, free_port, python_load, stop, wait_ready, wrk_load
 
 BUDGET_PERCENT = 5.0
 
@@ -66,10 +67,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
     args = parser.parse_args()
+    use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk") is not None)
     workdir = Path(tempfile.mkdtemp(prefix="bench-shadow-"))
     env = bench_env(workdir, SENTIMENT_MLOPS_STORE_URL=f"sqlite:///{workdir}/logs/predictions.db")
-    print(f"work dir {workdir}; python asyncio keep-alive load, c={args.concurrency}, {args.seconds:.0f} s per run, "
+    generator = "wrk" if use_wrk else "python asyncio keep-alive"
+    print(f"work dir {workdir}; {generator} load, c={args.concurrency}, {args.seconds:.0f} s per run, "
           "1 worker, loopback, every prediction logged", flush=True)
     for seed in ("1", "2"):
         subprocess.run([*CLI, "train", "--seed", seed, "--models-dir", f"models-{seed}"], cwd=workdir, env=env,
@@ -90,7 +94,8 @@ def main() -> None:
             try:
                 watched = psutil.Process(process.pid)
                 before = cpu_seconds(watched)
-                result = python_load(url, bodies, args.seconds, args.concurrency)
+                result = (wrk_load(url, bodies, args.seconds, args.concurrency, workdir) if use_wrk
+                          else python_load(url, bodies, args.seconds, args.concurrency))
                 base = url.rsplit("/", 1)[0]
                 for _ in range(50):  # let the shadow finish what is queued before counting
                     scored, dropped, queued = shadow_counts(base)

@@ -11,7 +11,7 @@ prediction store (SQLite by default, or --store-url), then for --minutes run at 
   ``promote --to production``, ``rollback --env production``, ``rollback --env staging``, in turn (both
   servers follow the alias);
 - a drift checker asking ``/api/drift`` (the dashboard's report) every 15 s;
-- an RSS sampler reading each server's resident memory every 5 s.
+- an RSS sampler reading each server's resident memory (with its child processes) every 5 s.
 
 Before the clock starts, a warm-up moves production to version 2 and back (both servers follow each move):
 a server keeps the versions it swapped out loaded for an instant rollback (``RETAINED_MODELS``), so its
@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 from sentiment_mlops.data.loading import load_dataset
 from serving import CLI, bench_env, free_port, stop, wait_ready
@@ -169,10 +170,15 @@ def deployer(workdir: Path, env: dict[str, str], tally: Tally, stop_at: float, e
 
 
 def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+    """Resident memory of ``pid`` and its children (the prediction log's store writer process, the dashboard's
+    drift worker), in KiB."""
+    total = 0
+    for process in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+        try:
+            total += process.memory_info().rss // 1024
+        except psutil.NoSuchProcess:
+            continue
+    return total
 
 
 def rss_sampler(pids: list[int], samples: dict[int, list[tuple[float, int]]], stop_at: float, started: float) -> None:

@@ -87,8 +87,8 @@ def _open_store(settings: Settings) -> PredictionStore:
     return PredictionStore(settings.store_url)
 
 
-def _start_writer(settings: Settings, store: PredictionStore,
-                  serving_metrics: ServingMetrics) -> tuple[PredictionLogWriter | None, ChildWriter | None]:
+def _start_writer(settings: Settings, store: PredictionStore, serving_metrics: ServingMetrics,
+                  environment: str) -> tuple[PredictionLogWriter | None, ChildWriter | None]:
     """The prediction log's writer (None when SENTIMENT_MLOPS_LOG_PREDICTIONS is off), started, and the child
     process it inserts through (None: SENTIMENT_MLOPS_LOG_WRITER_PROCESS is off or the store is in memory)."""
     if not settings.log_predictions:
@@ -97,7 +97,10 @@ def _start_writer(settings: Settings, store: PredictionStore,
 
     sink = None
     if settings.log_writer_process and writes_in_child(store.url):
-        sink = ChildWriter(store.url.render_as_string(hide_password=False))
+        # Started now, so that the first requests' rows do not wait for its start; production's may carry a
+        # shadow to score, so its process imports what scoring needs meanwhile.
+        sink = ChildWriter(store.url.render_as_string(hide_password=False), warm_scoring=environment == "production")
+        sink.start()
     writer = PredictionLogWriter(store, queue_size=settings.log_queue_size, batch_size=settings.log_batch_size,
                                  journal=_open_journal(settings), flush_interval=settings.log_flush_interval,
                                  retry_seconds=settings.log_retry_seconds, observer=serving_metrics, sink=sink)
@@ -137,8 +140,16 @@ def _start_shadow(settings: Settings, environment: str, writer: PredictionLogWri
     """Production's shadow scorer; none elsewhere, nor without the prediction log its rows go to."""
     if environment != "production" or writer is None:
         return None
+    from sentiment_mlops.store.child_writer import ChildWriter
+
+    sink = writer.sink
+    in_store_writer = isinstance(sink, ChildWriter)
     shadow = ShadowScorer(queue_size=settings.shadow_queue_size, log=leave_room_for_live(writer),
-                          log_text=settings.log_text, metrics_registry=serving_metrics.registry)
+                          log_text=settings.log_text, metrics_registry=serving_metrics.registry,
+                          in_store_writer=in_store_writer)
+    if isinstance(sink, ChildWriter):
+        sink.on_shadow_scored = shadow.count_scored
+        writer.on_unscored_dropped = shadow.count_unscored
     shadow.start()
     return shadow
 
@@ -193,7 +204,7 @@ def create_app(settings: Settings, *, environment: str, store: PredictionStore |
         poller = ModelPoller(holder, source, environment=environment, interval=settings.poll_seconds,
                              store=the_store, on_swap=on_swap,
                              on_failure=lambda _reason: serving_metrics.model_reloads.labels("failed").inc())
-        writer, sink = _start_writer(settings, the_store, serving_metrics)
+        writer, sink = _start_writer(settings, the_store, serving_metrics, environment)
         shadow = _start_shadow(settings, environment, writer, serving_metrics)
         serving_metrics.set_model(environment, {}, _model_versions(holder.snapshot))
         await run_in_threadpool(poller.refresh)

@@ -29,9 +29,10 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sentiment_mlops.store.rows import PENDING, finish_rows
+from sentiment_mlops.store.rows import PENDING, finish_rows, split_unscored
 
 if TYPE_CHECKING:
     from sentiment_mlops.store import PredictionStore
@@ -104,6 +105,7 @@ class PredictionLogWriter:
         self.store = store
         # Where batches go: the store writer process (which completes the rows itself) or the store.
         self.sink: RowSink = sink if sink is not None else _FinishingStore(store)
+        self.on_unscored_dropped: Callable[[int], None] | None = None
         self.batch_size = batch_size
         self.journal = journal
         self.flush_interval = flush_interval
@@ -268,8 +270,14 @@ class PredictionLogWriter:
             self._journal(batch)
 
     def _journal(self, rows: list[dict[str, Any]]) -> None:
-        """Journal ``rows`` (or count what does not fit as dropped); they are settled either way."""
-        kept = self.journal.append(finish_rows(rows)) if self.journal is not None else 0
+        """Journal ``rows`` (or count what does not fit as dropped); they are settled either way. Shadow rows
+        still to be scored are not predictions anyone was answered with: they are left out and reported to
+        ``on_unscored_dropped`` (the shadow counts them as dropped)."""
+        settled = len(rows)
+        rows, unscored = split_unscored(rows)
+        if unscored and self.on_unscored_dropped is not None:
+            self.on_unscored_dropped(unscored)
+        kept = self.journal.append(finish_rows(rows)) if self.journal is not None and rows else 0
         lost = len(rows) - kept
         if lost:
             where = f"the journal in {self.journal.directory} is full or refused the write" \
@@ -278,7 +286,7 @@ class PredictionLogWriter:
         with self._progress:
             self.journaled += kept
             self.dropped += lost
-            self._settled += len(rows)
+            self._settled += settled
             self._progress.notify_all()
         if lost and self.observer is not None:
             self.observer.log_dropped(lost)

@@ -1,10 +1,14 @@
 """Shadow scoring: production's shadow version answers a share of live requests off the request path.
 
-A request only draws whether it is shadowed and puts its texts on a bounded queue (``put_nowait``); one
-thread scores what is queued in batches with the shadow version and hands the rows (environment
-``shadow``, ``source`` shadow, ``shadow_of`` = the live prediction's id) to the prediction log writer without
-waiting. Nothing here can slow or fail a response: a full queue or a full log queue drops the shadow work
-and counts it (``sentiment_shadow_dropped_total``); the answers are never returned to anyone.
+A request only draws whether it is shadowed. Where the prediction log inserts through the store writer
+process (``store.child_writer``, the default), it then queues one row per text on the log, to be scored there
+with the shadow version (``SCORE_WITH``): the shadow costs this process building those rows, and the
+scoring runs outside its interpreter lock (README "Measured figures"). Otherwise it puts its texts on a
+bounded queue (``put_nowait``) and one thread here scores what is queued in batches and hands the rows to the
+log. Either way the rows are environment ``shadow``, ``source`` shadow, ``shadow_of`` the live prediction's
+id. Nothing here can slow or fail a response: a full queue or a full log queue drops the shadow work and
+counts it (``sentiment_shadow_dropped_total``), and so does a batch the store failed (its live rows are
+journaled; shadow rows without answers are not); the answers are never returned to anyone.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from sentiment_mlops.config import SHADOW_ALIAS
 from sentiment_mlops.serving.model_holder import ModelSnapshot, ServedModel
 from sentiment_mlops.serving.prediction_log import PredictionLogWriter, new_prediction_id, prediction_row
+from sentiment_mlops.store.rows import PENDING, SCORE_WITH
 from sentiment_mlops.store.schema import SHADOW_SOURCE
 
 logger = logging.getLogger(__name__)
@@ -54,7 +59,7 @@ class ShadowMetrics:
         self.scored = Counter("sentiment_shadow_predictions_total", "Texts scored by the shadow version.",
                               ["model_version"], registry=registry)
         self.dropped = Counter("sentiment_shadow_dropped_total",
-                               "Texts not shadowed: the shadow queue or the prediction log queue was full.",
+                               "Texts not shadowed: a queue was full, the shadow failed or the store did.",
                                ["reason"], registry=registry)
         self.depth = Gauge("sentiment_shadow_queue_depth", "Shadowed requests waiting to be scored.",
                            registry=registry, multiprocess_mode="livesum")
@@ -78,10 +83,13 @@ class ShadowScorer:
 
     def __init__(self, *, queue_size: int, log: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None,
                  log_text: bool, metrics_registry: CollectorRegistry | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, in_store_writer: bool = False) -> None:
         self.queue: queue.Queue[ShadowJob] = queue.Queue(maxsize=queue_size)
         self.log = log  # the writer's try_put_many: never waits, returns what did not fit
         self.log_text = log_text
+        # The store writer process scores the shadow rows (``store.child_writer``): a shadowed request only
+        # queues rows to be scored there, and this process never scores for the shadow (no thread).
+        self.in_store_writer = in_store_writer and log is not None
         self.metrics = ShadowMetrics(metrics_registry)
         self.scored = 0
         self.dropped = 0
@@ -98,12 +106,36 @@ class ShadowScorer:
             return False
         if snapshot.shadow_percent < 100 and self._rng.random() * 100.0 >= snapshot.shadow_percent:
             return False
+        if self.in_store_writer:
+            return self._queue_for_store_writer(shadow, texts, live_ids, route)
         try:
             self.queue.put_nowait(ShadowJob(shadow, texts, live_ids, route))
         except queue.Full:
             self._drop(len(texts), "queue_full")
             return False
         return True
+
+    def _queue_for_store_writer(self, model: ServedModel, texts: list[str], live_ids: list[str], route: str) -> bool:
+        """Queue the shadow rows of one request on the prediction log, to be scored by the store writer."""
+        now = time.time()
+        rows = [{"id": new_prediction_id(), "created_at": now, "environment": SHADOW_ALIAS,
+                 "model_version": model.version, "text": text, "route": route, "source": SHADOW_SOURCE,
+                 "shadow_of": live_id, PENDING: self.log_text, SCORE_WITH: model}
+                for text, live_id in zip(texts, live_ids, strict=True)]
+        assert self.log is not None
+        rest = self.log(rows)
+        if rest:
+            self._drop(len(rest), "log_full")
+        return len(rest) < len(rows)
+
+    def count_scored(self, version: str, n: int) -> None:
+        """The store writer scored ``n`` shadow rows of ``version``."""
+        self.scored += n
+        self.metrics.scored.labels(version).inc(n)
+
+    def count_unscored(self, n: int) -> None:
+        """``n`` shadow rows were not scored: the store failed and the batch holding them went to the journal."""
+        self._drop(n, "store_failing")
 
     def _drop(self, n: int, reason: str) -> None:
         self.dropped += n
@@ -177,7 +209,7 @@ class ShadowScorer:
                     self._drop(len(rest), "log_full")
 
     def start(self) -> None:
-        if self._thread is None:
+        if self._thread is None and not self.in_store_writer:
             self._thread = threading.Thread(target=self._run, name="shadow-scorer", daemon=True)
             self._thread.start()
 

@@ -16,6 +16,12 @@ server drains it on shutdown; a terminal's Ctrl-C or a whole process group's SIG
 exits when its stdin closes: when the server closes it or dies, ``kill -9`` included, after the batch it was
 writing. The store URL goes through the pipe, never the command line (``ps`` would show its password).
 
+It also answers production's shadow (``serving.shadow``): a shadow row arrives with the model to score it
+with (``store.rows.SCORE_WITH``); the server's compiled scorer of that verified version goes over the pipe once
+(``("model", key, version, scorer)``; the last ``MAX_SHADOW_MODELS`` are kept), and each batch's shadow rows are
+scored together before the insert, so a shadow costs the server only the rows it queues. A shadow row the
+process cannot score is left out and logged; the live rows beside it are inserted all the same.
+
 The pipe carries pickles between this package's two ends only; nothing from a client is unpickled.
 """
 
@@ -29,10 +35,13 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING, Any
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from sentiment_mlops.errors import StoreError
+from sentiment_mlops.store.rows import SCORE_WITH
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -43,6 +52,8 @@ _LENGTH = struct.Struct("!Q")
 # The child yields the CPU to the server (and to anything else at normal priority) when cores are short: its
 # batches are not latency-bound, and the queue, the journal and their gauges cover a child that falls behind.
 NICENESS = 10
+# Shadow models the process keeps (a shadow moves to a new version now and then; the old one goes).
+MAX_SHADOW_MODELS = 2
 # How long a writer whose pipe broke waits for the child's exit status.
 EXIT_WAIT_SECONDS = 2.0
 # How long close() lets the child finish the batch it holds before killing it.
@@ -68,6 +79,68 @@ def _receive(stream: IO[bytes]) -> Any:
     return pickle.loads(payload)  # noqa: S301 - our own parent's message on a private pipe
 
 
+def _expect_ok(answer: tuple[str, Any]) -> None:
+    if answer[0] != "ok":
+        raise StoreError(str(answer[1]))
+
+
+class ShadowModel(Protocol):
+    """What a shadow row to be scored carries (``serving.model_holder.ServedModel``)."""
+
+    key: str
+    version: str
+    scorer: Any
+
+
+def _models_to_send(rows: Sequence[dict[str, Any]]) -> dict[str, ShadowModel]:
+    """The models of the shadow rows still to be scored, by key; each row then names its model by key only."""
+    models: dict[str, ShadowModel] = {}
+    for row in rows:
+        model = row.get(SCORE_WITH)
+        if model is not None and not isinstance(model, str):
+            models[model.key] = model
+            row[SCORE_WITH] = model.key
+    return models
+
+
+def score_shadow_rows(rows: list[dict[str, Any]], models: Mapping[str, tuple[str, Any]]) -> tuple[
+        list[dict[str, Any]], dict[str, int]]:
+    """Answer the shadow rows of ``rows`` with their models (``models``: key -> (version, scorer)), in one
+    batch per model; the rows to insert and the rows scored per version. A shadow row whose model is missing
+    or fails is left out (logged): the live rows beside it are inserted all the same."""
+    pending: dict[str, list[dict[str, Any]]] = {}
+    kept = []
+    for row in rows:
+        key = row.get(SCORE_WITH)
+        if key is None:
+            kept.append(row)
+        else:
+            pending.setdefault(str(key), []).append(row)
+    scored: dict[str, int] = {}
+    for key, group in pending.items():
+        if key not in models:
+            logger.error("no shadow model %s in the store writer process; %d shadow rows left out", key,
+                         len(group))
+            continue
+        version, scorer = models[key]
+        started = time.perf_counter()
+        try:
+            matrix = scorer.predict_proba([row["text"] for row in group]).tolist()
+        except Exception:  # a shadow that cannot score must not cost the live rows their insert
+            logger.exception("the shadow version %s failed to score %d texts", version, len(group))
+            continue
+        latency_ms = (time.perf_counter() - started) * 1000.0 / len(group)
+        classes = list(scorer.classes)
+        for row, probabilities in zip(group, matrix, strict=True):
+            best = max(range(len(probabilities)), key=probabilities.__getitem__)
+            del row[SCORE_WITH]
+            row.update(sentiment=classes[best], confidence=probabilities[best], latency_ms=latency_ms,
+                       probabilities=dict(zip(classes, probabilities, strict=True)))
+            kept.append(row)
+        scored[version] = scored.get(version, 0) + len(group)
+    return kept, scored
+
+
 def writes_in_child(url: str | URL) -> bool:
     """Whether a child can write to ``url``: not an in-memory SQLite database, which only this process sees."""
     from sqlalchemy.engine import make_url
@@ -80,10 +153,14 @@ class ChildWriter:
     """``insert_predictions`` through a child process (see the module docstring). One caller at a time: the
     prediction log's writer thread."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, warm_scoring: bool = False) -> None:
         self.url = url
+        self.warm_scoring = warm_scoring  # import what a shadow model needs at start, not with its first batch
         self.restarts = 0
+        # Told how many shadow rows each batch scored, per model version (``serving.shadow`` counts them).
+        self.on_shadow_scored: Callable[[str, int], None] | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._models_sent: set[str] = set()  # the shadow models the current process holds
         self._lock = threading.Lock()  # close() against a write in flight
         self._closed = False
 
@@ -91,8 +168,16 @@ class ChildWriter:
         process = subprocess.Popen([sys.executable, "-m", "sentiment_mlops.store.child_writer"],
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
         assert process.stdin is not None and process.stdout is not None
-        _send(process.stdin, {"url": self.url})
+        _send(process.stdin, {"url": self.url, "warm_scoring": self.warm_scoring})
         return process
+
+    def start(self) -> None:
+        """Start the process now (it opens the store and, with ``warm_scoring``, imports what scoring needs
+        while the server is still starting), rather than with the first batch, when rows would wait for it."""
+        with self._lock:
+            if self._process is None and not self._closed:
+                self._process = self._start()
+                self._models_sent = set()
 
     def insert_predictions(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert ``rows`` in the child's store, in one transaction; StoreError when it could not."""
@@ -105,10 +190,17 @@ class ChildWriter:
                     logger.warning("the prediction store writer process exited (code %s); starting another",
                                    self._process.returncode)
                 self._process = self._start()
+                self._models_sent = set()
             process = self._process
         assert process.stdin is not None and process.stdout is not None
+        models = _models_to_send(rows)
         try:
-            _send(process.stdin, list(rows))
+            for key, model in models.items():
+                if key not in self._models_sent:
+                    _send(process.stdin, ("model", key, model.version, model.scorer))
+                    _expect_ok(_receive(process.stdout))
+                    self._models_sent.add(key)
+            _send(process.stdin, ("rows", list(rows)))
             status, detail = _receive(process.stdout)
         except (EOFError, OSError, ValueError) as exc:  # the child died, or close() ended it under us
             try:
@@ -119,6 +211,9 @@ class ChildWriter:
             raise StoreError(f"the prediction store writer process exited (code {code}) before answering") from exc
         if status != "ok":
             raise StoreError(str(detail))
+        if self.on_shadow_scored is not None:
+            for version, count in detail["shadow"].items():
+                self.on_shadow_scored(version, count)
 
     def close(self, timeout: float = CLOSE_SECONDS) -> None:
         """Close the child's stdin (it exits after the batch it holds); kill it after ``timeout`` seconds."""
@@ -142,6 +237,50 @@ class ChildWriter:
             process.stdout.close()
 
 
+class _Child:
+    """The child's state: its store (opened again after a failed batch) and the shadow models it was sent."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        from sentiment_mlops.store import PredictionStore
+
+        self.url = str(config["url"])
+        self.open_store = PredictionStore
+        self.models: OrderedDict[str, tuple[str, Any]] = OrderedDict()  # the most recent last
+        self.store: Any = None
+        if config.get("warm_scoring"):  # what a shadow's compiled scorer refers to (its unpickling imports it)
+            import scipy.sparse  # noqa: F401
+            import sklearn.feature_extraction.text  # noqa: F401
+        try:
+            self.store = self.open_store(self.url)
+        except Exception as exc:  # unreachable now: every batch tries again, and the server journals meanwhile
+            logger.warning("cannot open the prediction store yet: %s", exc)
+
+    def answer(self, message: tuple[Any, ...]) -> tuple[str, Any]:
+        if message[0] == "model":  # a shadow version's compiled scorer, verified and loaded by the server
+            _, key, version, scorer = message
+            self.models[key] = (version, scorer)
+            self.models.move_to_end(key)
+            while len(self.models) > MAX_SHADOW_MODELS:
+                self.models.popitem(last=False)
+            return ("ok", None)
+        from sentiment_mlops.store.rows import finish_rows
+
+        try:
+            rows, scored = score_shadow_rows(message[1], self.models)
+            if self.store is None:
+                self.store = self.open_store(self.url)
+            self.store.insert_predictions(finish_rows(rows))
+            return ("ok", {"rows": len(rows), "shadow": scored})
+        except Exception as exc:  # the parent journals the batch and reports the reason
+            self.close()  # a fresh connection for the next batch (a restarted server, a freed disk)
+            return ("error", str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}")
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+
 def main() -> int:
     """The child: read the store URL, then insert each batch the parent sends and answer how it went."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -151,34 +290,19 @@ def main() -> int:
     sys.stdout = sys.stderr  # anything printed by a library goes to the server's log, not into the pipe
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s (store writer): %(message)s")
     try:
-        config = _receive(incoming)
+        child = _Child(_receive(incoming))
     except EOFError:
         return 0
-    from sentiment_mlops.store import PredictionStore
-    from sentiment_mlops.store.rows import finish_rows
-
-    store = None
     while True:
         try:
-            rows = _receive(incoming)
+            message = _receive(incoming)
         except EOFError:
             break
         try:
-            if store is None:
-                store = PredictionStore(config["url"])
-            store.insert_predictions(finish_rows(rows))
-            answer: tuple[str, Any] = ("ok", len(rows))
-        except Exception as exc:  # the parent journals the batch and reports the reason
-            answer = ("error", str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}")
-            if store is not None:
-                store.close()
-                store = None  # a fresh connection for the next batch (a restarted server, a freed disk)
-        try:
-            _send(outgoing, answer)
+            _send(outgoing, child.answer(message))
         except (BrokenPipeError, OSError):
             break
-    if store is not None:
-        store.close()
+    child.close()
     return 0
 
 

@@ -17,6 +17,15 @@ from sentiment_mlops.store.schema import DEFAULT_SOURCE, column_names, predictio
 # The key of a row the serving writer hands over still to be completed (``finish_rows``): whether its text is
 # kept (``serving.prediction_log.prediction_row``).
 PENDING = "_log_text"
+# The key of a shadow row still to be scored where the inserts run (``serving.shadow``, ``store.child_writer``):
+# the model to score its text with. Such a row holds no answer yet and cannot be journaled.
+SCORE_WITH = "_score_with"
+
+
+def split_unscored(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """``rows`` without the shadow rows still to be scored, and how many those were."""
+    kept = [row for row in rows if SCORE_WITH not in row]
+    return kept, len(rows) - len(kept)
 
 
 def finish_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -138,3 +138,40 @@ def test_a_writer_journals_the_batch_a_killed_child_held_and_the_store_gets_ever
                                                 ("sqlite:///logs/p.db", True), ("postgresql://u:p@db/x", True)])
 def test_only_a_store_another_process_can_open_is_written_from_a_child(url, expected):
     assert writes_in_child(url) is expected
+
+
+def test_the_child_scores_shadow_rows_as_the_scorer_does_here_and_keeps_the_live_rows(store, child):
+    from types import SimpleNamespace
+
+    from sentiment_mlops.serving.model_holder import ModelSnapshot, ServedModel
+    from sentiment_mlops.serving.shadow import ShadowScorer
+    from sentiment_mlops.training.pipeline import build_pipeline
+    from support.serving import corpus_slice
+
+    data = corpus_slice(rows=900)
+    pipeline = build_pipeline("mnb").fit(data.texts[:600], data.labels[:600])
+    model = ServedModel.from_loaded(SimpleNamespace(pipeline=pipeline, version="2"))
+    queued: list[dict] = []
+    shadow = ShadowScorer(queue_size=10, log=lambda rows: queued.extend(rows) or [], log_text=False,
+                          in_store_writer=True)
+    snapshot = ModelSnapshot(model, shadow=model, shadow_percent=100.0)
+    scored: dict[str, int] = {}
+    child.on_shadow_scored = lambda version, n: scored.__setitem__(version, scored.get(version, 0) + n)
+    for start in (600, 750):  # two batches: the model goes to the child once
+        live = _rows(150, start=start)
+        texts = data.texts[start:start + 150]
+        for row, text in zip(live, texts, strict=True):
+            row["text"] = text
+        queued.clear()
+        shadow.offer(snapshot, texts, [row["id"] for row in live], "/predict/batch")
+        child.insert_predictions(live + queued)
+    assert scored == {"2": 300} and child._models_sent == {model.key}
+    stored = _stored(store)
+    shadows = {row["id"]: row for row in stored.values() if row["text"] is None}  # log_text=False for the shadow
+    assert len(stored) == 600 and len(shadows) == 300
+    expected = model.scorer.predict_proba(data.texts[600:900])
+    by_live = {store.get_prediction(i)["shadow_of"]: row for i, row in shadows.items()}
+    for text, probabilities in zip(data.texts[600:900], expected, strict=True):
+        live_id = next(i for i, row in stored.items() if row["text"] == text.strip() or row["text"] == text)
+        got = by_live[live_id]["probabilities"]
+        assert max(abs(got[label] - p) for label, p in zip(model.classes, probabilities, strict=True)) < 1e-12

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from sentiment_mlops.serving.model_holder import ModelSnapshot, ServedModel
 from sentiment_mlops.serving.shadow import ShadowScorer
-from sentiment_mlops.store.rows import finish_rows
+from sentiment_mlops.store.rows import SCORE_WITH, finish_rows
 
 
 def _served(pipeline: Any, version: str) -> ServedModel:
@@ -72,3 +72,60 @@ def test_shadow_rows_leave_half_of_the_log_queue_to_live_rows() -> None:
     assert log([{"n": i} for i in range(4)]) == [] and writer.depth == 4
     assert len(log([{"n": i} for i in range(2)])) == 2 and writer.depth == 4  # 6 > half of 10: refused whole
     assert writer.try_put_many([{"n": i} for i in range(6)]) == []  # live rows still find room
+
+
+def test_with_the_store_writer_a_request_queues_rows_to_score_there_and_no_thread_runs(mnb_pipeline: Any) -> None:
+    registry = CollectorRegistry()
+    queued: list[dict[str, Any]] = []
+    room = [3]
+
+    def log(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:  # takes what fits, like leave_room_for_live
+        taken, room[0] = rows[:room[0]], max(room[0] - len(rows), 0)
+        queued.extend(taken)
+        return rows[len(taken):]
+
+    shadow = ShadowScorer(queue_size=10, log=log, log_text=False, metrics_registry=registry, in_store_writer=True)
+    shadow.start()
+    assert shadow._thread is None
+    model = _served(mnb_pipeline, "2")
+    snapshot = ModelSnapshot(_served(mnb_pipeline, "1"), shadow=model, shadow_percent=100.0)
+    assert shadow.offer(snapshot, ["the crew were lovely", "lost my bag"], ["1" * 32, "2" * 32], "/predict/batch")
+    assert shadow.offer(snapshot, ["late again", "no room"], ["3" * 32, "4" * 32], "/predict/batch")
+    assert [row["shadow_of"] for row in queued] == ["1" * 32, "2" * 32, "3" * 32]
+    assert all(row[SCORE_WITH] is model and row["source"] == "shadow" and "sentiment" not in row for row in queued)
+    assert shadow.queue.qsize() == 0 and _dropped(registry, "log_full") == 1
+    shadow.count_scored("2", 3)
+    shadow.count_unscored(2)
+    assert registry.get_sample_value("sentiment_shadow_predictions_total", {"model_version": "2"}) == 3
+    assert _dropped(registry, "store_failing") == 2
+    shadow.stop()
+
+
+def test_a_failed_batch_journals_its_live_rows_and_reports_the_unscored_shadow_rows(tmp_path: Any,
+                                                                                  mnb_pipeline: Any) -> None:
+    from sentiment_mlops.errors import StoreError
+    from sentiment_mlops.serving.prediction_log import PredictionLogWriter, new_prediction_id, prediction_row
+    from sentiment_mlops.store.journal import PredictionJournal
+
+    class Down:
+        def insert_predictions(self, rows: list[dict[str, Any]]) -> None:
+            raise StoreError("the store is gone")
+
+    journal = PredictionJournal(tmp_path, max_bytes=1 << 20)
+    writer = PredictionLogWriter(SimpleNamespace(), queue_size=100, batch_size=100, journal=journal,
+                                 flush_interval=0.05, sink=Down())
+    unscored: list[int] = []
+    writer.on_unscored_dropped = unscored.append
+    shadow = ShadowScorer(queue_size=10, log=writer.try_put_many, log_text=True, in_store_writer=True)
+    model = _served(mnb_pipeline, "2")
+    live = [prediction_row(prediction_id=new_prediction_id(), text=t, log_text=True, environment="production",
+                           model_version="1", sentiment="neutral", confidence=0.5,
+                           probabilities={"negative": 0.2, "neutral": 0.5, "positive": 0.3}, latency_ms=1.0,
+                           route="/predict/batch") for t in ("one text", "another")]
+    writer.try_put_many(live)
+    shadow.offer(ModelSnapshot(_served(mnb_pipeline, "1"), shadow=model, shadow_percent=100.0),
+                 [row["text"] for row in live], [row["id"] for row in live], "/predict/batch")
+    writer._store_or_journal(writer._take_batch())  # the writer thread's one step, here
+    assert writer.journaled == 2 and unscored == [2] and writer.dropped == 0
+    assert sorted(row["id"] for segment in journal.take_segments() for row in segment.read()) == sorted(
+        row["id"] for row in live)
