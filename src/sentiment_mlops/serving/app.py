@@ -87,8 +87,8 @@ def _open_store(settings: Settings) -> PredictionStore:
     return PredictionStore(settings.store_url)
 
 
-def _start_writer(settings: Settings, store: PredictionStore, serving_metrics: ServingMetrics,
-                  environment: str) -> tuple[PredictionLogWriter | None, ChildWriter | None]:
+def _start_writer(settings: Settings, store: PredictionStore,
+                  serving_metrics: ServingMetrics) -> tuple[PredictionLogWriter | None, ChildWriter | None]:
     """The prediction log's writer (None when SENTIMENT_MLOPS_LOG_PREDICTIONS is off), started, and the child
     process it inserts through (None: SENTIMENT_MLOPS_LOG_WRITER_PROCESS is off or the store is in memory)."""
     if not settings.log_predictions:
@@ -97,15 +97,21 @@ def _start_writer(settings: Settings, store: PredictionStore, serving_metrics: S
 
     sink = None
     if settings.log_writer_process and writes_in_child(store.url):
-        # Started now, so that the first requests' rows do not wait for its start; production's may carry a
-        # shadow to score, so its process imports what scoring needs meanwhile.
-        sink = ChildWriter(store.url.render_as_string(hide_password=False), warm_scoring=environment == "production")
-        sink.start()
+        sink = ChildWriter(store.url.render_as_string(hide_password=False))
+        sink.start()  # now, so that the first requests' rows do not wait for it to start
     writer = PredictionLogWriter(store, queue_size=settings.log_queue_size, batch_size=settings.log_batch_size,
                                  journal=_open_journal(settings), flush_interval=settings.log_flush_interval,
                                  retry_seconds=settings.log_retry_seconds, observer=serving_metrics, sink=sink)
     writer.start()  # its replayer first replays what stopped servers left in the journal
     return writer, sink
+
+
+def _preload_shadow(sink: ChildWriter | None, old: ModelSnapshot | None, new: ModelSnapshot) -> None:
+    """Hand a new shadow version to the store writer process before its first rows (see ``ChildWriter.preload``:
+    it then holds scikit-learn, ~140 MiB of resident memory, 204 MiB against 64 MiB without)."""
+    if sink is not None and new.shadow is not None and (old is None or old.shadow is None
+                                                         or old.shadow.key != new.shadow.key):
+        sink.preload(new.shadow)
 
 
 def _open_journal(settings: Settings) -> PredictionJournal:
@@ -200,14 +206,16 @@ def create_app(settings: Settings, *, environment: str, store: PredictionStore |
         def on_swap(old: ModelSnapshot, new: ModelSnapshot) -> None:
             serving_metrics.set_model(environment, _model_versions(old), _model_versions(new))
             serving_metrics.model_reloads.labels("swapped").inc()
+            _preload_shadow(sink, old, new)  # in the poller's thread: the requests do not wait for it
 
         poller = ModelPoller(holder, source, environment=environment, interval=settings.poll_seconds,
                              store=the_store, on_swap=on_swap,
                              on_failure=lambda _reason: serving_metrics.model_reloads.labels("failed").inc())
-        writer, sink = _start_writer(settings, the_store, serving_metrics, environment)
+        writer, sink = _start_writer(settings, the_store, serving_metrics)
         shadow = _start_shadow(settings, environment, writer, serving_metrics)
         serving_metrics.set_model(environment, {}, _model_versions(holder.snapshot))
         await run_in_threadpool(poller.refresh)
+        _preload_shadow(sink, None, holder.snapshot)  # a server that starts with a shadow, before it answers
         if poll:
             poller.start()
         retention = _start_retention(settings, the_store)  # None unless SENTIMENT_MLOPS_RETENTION_DAYS is set

@@ -87,9 +87,12 @@ def _expect_ok(answer: tuple[str, Any]) -> None:
 class ShadowModel(Protocol):
     """What a shadow row to be scored carries (``serving.model_holder.ServedModel``)."""
 
-    key: str
-    version: str
-    scorer: Any
+    @property
+    def key(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def scorer(self) -> Any: ...
 
 
 def _models_to_send(rows: Sequence[dict[str, Any]]) -> dict[str, ShadowModel]:
@@ -153,34 +156,26 @@ class ChildWriter:
     """``insert_predictions`` through a child process (see the module docstring). One caller at a time: the
     prediction log's writer thread."""
 
-    def __init__(self, url: str, *, warm_scoring: bool = False) -> None:
+    def __init__(self, url: str) -> None:
         self.url = url
-        self.warm_scoring = warm_scoring  # import what a shadow model needs at start, not with its first batch
         self.restarts = 0
         # Told how many shadow rows each batch scored, per model version (``serving.shadow`` counts them).
         self.on_shadow_scored: Callable[[str, int], None] | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._models_sent: set[str] = set()  # the shadow models the current process holds
         self._lock = threading.Lock()  # close() against a write in flight
+        self._io = threading.Lock()  # one exchange on the pipe at a time: the writer's batches, a preload
         self._closed = False
 
     def _start(self) -> subprocess.Popen[bytes]:
         process = subprocess.Popen([sys.executable, "-m", "sentiment_mlops.store.child_writer"],
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
         assert process.stdin is not None and process.stdout is not None
-        _send(process.stdin, {"url": self.url, "warm_scoring": self.warm_scoring})
+        _send(process.stdin, {"url": self.url})
         return process
 
-    def start(self) -> None:
-        """Start the process now (it opens the store and, with ``warm_scoring``, imports what scoring needs
-        while the server is still starting), rather than with the first batch, when rows would wait for it."""
-        with self._lock:
-            if self._process is None and not self._closed:
-                self._process = self._start()
-                self._models_sent = set()
-
-    def insert_predictions(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert ``rows`` in the child's store, in one transaction; StoreError when it could not."""
+    def _running(self) -> subprocess.Popen[bytes]:
+        """The process, started (again) if it is not running; StoreError once closed."""
         with self._lock:
             if self._closed:
                 raise StoreError("the prediction store writer is closed")
@@ -191,17 +186,42 @@ class ChildWriter:
                                    self._process.returncode)
                 self._process = self._start()
                 self._models_sent = set()
-            process = self._process
+            return self._process
+
+    def start(self) -> None:
+        """Start the process now (it opens the store while the server is still starting), rather than with the
+        first batch, when rows would wait for it."""
+        self._running()
+
+    def preload(self, model: ShadowModel) -> None:
+        """Send a shadow model before its first rows (unpickling it imports scikit-learn and scipy there, a second
+        or two in which batches would wait and the shadow's rows be dropped); a failure is only logged."""
+        try:
+            process = self._running()
+            with self._io:
+                if model.key not in self._models_sent:
+                    assert process.stdin is not None and process.stdout is not None
+                    _send(process.stdin, ("model", model.key, model.version, model.scorer))
+                    _expect_ok(_receive(process.stdout))
+                    self._models_sent.add(model.key)
+        except (StoreError, EOFError, OSError, ValueError) as exc:
+            logger.warning("could not send shadow version %s to the store writer process ahead (%s); its first "
+                           "batch sends it", model.version, exc)
+
+    def insert_predictions(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert ``rows`` in the child's store, in one transaction; StoreError when it could not."""
+        process = self._running()
         assert process.stdin is not None and process.stdout is not None
         models = _models_to_send(rows)
         try:
-            for key, model in models.items():
-                if key not in self._models_sent:
-                    _send(process.stdin, ("model", key, model.version, model.scorer))
-                    _expect_ok(_receive(process.stdout))
-                    self._models_sent.add(key)
-            _send(process.stdin, ("rows", list(rows)))
-            status, detail = _receive(process.stdout)
+            with self._io:
+                for key, model in models.items():
+                    if key not in self._models_sent:
+                        _send(process.stdin, ("model", key, model.version, model.scorer))
+                        _expect_ok(_receive(process.stdout))
+                        self._models_sent.add(key)
+                _send(process.stdin, ("rows", list(rows)))
+                status, detail = _receive(process.stdout)
         except (EOFError, OSError, ValueError) as exc:  # the child died, or close() ended it under us
             try:
                 code = process.wait(EXIT_WAIT_SECONDS)  # a pipe closes a moment before its process is reaped
@@ -247,9 +267,6 @@ class _Child:
         self.open_store = PredictionStore
         self.models: OrderedDict[str, tuple[str, Any]] = OrderedDict()  # the most recent last
         self.store: Any = None
-        if config.get("warm_scoring"):  # what a shadow's compiled scorer refers to (its unpickling imports it)
-            import scipy.sparse  # noqa: F401
-            import sklearn.feature_extraction.text  # noqa: F401
         try:
             self.store = self.open_store(self.url)
         except Exception as exc:  # unreachable now: every batch tries again, and the server journals meanwhile

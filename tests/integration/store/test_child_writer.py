@@ -155,9 +155,11 @@ def test_the_child_scores_shadow_rows_as_the_scorer_does_here_and_keeps_the_live
     shadow = ShadowScorer(queue_size=10, log=lambda rows: queued.extend(rows) or [], log_text=False,
                           in_store_writer=True)
     snapshot = ModelSnapshot(model, shadow=model, shadow_percent=100.0)
+    child.preload(model)  # as a server does when a shadow appears, before its first rows
+    assert child._models_sent == {model.key}
     scored: dict[str, int] = {}
     child.on_shadow_scored = lambda version, n: scored.__setitem__(version, scored.get(version, 0) + n)
-    for start in (600, 750):  # two batches: the model goes to the child once
+    for start in (600, 750):  # two batches, the model already there
         live = _rows(150, start=start)
         texts = data.texts[start:start + 150]
         for row, text in zip(live, texts, strict=True):
