@@ -58,10 +58,18 @@ def _unread_bytes(child: ChildWriter) -> int:
     return buffer[0]
 
 
+def _state(pid: int) -> str:
+    """The process's state letter from /proc (T: stopped)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
 def _killed_mid_batch(child: ChildWriter, send) -> threading.Thread:
     """Stop the child, have ``send()`` hand it a batch from a thread, then kill the child before it answers."""
     pid = child._process.pid
     os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 10
+    while _state(pid) != "T" and time.monotonic() < deadline:  # stopped, not about to read the batch
+        time.sleep(0.01)
     thread = threading.Thread(target=send)
     thread.start()
     deadline = time.monotonic() + 10
