@@ -26,7 +26,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from sentiment_mlops.config import SHADOW_ALIAS
 from sentiment_mlops.serving.model_holder import ModelSnapshot, ServedModel
-from sentiment_mlops.serving.prediction_log import PredictionLogWriter, new_prediction_id, prediction_row
+from sentiment_mlops.serving.prediction_log import PredictionLogWriter, new_prediction_id
+from sentiment_mlops.store.child_writer import models_by_key, score_shadow_rows
 from sentiment_mlops.store.rows import PENDING, SCORE_WITH
 from sentiment_mlops.store.schema import SHADOW_SOURCE
 
@@ -115,13 +116,18 @@ class ShadowScorer:
             return False
         return True
 
-    def _queue_for_store_writer(self, model: ServedModel, texts: list[str], live_ids: list[str], route: str) -> bool:
-        """Queue the shadow rows of one request on the prediction log, to be scored by the store writer."""
+    def _rows_to_score(self, model: ServedModel, texts: list[str], live_ids: list[str],
+                       route: str) -> list[dict[str, Any]]:
+        """One shadow row per text, pending (``store.rows``) and still to be scored with ``model``."""
         now = time.time()
-        rows = [{"id": new_prediction_id(), "created_at": now, "environment": SHADOW_ALIAS,
+        return [{"id": new_prediction_id(), "created_at": now, "environment": SHADOW_ALIAS,
                  "model_version": model.version, "text": text, "route": route, "source": SHADOW_SOURCE,
                  "shadow_of": live_id, PENDING: self.log_text, SCORE_WITH: model}
                 for text, live_id in zip(texts, live_ids, strict=True)]
+
+    def _queue_for_store_writer(self, model: ServedModel, texts: list[str], live_ids: list[str], route: str) -> bool:
+        """Queue the shadow rows of one request on the prediction log, to be scored by the store writer."""
+        rows = self._rows_to_score(model, texts, live_ids, route)
         assert self.log is not None
         rest = self.log(rows)
         if rest:
@@ -161,35 +167,16 @@ class ShadowScorer:
         return jobs
 
     def score(self, jobs: list[ShadowJob]) -> list[dict[str, Any]]:
-        """The shadow rows for ``jobs`` (one batch per shadow version), handed to the log."""
-        rows: list[dict[str, Any]] = []
-        by_model: dict[str, list[ShadowJob]] = {}
-        for job in jobs:
-            by_model.setdefault(job.model.key, []).append(job)
-        for group in by_model.values():
-            model = group[0].model
-            texts = [text for job in group for text in job.texts]
-            started = time.perf_counter()
-            matrix = model.scorer.predict_proba(texts).tolist()
-            latency_ms = (time.perf_counter() - started) * 1000.0 / len(texts)
-            classes = model.classes
-            position = 0
-            for job in group:
-                for text, live_id in zip(job.texts, job.live_ids, strict=True):
-                    probabilities = matrix[position]
-                    position += 1
-                    best = max(range(len(probabilities)), key=probabilities.__getitem__)
-                    row = prediction_row(prediction_id=new_prediction_id(), text=text, log_text=self.log_text,
-                                         environment=SHADOW_ALIAS, model_version=model.version,
-                                         sentiment=classes[best], confidence=probabilities[best],
-                                         probabilities=dict(zip(classes, probabilities, strict=True)),
-                                         latency_ms=latency_ms, route=job.route)
-                    row["source"] = SHADOW_SOURCE
-                    row["shadow_of"] = live_id
-                    rows.append(row)
-            self.scored += len(texts)
-            self.metrics.scored.labels(model.version).inc(len(texts))
-        return rows
+        """The shadow rows for ``jobs`` (one batch per shadow version, as the store writer process scores them),
+        handed to the log; rows a version failed to score are counted as dropped."""
+        rows = [row for job in jobs for row in self._rows_to_score(job.model, job.texts, job.live_ids, job.route)]
+        models = {key: (model.version, model.scorer) for key, model in models_by_key(rows).items()}
+        answered, scored = score_shadow_rows(rows, models)
+        for version, n in scored.items():
+            self.count_scored(version, n)
+        if len(answered) < len(rows):
+            self._drop(len(rows) - len(answered), "error")
+        return answered
 
     def _run(self) -> None:
         while not self._stop.is_set() or not self.queue.empty():

@@ -95,7 +95,7 @@ class ShadowModel(Protocol):
     def scorer(self) -> Any: ...
 
 
-def _models_to_send(rows: Sequence[dict[str, Any]]) -> dict[str, ShadowModel]:
+def models_by_key(rows: Sequence[dict[str, Any]]) -> dict[str, ShadowModel]:
     """The models of the shadow rows still to be scored, by key; each row then names its model by key only."""
     models: dict[str, ShadowModel] = {}
     for row in rows:
@@ -199,27 +199,29 @@ class ChildWriter:
         try:
             process = self._running()
             with self._io:
-                if model.key not in self._models_sent:
-                    assert process.stdin is not None and process.stdout is not None
-                    _send(process.stdin, ("model", model.key, model.version, model.scorer))
-                    _expect_ok(_receive(process.stdout))
-                    self._models_sent.add(model.key)
+                self._send_model(process, model)
         except (StoreError, EOFError, OSError, ValueError) as exc:
             logger.warning("could not send shadow version %s to the store writer process ahead (%s); its first "
                            "batch sends it", model.version, exc)
+
+    def _send_model(self, process: subprocess.Popen[bytes], model: ShadowModel) -> None:
+        """Send ``model`` unless the process holds it already (call with ``_io`` held)."""
+        if model.key in self._models_sent:
+            return
+        assert process.stdin is not None and process.stdout is not None
+        _send(process.stdin, ("model", model.key, model.version, model.scorer))
+        _expect_ok(_receive(process.stdout))
+        self._models_sent.add(model.key)
 
     def insert_predictions(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert ``rows`` in the child's store, in one transaction; StoreError when it could not."""
         process = self._running()
         assert process.stdin is not None and process.stdout is not None
-        models = _models_to_send(rows)
+        models = models_by_key(rows)
         try:
             with self._io:
-                for key, model in models.items():
-                    if key not in self._models_sent:
-                        _send(process.stdin, ("model", key, model.version, model.scorer))
-                        _expect_ok(_receive(process.stdout))
-                        self._models_sent.add(key)
+                for model in models.values():
+                    self._send_model(process, model)
                 _send(process.stdin, ("rows", list(rows)))
                 status, detail = _receive(process.stdout)
         except (EOFError, OSError, ValueError) as exc:  # the child died, or close() ended it under us
