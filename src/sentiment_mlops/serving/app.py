@@ -24,7 +24,7 @@ from sentiment_mlops.serving.prediction_log import PredictionLogWriter
 from sentiment_mlops.serving.responses import OrjsonResponse
 from sentiment_mlops.serving.routes import admin, docs, feedback, health, metrics, predict, ui
 from sentiment_mlops.serving.schemas import CONTENT_PATTERN
-from sentiment_mlops.serving.shadow import ShadowScorer, leave_room_for_live
+from sentiment_mlops.serving.shadow import ShadowScorer, leave_room_for_live, room_for_shadow
 from sentiment_mlops.serving.state import ServingState
 
 if TYPE_CHECKING:
@@ -149,10 +149,9 @@ def _start_shadow(settings: Settings, environment: str, writer: PredictionLogWri
     from sentiment_mlops.store.child_writer import ChildWriter
 
     sink = writer.sink
-    in_store_writer = isinstance(sink, ChildWriter)
     shadow = ShadowScorer(queue_size=settings.shadow_queue_size, log=leave_room_for_live(writer),
                           log_text=settings.log_text, metrics_registry=serving_metrics.registry,
-                          in_store_writer=in_store_writer)
+                          in_store_writer=isinstance(sink, ChildWriter), room=room_for_shadow(writer))
     if isinstance(sink, ChildWriter):
         sink.on_shadow_scored = shadow.count_scored
         writer.on_unscored_dropped = shadow.count_unscored

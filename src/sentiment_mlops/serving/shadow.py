@@ -1,9 +1,10 @@
 """Shadow scoring: production's shadow version answers a share of live requests off the request path.
 
 A request only draws whether it is shadowed. Where the prediction log inserts through the store writer
-process (``store.child_writer``, the default), it then queues one row per text on the log, to be scored there
-with the shadow version (``SCORE_WITH``): the shadow costs this process building those rows, and the
-scoring runs outside its interpreter lock (README "Measured figures"). Otherwise it puts its texts on a
+process (``store.child_writer``, the default), it then marks its live rows, before it queues them, with the
+shadow version (``SHADOW_WITH``): the store writer makes the shadow rows from them and scores them there, so
+the shadow costs this process one dict item per text and its scoring runs outside this process's interpreter
+lock (README "Measured figures"). Otherwise it puts its texts on a
 bounded queue (``put_nowait``) and one thread here scores what is queued in batches and hands the rows to the
 log. Either way the rows are environment ``shadow``, ``source`` shadow, ``shadow_of`` the live prediction's
 id. Nothing here can slow or fail a response: a full queue or a full log queue drops the shadow work and
@@ -26,9 +27,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from sentiment_mlops.config import SHADOW_ALIAS
 from sentiment_mlops.serving.model_holder import ModelSnapshot, ServedModel
-from sentiment_mlops.serving.prediction_log import PredictionLogWriter, new_prediction_id
+from sentiment_mlops.serving.prediction_log import PredictionLogWriter
 from sentiment_mlops.store.child_writer import models_by_key, score_shadow_rows
-from sentiment_mlops.store.rows import PENDING, SCORE_WITH
+from sentiment_mlops.store.rows import PENDING, SCORE_WITH, SHADOW_WITH, new_prediction_id
 from sentiment_mlops.store.schema import SHADOW_SOURCE
 
 logger = logging.getLogger(__name__)
@@ -66,15 +67,19 @@ class ShadowMetrics:
                            registry=registry, multiprocess_mode="livesum")
 
 
-def leave_room_for_live(writer: PredictionLogWriter) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
-    """The shadow's way into the prediction log: queue rows only while the log's queue is less than half full,
-    so shadow rows never make a live request wait for room (they are dropped and counted instead)."""
+def room_for_shadow(writer: PredictionLogWriter) -> Callable[[int], bool]:
+    """Whether ``n`` more shadow answers fit: only while the log's queue is less than half full, so shadow work
+    never makes a live request wait for room (it is dropped and counted instead)."""
     limit = int(writer.capacity * LIVE_ROOM)
+    return lambda n: writer.depth + n <= limit
+
+
+def leave_room_for_live(writer: PredictionLogWriter) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
+    """The shadow thread's way into the prediction log (``room_for_shadow``); returns the rows that did not fit."""
+    room = room_for_shadow(writer)
 
     def log(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if writer.depth + len(rows) > limit:
-            return rows
-        return writer.try_put_many(rows)
+        return writer.try_put_many(rows) if room(len(rows)) else rows
 
     return log
 
@@ -84,13 +89,15 @@ class ShadowScorer:
 
     def __init__(self, *, queue_size: int, log: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None,
                  log_text: bool, metrics_registry: CollectorRegistry | None = None,
-                 rng: random.Random | None = None, in_store_writer: bool = False) -> None:
+                 rng: random.Random | None = None, in_store_writer: bool = False,
+                 room: Callable[[int], bool] | None = None) -> None:
         self.queue: queue.Queue[ShadowJob] = queue.Queue(maxsize=queue_size)
         self.log = log  # the writer's try_put_many: never waits, returns what did not fit
         self.log_text = log_text
-        # The store writer process scores the shadow rows (``store.child_writer``): a shadowed request only
-        # queues rows to be scored there, and this process never scores for the shadow (no thread).
+        # The store writer process makes and scores the shadow rows (``store.child_writer``): a shadowed
+        # request only marks its live rows, and this process never scores for the shadow (no thread).
         self.in_store_writer = in_store_writer and log is not None
+        self._room = room or (lambda n: True)
         self.metrics = ShadowMetrics(metrics_registry)
         self.scored = 0
         self.dropped = 0
@@ -100,15 +107,17 @@ class ShadowScorer:
 
     # -- the request side -------------------------------------------------------------------------------
 
-    def offer(self, snapshot: ModelSnapshot, texts: list[str], live_ids: list[str], route: str) -> bool:
-        """Queue ``texts`` for the shadow if there is one and this request is drawn; never blocks."""
+    def offer(self, snapshot: ModelSnapshot, texts: list[str], live_ids: list[str], route: str,
+              live_rows: list[dict[str, Any]] | None = None) -> bool:
+        """Shadow ``texts`` if there is a shadow and this request is drawn; never blocks. ``live_rows``: the rows
+        the request is about to log for them (not yet queued), which the store writer's shadow works from."""
         shadow = snapshot.shadow
         if shadow is None or snapshot.shadow_percent <= 0:
             return False
         if snapshot.shadow_percent < 100 and self._rng.random() * 100.0 >= snapshot.shadow_percent:
             return False
         if self.in_store_writer:
-            return self._queue_for_store_writer(shadow, texts, live_ids, route)
+            return self._mark_for_store_writer(shadow, live_rows or [])
         try:
             self.queue.put_nowait(ShadowJob(shadow, texts, live_ids, route))
         except queue.Full:
@@ -125,14 +134,16 @@ class ShadowScorer:
                  "shadow_of": live_id, PENDING: self.log_text, SCORE_WITH: model}
                 for text, live_id in zip(texts, live_ids, strict=True)]
 
-    def _queue_for_store_writer(self, model: ServedModel, texts: list[str], live_ids: list[str], route: str) -> bool:
-        """Queue the shadow rows of one request on the prediction log, to be scored by the store writer."""
-        rows = self._rows_to_score(model, texts, live_ids, route)
-        assert self.log is not None
-        rest = self.log(rows)
-        if rest:
-            self._drop(len(rest), "log_full")
-        return len(rest) < len(rows)
+    def _mark_for_store_writer(self, model: ServedModel, live_rows: list[dict[str, Any]]) -> bool:
+        """Mark one request's live rows, before they are queued, for the store writer to answer with ``model``."""
+        if not live_rows:
+            return False
+        if not self._room(len(live_rows)):
+            self._drop(len(live_rows), "log_full")
+            return False
+        for row in live_rows:
+            row[SHADOW_WITH] = model
+        return True
 
     def count_scored(self, version: str, n: int) -> None:
         """The store writer scored ``n`` shadow rows of ``version``."""

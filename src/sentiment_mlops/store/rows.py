@@ -4,6 +4,7 @@ rows written in one ``executemany`` at the driver level."""
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from datetime import UTC, datetime
 from functools import cache
@@ -11,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from sentiment_mlops.config import SHADOW_ALIAS
 from sentiment_mlops.store.engine import json_dumps
-from sentiment_mlops.store.schema import DEFAULT_SOURCE, column_names, predictions, row_fields
+from sentiment_mlops.store.schema import DEFAULT_SOURCE, SHADOW_SOURCE, column_names, predictions, row_fields
 
 # The key of a row the serving writer hands over still to be completed (``finish_rows``): whether its text is
 # kept (``serving.prediction_log.prediction_row``).
@@ -20,12 +22,35 @@ PENDING = "_log_text"
 # The key of a shadow row still to be scored where the inserts run (``serving.shadow``, ``store.child_writer``):
 # the model to score its text with. Such a row holds no answer yet and cannot be journaled.
 SCORE_WITH = "_score_with"
+# The key of a live row whose text production's shadow answers too (``serving.shadow``): the model (or its key)
+# to score it with. The shadow row is made from the live row where the inserts run (``shadow_row``), so a
+# shadowed request queues nothing more than its live row and the text goes over the pipe once.
+SHADOW_WITH = "_shadow_with"
+
+
+def new_prediction_id() -> str:
+    """32 random hex digits, the shape of a uuid4's hex, from ``os.urandom`` at a fifth of uuid4's cost
+    (every served text gets one)."""
+    return os.urandom(16).hex()
+
+
+def shadow_row(live: dict[str, Any], key: str) -> dict[str, Any]:
+    """The shadow row of ``live`` (a pending row, ``finish_rows`` not yet applied), still to be scored with the
+    model ``key``: its own id, the live row's text, time and route, ``shadow_of`` the live row's id."""
+    return {"id": new_prediction_id(), "created_at": live["created_at"], "environment": SHADOW_ALIAS,
+            "model_version": None, "text": live["text"], "route": live["route"], "source": SHADOW_SOURCE,
+            "shadow_of": live["id"], PENDING: live.get(PENDING, True), SCORE_WITH: key}
 
 
 def split_unscored(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    """``rows`` without the shadow rows still to be scored, and how many those were."""
+    """``rows`` without the shadow work still to do, and how many shadow answers that was: shadow rows still to
+    be scored are left out, and live rows lose their mark (``SHADOW_WITH``)."""
     kept = [row for row in rows if SCORE_WITH not in row]
-    return kept, len(rows) - len(kept)
+    unscored = len(rows) - len(kept)
+    for row in kept:
+        if row.pop(SHADOW_WITH, None) is not None:
+            unscored += 1
+    return kept, unscored
 
 
 def finish_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from sentiment_mlops.errors import StoreError
-from sentiment_mlops.serving.prediction_log import PredictionLogWriter, new_prediction_id, prediction_row
+from sentiment_mlops.serving.prediction_log import PredictionLogWriter, prediction_row
 from sentiment_mlops.store.child_writer import ChildWriter, writes_in_child
+from sentiment_mlops.store.rows import new_prediction_id
 
 
 def _rows(count: int, start: int = 0) -> list[dict]:
@@ -148,7 +149,7 @@ def test_only_a_store_another_process_can_open_is_written_from_a_child(url, expe
     assert writes_in_child(url) is expected
 
 
-def test_the_child_scores_shadow_rows_as_the_scorer_does_here_and_keeps_the_live_rows(store, child):
+def test_the_child_makes_and_scores_the_shadow_rows_as_the_scorer_does_here_and_keeps_the_live_rows(store, child):
     from types import SimpleNamespace
 
     from sentiment_mlops.serving.model_holder import ModelSnapshot, ServedModel
@@ -159,29 +160,32 @@ def test_the_child_scores_shadow_rows_as_the_scorer_does_here_and_keeps_the_live
     data = corpus_slice(rows=900)
     pipeline = build_pipeline("mnb").fit(data.texts[:600], data.labels[:600])
     model = ServedModel.from_loaded(SimpleNamespace(pipeline=pipeline, version="2"))
-    queued: list[dict] = []
-    shadow = ShadowScorer(queue_size=10, log=lambda rows: queued.extend(rows) or [], log_text=False,
-                          in_store_writer=True)
+    shadow = ShadowScorer(queue_size=10, log=lambda rows: [], log_text=True, in_store_writer=True)
     snapshot = ModelSnapshot(model, shadow=model, shadow_percent=100.0)
     child.preload(model)  # as a server does when a shadow appears, before its first rows
     assert child._models_sent == {model.key}
     scored: dict[str, int] = {}
     child.on_shadow_scored = lambda version, n: scored.__setitem__(version, scored.get(version, 0) + n)
+    live_ids = []
     for start in (600, 750):  # two batches, the model already there
         live = _rows(150, start=start)
         texts = data.texts[start:start + 150]
         for row, text in zip(live, texts, strict=True):
             row["text"] = text
-        queued.clear()
-        shadow.offer(snapshot, texts, [row["id"] for row in live], "/predict/batch")
-        child.insert_predictions(live + queued)
+        assert shadow.offer(snapshot, texts, [row["id"] for row in live], "/predict/batch", live)
+        live_ids += [row["id"] for row in live]
+        child.insert_predictions(live)  # the live rows only: the child makes the shadow rows from them
     assert scored == {"2": 300} and child._models_sent == {model.key}
     stored = _stored(store)
-    shadows = {row["id"]: row for row in stored.values() if row["text"] is None}  # log_text=False for the shadow
-    assert len(stored) == 600 and len(shadows) == 300
+    assert len(stored) == 600
+    shadows = {i: store.get_prediction(i) for i in set(stored) - set(live_ids)}
+    assert all(row["environment"] == "shadow" and row["source"] == "shadow" and row["model_version"] == "2"
+               for row in shadows.values())
+    by_live = {row["shadow_of"]: stored[i] for i, row in shadows.items()}
+    assert set(by_live) == set(live_ids)
     expected = model.scorer.predict_proba(data.texts[600:900])
-    by_live = {store.get_prediction(i)["shadow_of"]: row for i, row in shadows.items()}
-    for text, probabilities in zip(data.texts[600:900], expected, strict=True):
-        live_id = next(i for i, row in stored.items() if row["text"] == text.strip() or row["text"] == text)
-        got = by_live[live_id]["probabilities"]
-        assert max(abs(got[label] - p) for label, p in zip(model.classes, probabilities, strict=True)) < 1e-12
+    for live_id, text, probabilities in zip(live_ids, data.texts[600:900], expected, strict=True):
+        got = by_live[live_id]
+        assert got["text"] == stored[live_id]["text"] and text.strip() in (got["text"], got["text"].strip())
+        assert max(abs(got["probabilities"][label] - p)
+                   for label, p in zip(model.classes, probabilities, strict=True)) < 1e-12

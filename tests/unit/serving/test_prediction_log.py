@@ -15,10 +15,10 @@ import pytest
 
 from sentiment_mlops.errors import StoreError
 from sentiment_mlops.serving.metrics import ServingMetrics
-from sentiment_mlops.serving.prediction_log import PredictionLogWriter, new_prediction_id, prediction_row
+from sentiment_mlops.serving.prediction_log import PredictionLogWriter, prediction_row
 from sentiment_mlops.store import PredictionStore
 from sentiment_mlops.store.journal import PredictionJournal
-from sentiment_mlops.store.rows import finish_rows
+from sentiment_mlops.store.rows import finish_rows, new_prediction_id
 
 
 def _row(text: str = "hello", **overrides: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from sentiment_mlops.serving.model_holder import ModelSnapshot, ServedModel
 from sentiment_mlops.serving.shadow import ShadowScorer
-from sentiment_mlops.store.rows import SCORE_WITH, finish_rows
+from sentiment_mlops.store.rows import PENDING, SCORE_WITH, SHADOW_WITH, finish_rows, shadow_row
 
 
 def _served(pipeline: Any, version: str) -> ServedModel:
@@ -74,37 +74,58 @@ def test_shadow_rows_leave_half_of_the_log_queue_to_live_rows() -> None:
     assert writer.try_put_many([{"n": i} for i in range(6)]) == []  # live rows still find room
 
 
-def test_with_the_store_writer_a_request_queues_rows_to_score_there_and_no_thread_runs(mnb_pipeline: Any) -> None:
+def _live_rows(texts: list[str]) -> list[dict[str, Any]]:
+    from sentiment_mlops.serving.prediction_log import prediction_row
+    from sentiment_mlops.store.rows import new_prediction_id
+
+    return [prediction_row(prediction_id=new_prediction_id(), text=t, log_text=True, environment="production",
+                           model_version="1", sentiment="neutral", confidence=0.5,
+                           probabilities={"negative": 0.2, "neutral": 0.5, "positive": 0.3}, latency_ms=1.0,
+                           route="/predict/batch") for t in texts]
+
+
+def test_with_the_store_writer_a_request_marks_its_live_rows_and_no_thread_runs(mnb_pipeline: Any) -> None:
     registry = CollectorRegistry()
-    queued: list[dict[str, Any]] = []
     room = [3]
 
-    def log(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:  # takes what fits, like leave_room_for_live
-        taken, room[0] = rows[:room[0]], max(room[0] - len(rows), 0)
-        queued.extend(taken)
-        return rows[len(taken):]
+    def fits(n: int) -> bool:  # like room_for_shadow: what the log's queue has left for shadow work
+        if n > room[0]:
+            return False
+        room[0] -= n
+        return True
 
-    shadow = ShadowScorer(queue_size=10, log=log, log_text=False, metrics_registry=registry, in_store_writer=True)
+    shadow = ShadowScorer(queue_size=10, log=lambda rows: rows, log_text=False, metrics_registry=registry,
+                          in_store_writer=True, room=fits)
     shadow.start()
     assert shadow._thread is None
     model = _served(mnb_pipeline, "2")
     snapshot = ModelSnapshot(_served(mnb_pipeline, "1"), shadow=model, shadow_percent=100.0)
-    assert shadow.offer(snapshot, ["the crew were lovely", "lost my bag"], ["1" * 32, "2" * 32], "/predict/batch")
-    assert shadow.offer(snapshot, ["late again", "no room"], ["3" * 32, "4" * 32], "/predict/batch")
-    assert [row["shadow_of"] for row in queued] == ["1" * 32, "2" * 32, "3" * 32]
-    assert all(row[SCORE_WITH] is model and row["source"] == "shadow" and "sentiment" not in row for row in queued)
-    assert shadow.queue.qsize() == 0 and _dropped(registry, "log_full") == 1
-    shadow.count_scored("2", 3)
+    first, second = _live_rows(["the crew were lovely", "lost my bag"]), _live_rows(["late again", "no room"])
+    assert shadow.offer(snapshot, [r["text"] for r in first], [r["id"] for r in first], "/predict/batch", first)
+    assert not shadow.offer(snapshot, [r["text"] for r in second], [r["id"] for r in second], "/predict/batch",
+                            second)
+    assert all(row[SHADOW_WITH] is model for row in first) and not any(SHADOW_WITH in row for row in second)
+    assert shadow.queue.qsize() == 0 and _dropped(registry, "log_full") == 2
+    shadow.count_scored("2", 2)
     shadow.count_unscored(2)
-    assert registry.get_sample_value("sentiment_shadow_predictions_total", {"model_version": "2"}) == 3
+    assert registry.get_sample_value("sentiment_shadow_predictions_total", {"model_version": "2"}) == 2
     assert _dropped(registry, "store_failing") == 2
     shadow.stop()
+
+
+def test_the_shadow_row_of_a_live_row_is_its_text_time_and_route_with_its_own_id() -> None:
+    live = _live_rows(["late again"])[0]
+    row = shadow_row(live, "key")
+    assert (row["text"], row["created_at"], row["route"], row["shadow_of"]) == (
+        "late again", live["created_at"], "/predict/batch", live["id"])
+    assert row["id"] != live["id"] and len(row["id"]) == 32 and row[SCORE_WITH] == "key"
+    assert (row["environment"], row["source"], row[PENDING]) == ("shadow", "shadow", True)
 
 
 def test_a_failed_batch_journals_its_live_rows_and_reports_the_unscored_shadow_rows(tmp_path: Any,
                                                                                   mnb_pipeline: Any) -> None:
     from sentiment_mlops.errors import StoreError
-    from sentiment_mlops.serving.prediction_log import PredictionLogWriter, new_prediction_id, prediction_row
+    from sentiment_mlops.serving.prediction_log import PredictionLogWriter
     from sentiment_mlops.store.journal import PredictionJournal
 
     class Down:
@@ -118,13 +139,10 @@ def test_a_failed_batch_journals_its_live_rows_and_reports_the_unscored_shadow_r
     writer.on_unscored_dropped = unscored.append
     shadow = ShadowScorer(queue_size=10, log=writer.try_put_many, log_text=True, in_store_writer=True)
     model = _served(mnb_pipeline, "2")
-    live = [prediction_row(prediction_id=new_prediction_id(), text=t, log_text=True, environment="production",
-                           model_version="1", sentiment="neutral", confidence=0.5,
-                           probabilities={"negative": 0.2, "neutral": 0.5, "positive": 0.3}, latency_ms=1.0,
-                           route="/predict/batch") for t in ("one text", "another")]
-    writer.try_put_many(live)
+    live = _live_rows(["one text", "another"])
     shadow.offer(ModelSnapshot(_served(mnb_pipeline, "1"), shadow=model, shadow_percent=100.0),
-                 [row["text"] for row in live], [row["id"] for row in live], "/predict/batch")
+                 [row["text"] for row in live], [row["id"] for row in live], "/predict/batch", live)
+    writer.try_put_many(live)
     writer._store_or_journal(writer._take_batch())  # the writer thread's one step, here
     assert writer.journaled == 2 and unscored == [2] and writer.dropped == 0
     assert sorted(row["id"] for segment in journal.take_segments() for row in segment.read()) == sorted(

@@ -11,10 +11,11 @@ from starlette.responses import Response
 
 from sentiment_mlops.serving.limits import check_batch, check_text
 from sentiment_mlops.serving.model_holder import ServedModel
-from sentiment_mlops.serving.prediction_log import new_prediction_id, prediction_row
+from sentiment_mlops.serving.prediction_log import prediction_row
 from sentiment_mlops.serving.responses import OrjsonResponse
 from sentiment_mlops.serving.schemas import BatchPrediction, BatchRequest, ErrorResponse, Prediction, PredictRequest
 from sentiment_mlops.serving.state import ServingState, serving_state
+from sentiment_mlops.store.rows import new_prediction_id
 
 router = APIRouter(tags=["predict"])
 
@@ -66,9 +67,9 @@ async def predict(body: PredictRequest, request: Request,
         item["explanation"] = {"label": explanation.label, "note": explanation.note,
                                "tokens": [{"token": t.token, "contribution": t.contribution}
                                           for t in explanation.tokens]}
+    if state.shadow is not None:  # a mark on the rows or a queue put: the shadow scores elsewhere, after this answer
+        state.shadow.offer(state.holder.snapshot, [body.text], [item["id"]], "/predict", rows)
     await state.log(rows)
-    if state.shadow is not None:  # only a queue put: the shadow scores in its own thread, after this answer
-        state.shadow.offer(state.holder.snapshot, [body.text], [item["id"]], "/predict")
     return OrjsonResponse(item)
 
 
@@ -83,7 +84,7 @@ async def predict_batch(body: BatchRequest, request: Request) -> Response:
         items, rows = await run_in_threadpool(_score, state, model, body.texts, "/predict/batch", started)
     else:
         items, rows = _score(state, model, body.texts, "/predict/batch", started)
-    await state.log(rows)
     if state.shadow is not None:
-        state.shadow.offer(state.holder.snapshot, body.texts, [item["id"] for item in items], "/predict/batch")
+        state.shadow.offer(state.holder.snapshot, body.texts, [item["id"] for item in items], "/predict/batch", rows)
+    await state.log(rows)
     return OrjsonResponse({"predictions": items, "model_version": model.version})
