@@ -5,12 +5,14 @@ serve production (one worker, loopback, every prediction logged) with no shadow 
 version shadowing 100% of requests, alternately (off, on, off, on, ...; a fresh server each, the same load
 generator as benchmarks/serving.py: wrk when it is installed, else its asyncio client), and compare the
 medians. The shadow's own rows are counted from the
-server's /metrics to show it did score every request (and its drops, if any). On a machine shared with
+server's /metrics to show it did score every request (and its drops, if any). Every run starts from the same
+copy of the prediction store, which holds ``--store-rows`` earlier predictions. On a machine shared with
 other work the req/s of single runs swing by tens of percent; the server's CPU time per request (user +
 system, from psutil, of the server and its children: the store writer process scores the shadow) is
 printed beside them as the steadier measure of what the shadow costs.
 
     python benchmarks/shadow.py [--rounds 2] [--seconds 10] [--concurrency 8] [--generator auto|wrk|python]
+                                [--store-rows 500000]
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -54,6 +59,34 @@ def shadow_counts(base: str) -> tuple[float, float, float]:
     return scored, dropped, queued
 
 
+def prefill(store_path: Path, rows: int, make_id: Callable[[], str] | None = None) -> None:
+    """``rows`` production predictions of the benchmark's texts in the store, as a server logs them (ids from
+    ``make_id``, the server's by default)."""
+    from rich.progress import track
+
+    from sentiment_mlops.serving.prediction_log import prediction_row
+    from sentiment_mlops.store import PredictionStore
+    from sentiment_mlops.store.rows import finish_rows, new_prediction_id
+
+    make_id = make_id or new_prediction_id
+    store = PredictionStore(f"sqlite:///{store_path}")
+    try:
+        for start in track(range(0, rows, 5000), description=f"{rows:,} predictions in the store"):
+            store.insert_predictions(finish_rows([
+                prediction_row(prediction_id=make_id(), text=TEXTS[i % len(TEXTS)], log_text=True,
+                               environment="production", model_version="1", sentiment="neutral", confidence=0.5,
+                               probabilities={"negative": 0.2, "neutral": 0.5, "positive": 0.3}, latency_ms=0.5,
+                               route="/predict") for i in range(start, min(start + 5000, rows))]))
+    finally:
+        store.close()
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite database (its WAL included), with SQLite's backup API."""
+    with closing(sqlite3.connect(source)) as origin, closing(sqlite3.connect(target)) as copy:
+        origin.backup(copy)
+
+
 def cpu_seconds(process: psutil.Process) -> tuple[float, float]:
     """CPU seconds (user + system) of the server process itself and of its children (the store writer)."""
     own = process.cpu_times()
@@ -70,6 +103,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--store-rows", type=int, default=500_000,
+                        help="production predictions in the store before each run (default 500,000)")
     args = parser.parse_args()
     use_wrk = args.generator == "wrk" or (args.generator == "auto" and shutil.which("wrk") is not None)
     workdir = Path(tempfile.mkdtemp(prefix="bench-shadow-"))
@@ -84,12 +119,22 @@ def main() -> None:
                   ["promote", "2", "--to", "staging", "--force", "--reason", "benchmark"]):
         subprocess.run([*CLI, *args_, "--replay", "0"], cwd=workdir, env=env, check=True, stdout=subprocess.DEVNULL)
 
+    # Every run starts from this copy of the store, holding --store-rows earlier predictions: the runs
+    # alternate, and a store that grew by the earlier runs' rows (twice as many with a shadow) would make each
+    # insert dearer than the last.
+    store = workdir / "logs" / "predictions.db"
+    prefill(store, args.store_rows)
+    pristine = workdir / "predictions-before-runs.db"
+    copy_database(store, pristine)
     bodies = [json.dumps({"text": t}).encode() for t in TEXTS]
     runs: dict[bool, list[LoadResult]] = {False: [], True: []}
     cpu_ms: dict[bool, list[float]] = {False: [], True: []}
     own_ms: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(args.rounds):
         for shadow_on in (False, True):
+            for leftover in ("", "-wal", "-shm"):  # the last run's store (every process has closed it)
+                store.with_name(store.name + leftover).unlink(missing_ok=True)
+            copy_database(pristine, store)
             if shadow_on:
                 subprocess.run([*CLI, "promote", "2", "--to", "production", "--shadow", "100", "--replay", "0"],
                                cwd=workdir, env=env, check=True, stdout=subprocess.DEVNULL)

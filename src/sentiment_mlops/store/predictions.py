@@ -36,7 +36,7 @@ class PredictionLog(Database):
     def insert_predictions(self, rows: Sequence[dict[str, Any]]) -> list[str]:
         """Insert ``rows`` in one transaction with one executemany; return their ids.
 
-        Missing ``id`` (uuid4 hex), ``created_at`` (now) and, when the text is given, ``text_sha256``
+        Missing ``id`` (``rows.new_prediction_id``), ``created_at`` (now) and, when the text is given, ``text_sha256``
         and ``text_length`` are filled in.
         """
         if not rows:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
+import time
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -29,9 +29,11 @@ SHADOW_WITH = "_shadow_with"
 
 
 def new_prediction_id() -> str:
-    """32 random hex digits, the shape of a uuid4's hex, from ``os.urandom`` at a fifth of uuid4's cost
-    (every served text gets one)."""
-    return os.urandom(16).hex()
+    """32 hex digits laid out as a UUIDv7's: the time in milliseconds (12 digits), then 80 random bits from
+    ``os.urandom`` (every served text gets one; uuid4 costs five times as much). Ids made one after another
+    sort by time, so the store's primary-key index takes new rows at its newest end, not on random pages:
+    inserting into a store of 500,000 rows then costs about half the CPU (``benchmarks/prediction_ids.py``)."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 def shadow_row(live: dict[str, Any], key: str) -> dict[str, Any]:
@@ -73,7 +75,7 @@ def finish_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def prediction_values(row: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """A full predictions row: id (uuid4 hex), created_at (``now``) and the text's sha256 and length
+    """A full predictions row: id (``new_prediction_id``), created_at (``now``) and the text's sha256 and length
     filled in when absent; a typo in a field name or a naive time fails here, before the database."""
     row_fields(predictions, row, what="prediction")
     values = {name: row.get(name) for name in column_names(predictions)}
@@ -88,7 +90,7 @@ def prediction_values(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     if values["source"] is None:
         values["source"] = DEFAULT_SOURCE
     if values["id"] is None:
-        values["id"] = uuid.uuid4().hex
+        values["id"] = new_prediction_id()
     created_at = values["created_at"] or now
     if created_at.tzinfo is None:
         raise ValueError(f"datetime {created_at.isoformat()} has no time zone; pass an aware UTC datetime")
