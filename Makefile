@@ -49,6 +49,7 @@ BENCH_ROWS ?= 5000000
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/train.py
 	$(BIN)/python benchmarks/store.py
+	$(BIN)/python benchmarks/prediction_ids.py
 	$(BIN)/python benchmarks/drift.py
 	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python benchmarks/dashboard_load.py
