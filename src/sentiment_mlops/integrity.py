@@ -13,6 +13,15 @@ from sentiment_mlops.errors import IntegrityError
 from sentiment_mlops.layout import MANIFEST_FILE as MANIFEST_NAME
 
 
+def text_digest(text: str) -> str:
+    """The sha256 (hex) of a text as the prediction log and the feedback split hash it (lone surrogates kept).
+
+    >>> text_digest("late again")[:12]
+    '0ab2d0ae15ec'
+    """
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:

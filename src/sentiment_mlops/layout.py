@@ -14,6 +14,9 @@ PROFILE_FILE = "reference_profile.json"
 HELDOUT_FILE = "heldout.jsonl"
 # The held-out part of the production feedback a run trained with (train --with-feedback); absent otherwise.
 FEEDBACK_HELDOUT_FILE = "feedback_heldout.jsonl"
+# The sha256 of each feedback text a version trained on, one a line: the replay and shadow gates leave out the
+# labels of those texts (deployment.replay.unseen_labels).
+FEEDBACK_TRAINED_FILE = "feedback_trained_sha256.txt"
 MANIFEST_FILE = "manifest.json"
 SKOPS_FILE = "model.skops"
 # MLflow keeps the logged model under this name and the run's files under this artifact folder.

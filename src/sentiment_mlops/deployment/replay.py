@@ -3,8 +3,9 @@ what a shadow answered to live requests. The comparison itself is ``deployment.c
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ import numpy as np
 
 from sentiment_mlops.deployment.comparison import Comparison, ReplayRules, compare_answers, comparison_rules
 from sentiment_mlops.deployment.policy import VERDICT_FAIL, VERDICT_PASS, GateReport
+from sentiment_mlops.integrity import text_digest
 
 if TYPE_CHECKING:
     from sentiment_mlops.config import Settings
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 NO_TRAFFIC = "no traffic to replay"
 TEXTS_NOT_KEPT = ("texts not kept: the servers log only digests (SENTIMENT_MLOPS_LOG_TEXT=false), so there is "
                   "nothing to replay")
+LEFT_OUT = "their texts were feedback a version trained on"
 SHADOW_PAIRS = 10_000  # the newest live/shadow pairs the gate and the dashboard compare
 
 
@@ -46,6 +49,8 @@ class TrafficEvidence:
     note: str = ""
     seconds: float = 0.0
     latency_ms: dict[str, float | None] | None = None
+    # No version compared trained on the labelled texts (``unseen_labels``): the labels may explain a low agreement.
+    labels_unseen: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         payload = asdict(self)
@@ -95,12 +100,44 @@ def replay_traffic(store: PredictionStore, environment: str, size: int, candidat
     if not kept:
         return replace(base, note=TEXTS_NOT_KEPT, seconds=time.perf_counter() - started)
     texts = [str(row["text"]) for row in kept]
-    comparison = compare_answers(_labels(incumbent, texts), _labels(candidate, texts),
-                                 truth=[row["label"] for row in kept])
+    truth, withheld = unseen_labels(texts, [row["label"] for row in kept], (candidate, incumbent))
+    comparison = compare_answers(_labels(incumbent, texts), _labels(candidate, texts), truth=truth)
     note = f"the last {len(kept):,} texts logged in {environment}"
     if len(kept) < len(rows):
         note += f" ({len(rows) - len(kept):,} more were logged as digests only: texts not kept)"
-    return replace(base, comparison=comparison, note=note, seconds=round(time.perf_counter() - started, 3))
+    if withheld:
+        note += f"; {withheld:,} labels left out: {LEFT_OUT}"
+    return replace(base, comparison=comparison, note=note, seconds=round(time.perf_counter() - started, 3),
+                   labels_unseen=True)
+
+
+def _feedback_seen(model: LoadedModel) -> Callable[[str], bool] | None:
+    """Whether ``model`` may have trained on a text, as production feedback; None when it trained without
+    feedback. Exact where the version lists the digests of its training feedback; for a version trained before
+    that list existed, every feedback text it did not hold out counts as seen."""
+    trained, held_out = model.feedback_trained_path, model.feedback_heldout_path
+    if trained is not None:
+        with trained.open(encoding="ascii") as handle:
+            digests = {line.strip() for line in handle if line.strip()}
+        return lambda text: text_digest(text.strip()) in digests
+    if held_out is not None:
+        with held_out.open(encoding="utf-8") as handle:
+            kept = {str(json.loads(line)["text"]).strip() for line in handle if line.strip()}
+        return lambda text: text.strip() not in kept
+    return None
+
+
+def unseen_labels(texts: Sequence[str | None], labels: Sequence[str | None],
+                  models: Sequence[LoadedModel | None]) -> tuple[list[str | None], int]:
+    """``labels`` without those of texts a model may have learned from production feedback (a text logged as a
+    digest only never trained anything). Returns the labels and how many were left out."""
+    seen = [check for check in (_feedback_seen(m) for m in models if m is not None) if check is not None]
+    if not seen:
+        return list(labels), 0
+    kept: list[str | None] = []
+    for text, label in zip(texts, labels, strict=True):
+        kept.append(None if label is not None and text is not None and any(check(text) for check in seen) else label)
+    return kept, sum(1 for a, b in zip(labels, kept, strict=True) if a is not None and b is None)
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -113,29 +150,36 @@ def _p99(values: Sequence[float | None]) -> float | None:
     return round(float(np.percentile(known, 99)), 4) if known else None
 
 
-def compare_shadow_pairs(pairs: Sequence[Mapping[str, Any]], *, shadow_version: str,
-                         live_version: str | None) -> TrafficEvidence:
+def compare_shadow_pairs(pairs: Sequence[Mapping[str, Any]], *, shadow_version: str, live_version: str | None,
+                         models: Sequence[LoadedModel | None] | None = None) -> TrafficEvidence:
     """Live vs shadow on the same requests (``PredictionStore.shadow_pairs``), restricted to ``live_version``'s
-    answers when given (a canary's or an older version's answers are not production's)."""
+    answers when given (a canary's or an older version's answers are not production's). With the two versions'
+    ``models``, labels of texts either may have trained on are left out (``unseen_labels``)."""
     rows = [pair for pair in pairs if live_version is None or str(pair["live_version"]) == str(live_version)]
     base = TrafficEvidence(EvidenceKind.SHADOW, "production", str(shadow_version), live_version, len(pairs), None)
     if not rows:
         return replace(base, note=f"no shadow answers of version {shadow_version} to live requests of "
                                   f"{'version ' + live_version if live_version else 'production'} yet")
+    truth, withheld = [r["label"] for r in rows], 0
+    if models is not None:
+        truth, withheld = unseen_labels([r.get("text") for r in rows], truth, models)
     comparison = compare_answers([str(r["live_sentiment"]) for r in rows], [str(r["shadow_sentiment"]) for r in rows],
-                                 truth=[r["label"] for r in rows])
+                                 truth=truth)
     latency = {"live_mean": _mean([r["live_latency_ms"] for r in rows]),
                "shadow_mean": _mean([r["shadow_latency_ms"] for r in rows]),
                "live_p99": _p99([r["live_latency_ms"] for r in rows]),
                "shadow_p99": _p99([r["shadow_latency_ms"] for r in rows])}
-    return replace(base, comparison=comparison, latency_ms=latency,
-                   note=f"the shadow's answers to the last {len(rows):,} live requests")
+    note = f"the shadow's answers to the last {len(rows):,} live requests"
+    if withheld:
+        note += f"; {withheld:,} labels left out: {LEFT_OUT}"
+    return replace(base, comparison=comparison, latency_ms=latency, note=note, labels_unseen=models is not None)
 
 
-def shadow_evidence(store: PredictionStore, shadow_version: str, live_version: str | None) -> TrafficEvidence:
+def shadow_evidence(store: PredictionStore, shadow_version: str, live_version: str | None,
+                    models: Sequence[LoadedModel | None] | None = None) -> TrafficEvidence:
     """What the shadow ``shadow_version`` answered to production's requests, against production's answers."""
-    return compare_shadow_pairs(store.shadow_pairs(shadow_version, limit=SHADOW_PAIRS), shadow_version=shadow_version,
-                                live_version=live_version)
+    pairs = store.shadow_pairs(shadow_version, limit=SHADOW_PAIRS, with_text=models is not None)
+    return compare_shadow_pairs(pairs, shadow_version=shadow_version, live_version=live_version, models=models)
 
 
 def gather_traffic_evidence(checks: TrafficChecks, loaded: Mapping[str, LoadedModel], candidate: str,
@@ -153,7 +197,8 @@ def gather_traffic_evidence(checks: TrafficChecks, loaded: Mapping[str, LoadedMo
                                              incumbent_model)
     shadow = None
     if checks.shadow_version is not None and checks.shadow_version == candidate:
-        shadow = shadow_evidence(checks.store, candidate, incumbent)
+        shadow = shadow_evidence(checks.store, candidate, incumbent,
+                                 models=[loaded.get(candidate), loaded.get(incumbent) if incumbent else None])
     return replay_evidence, shadow
 
 
@@ -164,7 +209,7 @@ def with_traffic_evidence(report: GateReport, rules: ReplayRules, replay_evidenc
     for evidence in (replay_evidence, shadow):
         if evidence is not None:
             added += comparison_rules(evidence.comparison, rules, what=evidence.kind.value,
-                                      skipped_reason=evidence.note)
+                                      skipped_reason=evidence.note, labels_unseen=evidence.labels_unseen)
     if not added:
         return report
     every = [*report.rules, *added]

@@ -14,6 +14,7 @@ from sentiment_mlops.errors import IntegrityError, ModelNotFoundError
 from sentiment_mlops.integrity import MANIFEST_NAME, read_manifest, sha256_file, verify_manifest
 from sentiment_mlops.layout import (
     FEEDBACK_HELDOUT_FILE,
+    FEEDBACK_TRAINED_FILE,
     HELDOUT_FILE,
     LOCAL_MANIFEST_TAG,
     METRICS_FILE,
@@ -44,6 +45,14 @@ class LoadedModel:
         if self.artifacts_dir is None:
             return None
         path = self.artifacts_dir / HELDOUT_FILE
+        return path if path.is_file() else None
+
+    @property
+    def feedback_trained_path(self) -> Path | None:
+        """The digests of the production feedback texts the version trained on (None: none, or an older version)."""
+        if self.artifacts_dir is None:
+            return None
+        path = self.artifacts_dir / FEEDBACK_TRAINED_FILE
         return path if path.is_file() else None
 
     @property
@@ -110,7 +119,7 @@ def load_local(models_dir: Path, *, allow_pickle: bool = False) -> LoadedModel:
         raise IntegrityError(f"{models_dir}/ has no {SKOPS_FILE} in its manifest (trained by an older version); "
                              "retrain, or pass --allow-pickle to load its pickles")
     _require_listed(models_dir, listed, [*model_files, METRICS_FILE, PROFILE_FILE, HELDOUT_FILE,
-                                         FEEDBACK_HELDOUT_FILE])
+                                         FEEDBACK_HELDOUT_FILE, FEEDBACK_TRAINED_FILE])
     verify_manifest(models_dir, listed)
     if allow_pickle:
         from sklearn.pipeline import Pipeline

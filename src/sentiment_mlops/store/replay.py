@@ -33,11 +33,12 @@ class ReplayLog(Database):
             return dicts(connection.execute(query))
 
     def shadow_pairs(self, shadow_version: str | None = None, *, since: datetime | None = None,
-                     limit: int | None = 10_000) -> list[dict[str, Any]]:
+                     limit: int | None = 10_000, with_text: bool = False) -> list[dict[str, Any]]:
         """Shadow rows joined to the live prediction they shadowed (same text), newest first.
 
         Each item: live_version, live_sentiment, live_latency_ms, shadow_version, shadow_sentiment,
-        shadow_latency_ms, label (feedback given on the live prediction; None without), created_at.
+        shadow_latency_ms, label (feedback given on the live prediction; None without), created_at; with
+        ``with_text``, text (the live row's; None when only its digest was logged).
         """
         live = predictions.alias("live")
         shadow = predictions.alias("shadow")
@@ -45,7 +46,7 @@ class ReplayLog(Database):
             select(live.c.model_version.label("live_version"), live.c.sentiment.label("live_sentiment"),
                    live.c.latency_ms.label("live_latency_ms"), shadow.c.model_version.label("shadow_version"),
                    shadow.c.sentiment.label("shadow_sentiment"), shadow.c.latency_ms.label("shadow_latency_ms"),
-                   feedback.c.label, shadow.c.created_at)
+                   feedback.c.label, shadow.c.created_at, *([live.c.text] if with_text else []))
             .join_from(shadow, live, live.c.id == shadow.c.shadow_of)
             .outerjoin(feedback, feedback.c.prediction_id == live.c.id)
             .where(shadow.c.environment == SHADOW_ALIAS)

@@ -11,11 +11,18 @@ from typing import Any
 
 from sklearn.pipeline import Pipeline
 
-from sentiment_mlops.integrity import MANIFEST_NAME, atomic_write_bytes, atomic_write_json, build_manifest
+from sentiment_mlops.integrity import (
+    MANIFEST_NAME,
+    atomic_write_bytes,
+    atomic_write_json,
+    build_manifest,
+    text_digest,
+)
 from sentiment_mlops.layout import (
     CONFUSION_JSON,
     CONFUSION_PNG,
     FEEDBACK_HELDOUT_FILE,
+    FEEDBACK_TRAINED_FILE,
     HELDOUT_FILE,
     METRICS_FILE,
     MODEL_FILE,
@@ -71,7 +78,8 @@ def _jsonl(texts: list[str], labels: list[str]) -> str:
 def write_artifacts(directory: Path, pipeline: Pipeline, evaluation: Evaluation, *, metadata: dict[str, Any],
                     profile: dict[str, Any], heldout: tuple[list[str], list[str]],
                     confusion_png: bytes | None = None,
-                    feedback_heldout: tuple[list[str], list[str]] | None = None) -> ArtifactPaths:
+                    feedback_heldout: tuple[list[str], list[str]] | None = None,
+                    feedback_trained: list[str] | None = None) -> ArtifactPaths:
     """Write every artifact atomically, the manifest last, so a reader never sees a half-written run."""
     directory.mkdir(parents=True, exist_ok=True)
     vectorizer = pipeline.named_steps["tfidf"]
@@ -97,6 +105,8 @@ def write_artifacts(directory: Path, pipeline: Pipeline, evaluation: Evaluation,
     }
     if feedback_heldout is not None:
         payloads[FEEDBACK_HELDOUT_FILE] = _jsonl(*feedback_heldout).encode()
+    if feedback_trained is not None:
+        payloads[FEEDBACK_TRAINED_FILE] = "".join(f"{text_digest(t)}\n" for t in feedback_trained).encode()
     for name, data in payloads.items():
         atomic_write_bytes(directory / name, data)
     atomic_write_json(directory / METRICS_FILE, metrics)

@@ -298,7 +298,8 @@ def publish(fitted: FittedRun, options: TrainOptions, *, models_dir: Path, stagi
                 paths = write_artifacts(staging, pipeline, evaluation, metadata=metadata, profile=profile,
                                         heldout=(list(x_test), list(y_test)), confusion_png=png,
                                         feedback_heldout=(feedback.test_texts, feedback.test_labels)
-                                        if feedback is not None else None)
+                                        if feedback is not None else None,
+                                        feedback_trained=feedback.train_texts if feedback is not None else None)
             version = None
             if tracker is not None:
                 with timer.step("mlflow"):

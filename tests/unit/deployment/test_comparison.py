@@ -87,3 +87,46 @@ def test_traffic_rules_join_the_gate_report_and_only_force_overrides_them():
     assert force_report(refused, "drill").verdict == "forced"
     empty = TrafficEvidence(EvidenceKind.REPLAY, "production", "2", "1", 2000, None, note="no traffic to replay")
     assert with_traffic_evidence(report, ReplayRules(), empty, None).verdict == "pass"
+
+
+def test_a_low_agreement_passes_only_when_labels_no_version_trained_on_show_a_significant_gain():
+    # 60 labelled texts, the truth positive: the incumbent says negative on all, the candidate positive on 40.
+    gain = compare_answers([NEG] * 60, [NEG] * 20 + [POS] * 40, truth=[POS] * 60)
+    agreement, _ = comparison_rules(gain, ReplayRules(), what="replay", labels_unseen=True)
+    assert agreement.passed and "explained by the labels" in agreement.detail and agreement.value < 0.70
+    assert not comparison_rules(gain, ReplayRules(), what="replay")[0].passed  # labels it may have trained on
+    # The same disagreement where the labels side with neither, or with too few labels: refused.
+    even = compare_answers([NEG] * 60, [NEG] * 20 + [POS] * 40, truth=[NEG] * 20 + [POS] * 20 + [NEG] * 20)
+    few = compare_answers([NEG] * 60, [NEG] * 20 + [POS] * 40, truth=[POS] * 20 + [None] * 40)
+    for comparison in (even, few):
+        assert not comparison_rules(comparison, ReplayRules(), what="replay", labels_unseen=True)[0].passed
+
+
+def test_the_replay_leaves_out_the_labels_of_texts_a_version_trained_on_as_feedback(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    from sentiment_mlops.deployment.replay import unseen_labels
+    from sentiment_mlops.integrity import text_digest
+
+    def version(name: str, trained: list[str] | None = None, held_out: list[str] | None = None) -> SimpleNamespace:
+        directory = tmp_path / name
+        directory.mkdir()
+        trained_path = held_out_path = None
+        if trained is not None:
+            trained_path = directory / "trained.txt"
+            trained_path.write_text("".join(f"{text_digest(t)}\n" for t in trained))
+        if held_out is not None:
+            held_out_path = directory / "held_out.jsonl"
+            held_out_path.write_text("".join(json.dumps({"text": t, "label": POS}) + "\n" for t in held_out))
+        return SimpleNamespace(feedback_trained_path=trained_path, feedback_heldout_path=held_out_path)
+
+    texts = ["a", " b ", "c", "d", None]
+    labels = [POS, NEG, None, NEU, POS]
+    assert unseen_labels(texts, labels, [version("plain"), None]) == (labels, 0)
+    candidate = version("candidate", trained=["b", "c"], held_out=["a"])
+    # " b " was trained on (feedback texts are stripped); "d" never was feedback; a digest-only row trained nothing.
+    assert unseen_labels(texts, labels, [candidate, version("incumbent")]) == ([POS, None, None, NEU, POS], 1)
+    # A version trained before the digests were kept: every feedback text it did not hold out counts as seen.
+    older = version("older", held_out=["d"])
+    assert unseen_labels(texts, labels, [version("new", trained=[]), older]) == ([None, None, None, NEU, POS], 2)
