@@ -40,28 +40,25 @@ class LoadedModel:
     profile: dict[str, Any] | None = None
     artifacts_dir: Path | None = None
 
-    @property
-    def heldout_path(self) -> Path | None:
+    def _artifact(self, name: str) -> Path | None:
         if self.artifacts_dir is None:
             return None
-        path = self.artifacts_dir / HELDOUT_FILE
+        path = self.artifacts_dir / name
         return path if path.is_file() else None
+
+    @property
+    def heldout_path(self) -> Path | None:
+        return self._artifact(HELDOUT_FILE)
 
     @property
     def feedback_trained_path(self) -> Path | None:
         """The digests of the production feedback texts the version trained on (None: none, or an older version)."""
-        if self.artifacts_dir is None:
-            return None
-        path = self.artifacts_dir / FEEDBACK_TRAINED_FILE
-        return path if path.is_file() else None
+        return self._artifact(FEEDBACK_TRAINED_FILE)
 
     @property
     def feedback_heldout_path(self) -> Path | None:
         """The held-out part of the production feedback the version trained with (None: it trained without)."""
-        if self.artifacts_dir is None:
-            return None
-        path = self.artifacts_dir / FEEDBACK_HELDOUT_FILE
-        return path if path.is_file() else None
+        return self._artifact(FEEDBACK_HELDOUT_FILE)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
