@@ -150,19 +150,19 @@ def compare_answers(incumbent: Sequence[str], candidate: Sequence[str],
 
 
 def comparison_rules(comparison: Comparison | None, rules: ReplayRules, *, what: str,
-                     skipped_reason: str = "", labels_unseen: bool = False) -> list[RuleResult]:
+                     skipped_reason: str = "", explaining: Comparison | None = None) -> list[RuleResult]:
     """The gate's two rules over a comparison: ``{what}_agreement`` and ``{what}_labelled_accuracy``.
 
     ``comparison`` None (no traffic to replay, texts not kept): both pass, skipped, saying why.
-    ``labels_unseen``: no version trained on the labelled texts (``deployment.replay`` leaves out the labels of
-    texts a version may have learned from feedback). Then an agreement below the minimum passes when the labels
+    ``explaining``: the same answers compared on labels that can vouch for the candidate: given with a token, on
+    texts no compared version trained on (``deployment.replay``). An agreement below the minimum passes when they
     explain it: at least ``min_labelled`` of them, and the candidate significantly more often right (one-sided
     exact McNemar, ``accuracy_alpha``) — a version retrained on a new domain's feedback is meant to disagree.
 
     >>> c = compare_answers(["negative"] * 60, ["negative"] * 20 + ["positive"] * 40, truth=["positive"] * 60)
     >>> [(r.name, r.passed) for r in comparison_rules(c, ReplayRules(), what="replay")]
     [('replay_agreement', False), ('replay_labelled_accuracy', True)]
-    >>> comparison_rules(c, ReplayRules(), what="replay", labels_unseen=True)[0].passed
+    >>> comparison_rules(c, ReplayRules(), what="replay", explaining=c)[0].passed
     True
     """
     agreement_name, accuracy_name = f"{what}_{AGREEMENT}", f"{what}_{LABELLED_ACCURACY}"
@@ -174,14 +174,14 @@ def comparison_rules(comparison: Comparison | None, rules: ReplayRules, *, what:
     agreement = comparison.agreement if comparison.agreement is not None else 0.0
     agreement_detail = f"{comparison.n:,} texts; label mix shift chi2 p={_p(comparison.label_shift_p)}"
     agreed = agreement >= rules.min_agreement - 1e-12
-    if not agreed and labels_unseen and comparison.labelled >= rules.min_labelled:
-        gain_p = accuracy_drop_p(comparison.candidate_only_right or 0, comparison.incumbent_only_right or 0)
+    if not agreed and explaining is not None and explaining.labelled >= rules.min_labelled:
+        gain_p = accuracy_drop_p(explaining.candidate_only_right or 0, explaining.incumbent_only_right or 0)
         if gain_p is not None and gain_p < rules.accuracy_alpha:
             agreed = True
-            agreement_detail += (f"; below the minimum, explained by the labels: of {comparison.labelled} "
-                                 f"labelled texts no version trained on, only the candidate is right on "
-                                 f"{comparison.candidate_only_right}, only the incumbent on "
-                                 f"{comparison.incumbent_only_right} (one-sided p={_p(gain_p)})")
+            agreement_detail += (f"; below the minimum, explained by the labels: of {explaining.labelled} texts "
+                                 f"labelled with a token that no version trained on, only the candidate is right "
+                                 f"on {explaining.candidate_only_right}, only the incumbent on "
+                                 f"{explaining.incumbent_only_right} (one-sided p={_p(gain_p)})")
     agreement_rule = RuleResult(agreement_name, agreement, rules.min_agreement, agreed, agreement_detail)
     if comparison.labelled == 0:
         return [agreement_rule, RuleResult(accuracy_name, None, alpha, True,

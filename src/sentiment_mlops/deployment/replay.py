@@ -15,6 +15,7 @@ import numpy as np
 from sentiment_mlops.deployment.comparison import Comparison, ReplayRules, compare_answers, comparison_rules
 from sentiment_mlops.deployment.policy import VERDICT_FAIL, VERDICT_PASS, GateReport
 from sentiment_mlops.integrity import text_digest
+from sentiment_mlops.layout import ADMIN_ACTOR, FEEDBACK_ACTOR
 
 if TYPE_CHECKING:
     from sentiment_mlops.config import Settings
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 NO_TRAFFIC = "no traffic to replay"
 TEXTS_NOT_KEPT = ("texts not kept: the servers log only digests (SENTIMENT_MLOPS_LOG_TEXT=false), so there is "
                   "nothing to replay")
+# Who can vouch for a candidate with a label: feedback given with a token (as for training, training.feedback).
+TRUSTED_ACTORS = frozenset({FEEDBACK_ACTOR, ADMIN_ACTOR})
 LEFT_OUT = "their texts were feedback a version trained on"
 SHADOW_PAIRS = 10_000  # the newest live/shadow pairs the gate and the dashboard compare
 
@@ -49,8 +52,9 @@ class TrafficEvidence:
     note: str = ""
     seconds: float = 0.0
     latency_ms: dict[str, float | None] | None = None
-    # No version compared trained on the labelled texts (``unseen_labels``): the labels may explain a low agreement.
-    labels_unseen: bool = False
+    # The same answers on the labels that may explain a low agreement: given with a token, on texts no compared
+    # version trained on (``vouching_labels``); None where that was not worked out.
+    explaining: Comparison | None = None
 
     def to_dict(self) -> dict[str, Any]:
         payload = asdict(self)
@@ -101,14 +105,26 @@ def replay_traffic(store: PredictionStore, environment: str, size: int, candidat
         return replace(base, note=TEXTS_NOT_KEPT, seconds=time.perf_counter() - started)
     texts = [str(row["text"]) for row in kept]
     truth, withheld = unseen_labels(texts, [row["label"] for row in kept], (candidate, incumbent))
-    comparison = compare_answers(_labels(incumbent, texts), _labels(candidate, texts), truth=truth)
+    answers = _labels(incumbent, texts), _labels(candidate, texts)
+    comparison = compare_answers(*answers, truth=truth)
+    explaining = compare_answers(*answers, truth=vouching_labels(truth, [row.get("actor") for row in kept]))
     note = f"the last {len(kept):,} texts logged in {environment}"
     if len(kept) < len(rows):
         note += f" ({len(rows) - len(kept):,} more were logged as digests only: texts not kept)"
     if withheld:
         note += f"; {withheld:,} labels left out: {LEFT_OUT}"
     return replace(base, comparison=comparison, note=note, seconds=round(time.perf_counter() - started, 3),
-                   labels_unseen=True)
+                   explaining=explaining)
+
+
+def vouching_labels(labels: Sequence[str | None], actors: Sequence[str | None]) -> list[str | None]:
+    """The labels given with a token (feedback or admin): open feedback can come from anyone, so it may show a
+    candidate worse (the labelled-accuracy rule) but never vouch for one.
+
+    >>> vouching_labels(["positive", "negative", None], ["feedback-token", "anonymous", "admin-token"])
+    ['positive', None, None]
+    """
+    return [label if actor in TRUSTED_ACTORS else None for label, actor in zip(labels, actors, strict=True)]
 
 
 def _feedback_seen(model: LoadedModel) -> Callable[[str], bool] | None:
@@ -163,8 +179,10 @@ def compare_shadow_pairs(pairs: Sequence[Mapping[str, Any]], *, shadow_version: 
     truth, withheld = [r["label"] for r in rows], 0
     if models is not None:
         truth, withheld = unseen_labels([r.get("text") for r in rows], truth, models)
-    comparison = compare_answers([str(r["live_sentiment"]) for r in rows], [str(r["shadow_sentiment"]) for r in rows],
-                                 truth=truth)
+    answers = [str(r["live_sentiment"]) for r in rows], [str(r["shadow_sentiment"]) for r in rows]
+    comparison = compare_answers(*answers, truth=truth)
+    explaining = (compare_answers(*answers, truth=vouching_labels(truth, [r.get("actor") for r in rows]))
+                  if models is not None else None)
     latency = {"live_mean": _mean([r["live_latency_ms"] for r in rows]),
                "shadow_mean": _mean([r["shadow_latency_ms"] for r in rows]),
                "live_p99": _p99([r["live_latency_ms"] for r in rows]),
@@ -172,7 +190,7 @@ def compare_shadow_pairs(pairs: Sequence[Mapping[str, Any]], *, shadow_version: 
     note = f"the shadow's answers to the last {len(rows):,} live requests"
     if withheld:
         note += f"; {withheld:,} labels left out: {LEFT_OUT}"
-    return replace(base, comparison=comparison, latency_ms=latency, note=note, labels_unseen=models is not None)
+    return replace(base, comparison=comparison, latency_ms=latency, note=note, explaining=explaining)
 
 
 def shadow_evidence(store: PredictionStore, shadow_version: str, live_version: str | None,
@@ -209,7 +227,7 @@ def with_traffic_evidence(report: GateReport, rules: ReplayRules, replay_evidenc
     for evidence in (replay_evidence, shadow):
         if evidence is not None:
             added += comparison_rules(evidence.comparison, rules, what=evidence.kind.value,
-                                      skipped_reason=evidence.note, labels_unseen=evidence.labels_unseen)
+                                      skipped_reason=evidence.note, explaining=evidence.explaining)
     if not added:
         return report
     every = [*report.rules, *added]

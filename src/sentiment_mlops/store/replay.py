@@ -19,11 +19,11 @@ class ReplayLog(Database):
         """The newest ``limit`` predictions of ``environment``, newest first, with their feedback label.
 
         Each item: id, text (None when the server did not keep texts), text_sha256, sentiment (what was
-        answered), model_version and label (None without feedback).
+        answered), model_version, label (None without feedback) and actor (who gave it).
         """
         query = (
             select(predictions.c.id, predictions.c.text, predictions.c.text_sha256, predictions.c.sentiment,
-                   predictions.c.model_version, feedback.c.label)
+                   predictions.c.model_version, feedback.c.label, feedback.c.actor)
             .outerjoin(feedback, feedback.c.prediction_id == predictions.c.id)
             .where(predictions.c.environment == environment)
             .order_by(predictions.c.created_at.desc())
@@ -37,7 +37,8 @@ class ReplayLog(Database):
         """Shadow rows joined to the live prediction they shadowed (same text), newest first.
 
         Each item: live_version, live_sentiment, live_latency_ms, shadow_version, shadow_sentiment,
-        shadow_latency_ms, label (feedback given on the live prediction; None without), created_at; with
+        shadow_latency_ms, label (feedback given on the live prediction; None without), actor (who gave it),
+        created_at; with
         ``with_text``, text (the live row's; None when only its digest was logged).
         """
         live = predictions.alias("live")
@@ -46,7 +47,8 @@ class ReplayLog(Database):
             select(live.c.model_version.label("live_version"), live.c.sentiment.label("live_sentiment"),
                    live.c.latency_ms.label("live_latency_ms"), shadow.c.model_version.label("shadow_version"),
                    shadow.c.sentiment.label("shadow_sentiment"), shadow.c.latency_ms.label("shadow_latency_ms"),
-                   feedback.c.label, shadow.c.created_at, *([live.c.text] if with_text else []))
+                   feedback.c.label, feedback.c.actor, shadow.c.created_at,
+                   *([live.c.text] if with_text else []))
             .join_from(shadow, live, live.c.id == shadow.c.shadow_of)
             .outerjoin(feedback, feedback.c.prediction_id == live.c.id)
             .where(shadow.c.environment == SHADOW_ALIAS)

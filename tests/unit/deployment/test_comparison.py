@@ -89,17 +89,21 @@ def test_traffic_rules_join_the_gate_report_and_only_force_overrides_them():
     assert with_traffic_evidence(report, ReplayRules(), empty, None).verdict == "pass"
 
 
-def test_a_low_agreement_passes_only_when_labels_no_version_trained_on_show_a_significant_gain():
+def test_a_low_agreement_passes_only_when_vouching_labels_show_a_significant_gain():
+    from sentiment_mlops.deployment.replay import vouching_labels
+
     # 60 labelled texts, the truth positive: the incumbent says negative on all, the candidate positive on 40.
-    gain = compare_answers([NEG] * 60, [NEG] * 20 + [POS] * 40, truth=[POS] * 60)
-    agreement, _ = comparison_rules(gain, ReplayRules(), what="replay", labels_unseen=True)
+    incumbent, candidate = [NEG] * 60, [NEG] * 20 + [POS] * 40
+    gain = compare_answers(incumbent, candidate, truth=[POS] * 60)
+    agreement, _ = comparison_rules(gain, ReplayRules(), what="replay", explaining=gain)
     assert agreement.passed and "explained by the labels" in agreement.detail and agreement.value < 0.70
-    assert not comparison_rules(gain, ReplayRules(), what="replay")[0].passed  # labels it may have trained on
-    # The same disagreement where the labels side with neither, or with too few labels: refused.
-    even = compare_answers([NEG] * 60, [NEG] * 20 + [POS] * 40, truth=[NEG] * 20 + [POS] * 20 + [NEG] * 20)
-    few = compare_answers([NEG] * 60, [NEG] * 20 + [POS] * 40, truth=[POS] * 20 + [None] * 40)
-    for comparison in (even, few):
-        assert not comparison_rules(comparison, ReplayRules(), what="replay", labels_unseen=True)[0].passed
+    assert not comparison_rules(gain, ReplayRules(), what="replay")[0].passed  # nothing to vouch for it
+    # The same disagreement where the labels side with neither, with too few labels, or with open feedback only.
+    even = compare_answers(incumbent, candidate, truth=[NEG] * 20 + [POS] * 20 + [NEG] * 20)
+    few = compare_answers(incumbent, candidate, truth=[POS] * 20 + [None] * 40)
+    anonymous = compare_answers(incumbent, candidate, truth=vouching_labels([POS] * 60, ["anonymous"] * 60))
+    for explaining in (even, few, anonymous):
+        assert not comparison_rules(gain, ReplayRules(), what="replay", explaining=explaining)[0].passed
 
 
 def test_the_replay_leaves_out_the_labels_of_texts_a_version_trained_on_as_feedback(tmp_path):
