@@ -25,12 +25,10 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from sentiment_mlops.config import SHADOW_ALIAS
 from sentiment_mlops.serving.model_holder import ModelSnapshot, ServedModel
 from sentiment_mlops.serving.prediction_log import PredictionLogWriter
-from sentiment_mlops.store.child_writer import models_by_key, score_shadow_rows
-from sentiment_mlops.store.rows import PENDING, SCORE_WITH, SHADOW_WITH, new_prediction_id
-from sentiment_mlops.store.schema import SHADOW_SOURCE
+from sentiment_mlops.store.child_writer import score_shadow_rows
+from sentiment_mlops.store.rows import PENDING, SHADOW_WITH, shadow_row
 
 logger = logging.getLogger(__name__)
 
@@ -125,15 +123,6 @@ class ShadowScorer:
             return False
         return True
 
-    def _rows_to_score(self, model: ServedModel, texts: list[str], live_ids: list[str],
-                       route: str) -> list[dict[str, Any]]:
-        """One shadow row per text, pending (``store.rows``) and still to be scored with ``model``."""
-        now = time.time()
-        return [{"id": new_prediction_id(), "created_at": now, "environment": SHADOW_ALIAS,
-                 "model_version": model.version, "text": text, "route": route, "source": SHADOW_SOURCE,
-                 "shadow_of": live_id, PENDING: self.log_text, SCORE_WITH: model}
-                for text, live_id in zip(texts, live_ids, strict=True)]
-
     def _mark_for_store_writer(self, model: ServedModel, live_rows: list[dict[str, Any]]) -> bool:
         """Mark one request's live rows, before they are queued, for the store writer to answer with ``model``."""
         if not live_rows:
@@ -180,8 +169,11 @@ class ShadowScorer:
     def score(self, jobs: list[ShadowJob]) -> list[dict[str, Any]]:
         """The shadow rows for ``jobs`` (one batch per shadow version, as the store writer process scores them),
         handed to the log; rows a version failed to score are counted as dropped."""
-        rows = [row for job in jobs for row in self._rows_to_score(job.model, job.texts, job.live_ids, job.route)]
-        models = {key: (model.version, model.scorer) for key, model in models_by_key(rows).items()}
+        now = time.time()
+        rows = [shadow_row({"id": live_id, "created_at": now, "text": text, "route": job.route,
+                            PENDING: self.log_text}, job.model.key)
+                for job in jobs for text, live_id in zip(job.texts, job.live_ids, strict=True)]
+        models = {job.model.key: (job.model.version, job.model.scorer) for job in jobs}
         answered, scored = score_shadow_rows(rows, models)
         for version, n in scored.items():
             self.count_scored(version, n)

@@ -102,15 +102,14 @@ class ShadowModel(Protocol):
 
 
 def models_by_key(rows: Sequence[dict[str, Any]]) -> dict[str, ShadowModel]:
-    """The models of the shadow work in ``rows`` (shadow rows still to be scored, live rows the shadow answers
-    too), by key; each row then names its model by key only."""
+    """The shadow models the live rows of ``rows`` are marked with (``SHADOW_WITH``), by key; each row then names
+    its model by key only."""
     models: dict[str, ShadowModel] = {}
     for row in rows:
-        for mark in (SCORE_WITH, SHADOW_WITH):
-            model = row.get(mark)
-            if model is not None and not isinstance(model, str):
-                models[model.key] = model
-                row[mark] = model.key
+        model = row.get(SHADOW_WITH)
+        if model is not None and not isinstance(model, str):
+            models[model.key] = model
+            row[SHADOW_WITH] = model.key
     return models
 
 

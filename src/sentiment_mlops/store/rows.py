@@ -19,8 +19,8 @@ from sentiment_mlops.store.schema import DEFAULT_SOURCE, SHADOW_SOURCE, column_n
 # The key of a row the serving writer hands over still to be completed (``finish_rows``): whether its text is
 # kept (``serving.prediction_log.prediction_row``).
 PENDING = "_log_text"
-# The key of a shadow row still to be scored where the inserts run (``serving.shadow``, ``store.child_writer``):
-# the model to score its text with. Such a row holds no answer yet and cannot be journaled.
+# The key of a shadow row still to be scored (``shadow_row``; ``store.child_writer.score_shadow_rows`` removes it):
+# the key of the model to score its text with. Such a row holds no answer yet and is never queued as it is.
 SCORE_WITH = "_score_with"
 # The key of a live row whose text production's shadow answers too (``serving.shadow``): the model (or its key)
 # to score it with. The shadow row is made from the live row where the inserts run (``shadow_row``), so a
@@ -45,14 +45,13 @@ def shadow_row(live: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def split_unscored(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    """``rows`` without the shadow work still to do, and how many shadow answers that was: shadow rows still to
-    be scored are left out, and live rows lose their mark (``SHADOW_WITH``)."""
-    kept = [row for row in rows if SCORE_WITH not in row]
-    unscored = len(rows) - len(kept)
-    for row in kept:
+    """``rows`` without the shadow work still to do (their ``SHADOW_WITH`` marks), and how many shadow answers
+    that was."""
+    unscored = 0
+    for row in rows:
         if row.pop(SHADOW_WITH, None) is not None:
             unscored += 1
-    return kept, unscored
+    return rows, unscored
 
 
 def finish_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
