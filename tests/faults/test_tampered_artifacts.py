@@ -117,3 +117,29 @@ def test_a_server_refuses_a_swapped_artifact_keeps_its_model_and_turns_degraded(
     with PredictionStore(settings.store_url) as store:
         alert = store.open_alert("model_load_failed", "local")
     assert alert is not None and "model.skops" in alert["message"]
+
+
+def test_a_forged_or_planted_list_of_training_feedback_is_refused(tmp_path: Path) -> None:
+    """The digests of the feedback a version trained on decide which labels the gate may count: a version
+    whose list was edited, or that gained one nobody sealed, does not load."""
+    from sentiment_mlops.layout import FEEDBACK_TRAINED_FILE
+    from sentiment_mlops.training.feedback import assemble_feedback
+    from sentiment_mlops.training.run import TrainOptions, train
+    from support.serving import corpus_slice
+
+    data = corpus_slice(rows=900)
+    rows = [{"prediction_id": str(i), "text": text, "label": label, "actor": "feedback-token"}
+            for i, (text, label) in enumerate(zip(data.texts[800:], data.labels[800:], strict=True))]
+    base = corpus_slice(rows=800)
+    feedback = assemble_feedback(rows, base_texts=base.texts, test_size=0.2)
+    train(base, TrainOptions(register=False), models_dir=tmp_path / "with", feedback=feedback)
+    listed = (tmp_path / "with" / FEEDBACK_TRAINED_FILE).read_text().splitlines()
+    assert len(listed) == len(feedback.train_texts) and load_local(tmp_path / "with").feedback_trained_path
+    (tmp_path / "with" / FEEDBACK_TRAINED_FILE).write_text("\n".join(listed[1:]) + "\n")  # hide one trained text
+    with pytest.raises(IntegrityError):
+        load_local(tmp_path / "with")
+
+    train(base, TrainOptions(register=False), models_dir=tmp_path / "without")
+    (tmp_path / "without" / FEEDBACK_TRAINED_FILE).write_text("")  # claim it trained on nothing listed
+    with pytest.raises(IntegrityError):
+        load_local(tmp_path / "without")

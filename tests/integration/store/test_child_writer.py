@@ -189,3 +189,53 @@ def test_the_child_makes_and_scores_the_shadow_rows_as_the_scorer_does_here_and_
         assert got["text"] == stored[live_id]["text"] and text.strip() in (got["text"], got["text"].strip())
         assert max(abs(got["probabilities"][label] - p)
                    for label, p in zip(model.classes, probabilities, strict=True)) < 1e-12
+
+
+def test_a_killed_child_holding_shadowed_rows_journals_the_live_rows_and_counts_the_shadow_as_dropped(store,
+                                                                                                    tmp_path):
+    from types import SimpleNamespace
+
+    from sentiment_mlops.serving.model_holder import ModelSnapshot, ServedModel
+    from sentiment_mlops.serving.shadow import ShadowScorer
+    from sentiment_mlops.store.journal import PredictionJournal
+    from sentiment_mlops.training.pipeline import build_pipeline
+    from support.serving import corpus_slice
+
+    data = corpus_slice(rows=700)
+    model = ServedModel.from_loaded(SimpleNamespace(pipeline=build_pipeline("mnb").fit(data.texts[:600],
+                                                                                       data.labels[:600]),
+                                                    version="2"))
+    child = ChildWriter(store.url.render_as_string(hide_password=False))
+    journal = PredictionJournal(tmp_path / "journal", max_bytes=1 << 20)
+    writer = PredictionLogWriter(store, queue_size=1000, batch_size=50, journal=journal, flush_interval=0.05,
+                                 retry_seconds=0.1, sink=child)
+    shadow = ShadowScorer(queue_size=10, log=writer.try_put_many, log_text=True, in_store_writer=True)
+    child.on_shadow_scored, writer.on_unscored_dropped = shadow.count_scored, shadow.count_unscored
+    snapshot = ModelSnapshot(model, shadow=model, shadow_percent=100.0)
+
+    def shadowed(start: int) -> list[dict]:
+        live = _rows(50, start=start)
+        for row, text in zip(live, data.texts[600 + start // 2:], strict=False):
+            row["text"] = text
+        assert shadow.offer(snapshot, [r["text"] for r in live], [r["id"] for r in live], "/predict", live)
+        return live
+
+    writer.start()
+    try:
+        child.preload(model)
+        writer.put_many(shadowed(0))
+        assert writer.flush(10) and shadow.scored == 50
+        _killed_mid_batch(child, lambda: writer.put_many(shadowed(50))).join(10)
+        assert writer.flush(10) and writer.journaled == 50 and shadow.dropped == 50  # the live rows, kept
+        deadline = time.monotonic() + 10
+        while writer.failure is not None and time.monotonic() < deadline:  # the replayer: the store answers
+            time.sleep(0.05)
+        writer.put_many(shadowed(100))  # a new child, which is sent the shadow model again with this batch
+        assert writer.flush(10)
+    finally:
+        writer.close(5)
+        child.close()
+    stored = _stored(store)
+    shadows = [store.get_prediction(i) for i in stored if store.get_prediction(i)["environment"] == "shadow"]
+    assert len(stored) == 150 + 100 and len(shadows) == 100 and writer.dropped == 0 and child.restarts == 1
+    assert shadow.scored == 100 and shadow.dropped == 50
