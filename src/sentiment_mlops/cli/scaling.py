@@ -23,6 +23,8 @@ def print_summary(console: Console, summary: ScoreSummary, job: ScoreJob, versio
     rate = summary.rows_scored / summary.seconds if summary.seconds else 0.0
     console.print(f"scored {summary.rows_scored:,} rows in {summary.partitions_written:,} partitions with model "
                   f"version {version} on {engine}: {summary.seconds:.2f} s, {rate:,.0f} texts/s", highlight=False)
+    if summary.reader == "workers":
+        console.print("the workers read the input and wrote the parts themselves (they see the same files)")
     if summary.partitions_skipped:
         console.print(f"skipped {summary.partitions_skipped:,} partitions already written (resumed)")
     if summary.rows_empty:

@@ -8,17 +8,21 @@ each opened one SQLite MLflow store raced creating its tables).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import pandas as pd
 
 from sentiment_mlops.errors import ClusterError, ConfigurationError
+from sentiment_mlops.scaling.inputs import InputFile
 from sentiment_mlops.scaling.kinds import EngineKind
 from sentiment_mlops.scaling.partition import ScoringModel, score_partition
+from sentiment_mlops.scaling.parts import probe_paths, sees_paths
 
 INSTALL_HINT = "pip install 'sentiment-mlops[dask]'"
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -34,9 +38,11 @@ class Engine(Protocol):
     """Scores partitions with one model and yields the results in submission order."""
 
     description: str
+    workers: int
 
     def score(self, model: ScoringModel, partitions: Iterable[Partition]) -> Iterator[Scored]: ...
     def run(self, task: Callable[..., Result], items: Iterable[Any], *shared: Any) -> Iterator[Result]: ...
+    def sees(self, out: Path, files: list[InputFile]) -> bool: ...
     def close(self) -> None: ...
 
 
@@ -44,6 +50,7 @@ class LocalEngine:
     """Everything in this process, one partition at a time."""
 
     description = "local (this process)"
+    workers = 1
 
     def score(self, model: ScoringModel, partitions: Iterable[Partition]) -> Iterator[Scored]:
         for texts, first_row, file, ids in partitions:
@@ -53,6 +60,11 @@ class LocalEngine:
         """``task(item, *shared)`` for each item, in order."""
         for item in items:
             yield task(item, *shared)
+
+    def sees(self, out: Path, files: list[InputFile]) -> bool:
+        """Whether the partitions should be read and written where they are scored: no, this process reads
+        them as it scores them."""
+        return False
 
     def close(self) -> None:
         pass
@@ -67,6 +79,17 @@ def _import_distributed() -> Any:
     return distributed
 
 
+# What a worker imports to unpickle a compiled model and run the scoring and training tasks. Imported when
+# the engine starts, on every worker at once, not in the first task (scikit-learn alone takes ~1.5 s).
+WORKER_MODULES = ("sklearn.feature_extraction.text", "pyarrow.parquet", "sentiment_mlops.scaling.parts",
+                  "sentiment_mlops.scaling.training_tasks")
+
+
+def prepare_worker() -> None:
+    for module in WORKER_MODULES:
+        importlib.import_module(module)
+
+
 class DaskEngine:
     """A Dask client: on an existing scheduler, or on a LocalCluster it starts (and stops) itself."""
 
@@ -75,10 +98,18 @@ class DaskEngine:
         self._cluster: Any = None
         if scheduler is None:
             n_workers = workers or os.cpu_count() or 1
-            # Processes, not threads: scoring holds the interpreter lock for most of its time.
-            self._cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                                     host="127.0.0.1", dashboard_address=None,
-                                                     silence_logs=logging.ERROR)
+            # Processes, not threads: scoring holds the interpreter lock for most of its time. Two Dask
+            # defaults cost scoring time here and are left out: the workers' statistical profiler (a stack
+            # sample every 10 ms, for a dashboard this cluster does not serve) and MALLOC_TRIM_THRESHOLD_ =
+            # 64 KiB, which fixes glibc's mmap threshold so that every large temporary array is mapped and
+            # unmapped again (benchmarks/batch_scoring.py: ~10% of the workers' time; peak RSS stays in budget).
+            import dask
+
+            with dask.config.set({"distributed.worker.profile.enabled": False,
+                                  "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+                self._cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                                         host="127.0.0.1", dashboard_address=None,
+                                                         silence_logs=logging.ERROR)
             address = self._cluster.scheduler_address
         else:
             address = scheduler
@@ -89,6 +120,11 @@ class DaskEngine:
             detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ClusterError(f"cannot reach the Dask scheduler at {address}: {detail}") from exc
         self.workers = max(len(self.client.scheduler_info(n_workers=-1).get("workers", {})), 1)
+        try:
+            self.client.run(prepare_worker)
+        except (OSError, TimeoutError) as exc:
+            self.close()
+            raise ClusterError(f"the Dask workers at {address} failed to start: {exc}") from exc
         where = "LocalCluster on 127.0.0.1" if scheduler is None else scheduler
         self.description = f"dask ({where}, {self.workers} workers)"
 
@@ -102,6 +138,20 @@ class DaskEngine:
         """``task(item, *shared)`` for each item on the workers, in order; ``shared`` goes to each worker once."""
         shipped = self.client.scatter(list(shared), broadcast=True, hash=False) if shared else []
         return self._ordered(((task, item, *shipped) for item in items), task.__name__)
+
+    def sees(self, out: Path, files: list[InputFile]) -> bool:
+        """Whether every worker reads a file the client has just written to ``out`` and sees ``files`` with
+        the client's sizes and modification times: always on a LocalCluster, on an existing cluster only
+        with a shared file system. Then the workers read, score and write the partitions themselves."""
+        probe, token = probe_paths(out)
+        try:
+            answers = self.client.run(sees_paths, str(probe), token,
+                                      [(str(f.path.resolve()), f.size, f.mtime_ns) for f in files])
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"the Dask cluster failed to check its workers' files: {exc}") from exc
+        finally:
+            probe.unlink(missing_ok=True)
+        return bool(answers) and all(answers.values())
 
     def _ordered(self, submissions: Iterable[tuple[Any, ...]], what: str) -> Iterator[Any]:
         in_flight: deque[Any] = deque()

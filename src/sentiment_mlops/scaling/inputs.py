@@ -99,10 +99,7 @@ def read_chunks(file: InputFile, columns: list[str], rows: int) -> Iterator[pd.D
     """``file``'s ``columns`` in frames of at most ``rows`` rows, in file order."""
     try:
         if file.kind == "parquet":
-            import pyarrow.parquet as pq
-
-            for batch in pq.ParquetFile(file.path).iter_batches(batch_size=rows, columns=columns):
-                yield batch.to_pandas()
+            yield from parquet_chunks(file, columns, rows)
         elif file.kind == "csv":
             with pd.read_csv(file.path, chunksize=rows, **_csv_options(file)) as reader:
                 for frame in reader:
@@ -117,6 +114,51 @@ def read_chunks(file: InputFile, columns: list[str], rows: int) -> Iterator[pd.D
     except Exception as exc:  # a file that turns out malformed half way through
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DataError(f"cannot read {file.path} as {file.kind}: {detail}") from exc
+
+
+def parquet_row_groups(file: InputFile) -> list[int]:
+    """The row count of each row group of a Parquet file, from its metadata."""
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(file.path).metadata
+    return [metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)]
+
+
+def parquet_chunks(file: InputFile, columns: list[str], rows: int, first_chunk: int = 0,
+                   chunks: int | None = None) -> Iterator[pd.DataFrame]:
+    """Chunks ``first_chunk``, ``first_chunk + 1``, … (``chunks`` of them, or to the end) of a Parquet file:
+    chunk k is rows [k·rows, (k+1)·rows), the same rows whichever chunk the reading starts from, so a Dask
+    worker that reads from chunk k gets what reading the file from its start would give at chunk k.
+
+    Reading starts at the row group holding chunk k's first row: the rows of that group before it are
+    read and dropped, nothing before that group is read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(file.path)
+    start, group, group_start = first_chunk * rows, 0, 0
+    sizes = [parquet.metadata.row_group(g).num_rows for g in range(parquet.metadata.num_row_groups)]
+    while group < len(sizes) and group_start + sizes[group] <= start:
+        group_start += sizes[group]
+        group += 1
+    skip, held, held_rows, given = start - group_start, [], 0, 0
+    for batch in parquet.iter_batches(batch_size=rows, row_groups=range(group, len(sizes)), columns=columns):
+        if skip >= batch.num_rows:
+            skip -= batch.num_rows
+            continue
+        batch, skip = batch.slice(skip), 0
+        held.append(batch)
+        held_rows += batch.num_rows
+        while held_rows >= rows:
+            table = pa.Table.from_batches(held)
+            yield table.slice(0, rows).to_pandas()
+            given += 1
+            if chunks is not None and given >= chunks:
+                return
+            rest = table.slice(rows)
+            held, held_rows = rest.to_batches(), rest.num_rows
+    if held_rows:
+        yield pa.Table.from_batches(held).to_pandas()
 
 
 def text_values(values: list[object], file: InputFile, first_row: int) -> list[str]:

@@ -63,9 +63,10 @@ class ScoreOutput:
     def part(self, file_index: int, chunk_index: int) -> Path:
         return self.path / f"part-{file_index:05d}-{chunk_index:06d}.parquet"
 
-    def write_part(self, part: Path, frame: pd.DataFrame) -> None:
-        """Write one part atomically: a stopped job leaves whole parts or none."""
-        temporary = part.with_name(f".{part.name}.{os.getpid()}.tmp")
-        frame.to_parquet(temporary, index=False)
-        os.replace(temporary, part)
+
+def write_part(part: Path, frame: pd.DataFrame) -> None:
+    """Write one part atomically: a stopped job leaves whole parts or none."""
+    temporary = part.with_name(f".{part.name}.{os.getpid()}.tmp")
+    frame.to_parquet(temporary, index=False)
+    os.replace(temporary, part)
 

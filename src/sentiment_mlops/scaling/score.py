@@ -15,8 +15,9 @@ import pandas as pd
 
 from sentiment_mlops.scaling.engine import Engine, Partition
 from sentiment_mlops.scaling.inputs import InputFile, read_chunks, text_values
-from sentiment_mlops.scaling.output import ScoreOutput
+from sentiment_mlops.scaling.output import ScoreOutput, write_part
 from sentiment_mlops.scaling.partition import ScoringModel, probability_column
+from sentiment_mlops.scaling.parts import RunOptions, plan_runs, score_run
 from sentiment_mlops.store.schema import BATCH_SOURCE
 
 DEFAULT_PARTITION_ROWS = 50_000
@@ -63,6 +64,7 @@ class ScoreSummary:
     partitions_skipped: int = 0
     rows_logged: int = 0
     seconds: float = 0.0
+    reader: str = "client"  # who read and wrote the partitions: "client" (this process) or "workers"
 
 
 @dataclass(frozen=True)
@@ -116,10 +118,41 @@ def _log_rows(log: BatchLog, output: ScoreOutput, pending: _Pending, scored: pd.
 
 def score_files(job: ScoreJob, model: ScoringModel, engine: Engine, *, log: BatchLog | None = None,
                 on_progress: Callable[[int], None] = lambda rows: None) -> ScoreSummary:
-    """Score every partition of ``job`` not written yet; each part is written whole or not at all."""
+    """Score every partition of ``job`` not written yet; each part is written whole or not at all.
+
+    Parquet inputs without ``--log`` are read and written by the workers themselves when they see the same
+    files (``Engine.sees``); otherwise this process reads the partitions, ships them and writes the results.
+    """
     started = time.perf_counter()
     output = job.output(model.version)
     output.prepare()
+    if log is None and all(f.kind == "parquet" for f in job.files) and engine.sees(job.out, job.files):
+        summary = _score_on_workers(job, model, engine, output, on_progress)
+    else:
+        summary = _score_here(job, model, engine, output, log, on_progress)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _score_on_workers(job: ScoreJob, model: ScoringModel, engine: Engine, output: ScoreOutput,
+                      on_progress: Callable[[int], None]) -> ScoreSummary:
+    summary = ScoreSummary(reader="workers")
+    runs, skipped = plan_runs(job.files, output, job.partition_rows, engine.workers)
+    for rows in skipped:
+        summary.partitions_skipped += 1
+        on_progress(rows)
+    options = RunOptions(job.text_column, job.id_column, job.partition_rows)
+    for written in engine.run(score_run, runs, model, options):
+        for part in written:
+            summary.partitions_written += 1
+            summary.rows_scored += part.rows
+            summary.rows_empty += part.empty
+            on_progress(part.rows)
+    return summary
+
+
+def _score_here(job: ScoreJob, model: ScoringModel, engine: Engine, output: ScoreOutput, log: BatchLog | None,
+                on_progress: Callable[[int], None]) -> ScoreSummary:
     summary = ScoreSummary()
     pending: deque[_Pending] = deque()
     for scored, seconds in engine.score(model, _partitions(job, output, summary, pending, on_progress)):
@@ -128,10 +161,9 @@ def score_files(job: ScoreJob, model: ScoringModel, engine: Engine, *, log: Batc
             rows = _log_rows(log, output, done, scored, seconds, model.classes)
             log.sink.insert_new_predictions(rows)  # before the part: a rerun re-logs (ids dedupe), never skips
             summary.rows_logged += len(rows)
-        output.write_part(done.part, scored)
+        write_part(done.part, scored)
         summary.partitions_written += 1
         summary.rows_scored += len(scored)
         summary.rows_empty += int(scored["sentiment"].isna().sum())
         on_progress(len(scored))
-    summary.seconds = time.perf_counter() - started
     return summary

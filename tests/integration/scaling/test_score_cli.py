@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 ROWS = 1200
@@ -59,7 +61,7 @@ def test_local_and_dask_engines_give_the_pipelines_probabilities(cli_run, in_wor
     code, out, err = cli_run("score", "--data", str(parquet_input), "--out", str(on_dask), "--partition-rows", "500",
                              "--engine", "dask", "--scheduler", scheduler)
     assert code == 0, err
-    assert "2 workers" in out
+    assert "2 workers" in out and "the workers read the input and wrote the parts themselves" in out
     np.testing.assert_allclose(_probabilities(local), expected, rtol=0, atol=1e-9)
     np.testing.assert_array_equal(_probabilities(on_dask), _probabilities(local))
     frame = pd.read_parquet(on_dask).sort_values("row")
@@ -120,6 +122,51 @@ def test_log_records_batch_rows_once_even_when_resumed(cli_run, in_workspace, pa
     assert len(rows) == ROWS
     assert {(r["source"], r["route"], r["environment"], r["model_version"]) for r in rows} == {
         ("batch", "score", "batch", "1")}
+
+
+def test_dask_workers_reading_for_themselves_resume_like_the_local_engine(cli_run, in_workspace, texts,
+                                                                          scheduler) -> None:
+    """Row groups of 350 rows against partitions of 200: runs start inside row groups."""
+    source = in_workspace.root / "groups.parquet"
+    pq.write_table(pa.table({"id": [f"t{i}" for i in range(ROWS)], "text": texts}), source, row_group_size=350)
+    local, on_dask = in_workspace.root / "local-groups.parquet", in_workspace.root / "dask-groups.parquet"
+    common = ["score", "--data", str(source), "--partition-rows", "200"]
+    assert cli_run(*common, "--out", str(local))[0] == 0
+    dask_args = [*common, "--out", str(on_dask), "--engine", "dask", "--scheduler", scheduler]
+    assert cli_run(*dask_args)[0] == 0
+    for chunk in (1, 4):
+        (on_dask / f"part-00000-{chunk:06d}.parquet").unlink()
+    code, out, err = cli_run(*dask_args)
+    assert code == 0, err
+    assert "scored 400 rows in 2 partitions" in out and "skipped 4 partitions already written" in out
+    assert "the workers read the input" in out
+    assert sorted(p.name for p in on_dask.glob("part-*")) == sorted(p.name for p in local.glob("part-*"))
+    for part in local.glob("part-*"):
+        pd.testing.assert_frame_equal(pd.read_parquet(on_dask / part.name), pd.read_parquet(part))
+    assert not list(on_dask.glob(".*")), "no probe or temporary file is left behind"
+
+
+def test_a_bad_cell_found_by_a_worker_is_one_line(cli_run, in_workspace, scheduler) -> None:
+    source = in_workspace.root / "numbers.parquet"
+    pq.write_table(pa.table({"text": list(range(50))}), source)
+    code, _, err = cli_run("score", "--data", str(source), "--out", str(in_workspace.root / "numbers-out.parquet"),
+                           "--engine", "dask", "--scheduler", scheduler)
+    assert code == 1
+    assert "the text column of" in _one_error_line(err) and "row 0 is int 0" in err
+
+
+def test_dask_with_log_reads_on_the_client_and_logs_every_row(cli_run, in_workspace, parquet_input, tmp_path,
+                                                              monkeypatch, scheduler) -> None:
+    from sentiment_mlops.store import PredictionStore
+
+    url = f"sqlite:///{tmp_path}/dask-predictions.db"
+    monkeypatch.setenv("SENTIMENT_MLOPS_STORE_URL", url)
+    code, out, err = cli_run("score", "--data", str(parquet_input), "--out", str(tmp_path / "dask-logged.parquet"),
+                             "--partition-rows", "500", "--log", "--engine", "dask", "--scheduler", scheduler)
+    assert code == 0, err
+    assert f"logged {ROWS:,} predictions" in out and "the workers read" not in out
+    with PredictionStore(url) as store:
+        assert len(store.recent_predictions(limit=None, columns=["id"])) == ROWS
 
 
 def _one_error_line(err: str) -> str:
