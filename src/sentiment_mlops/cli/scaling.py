@@ -68,7 +68,7 @@ def score_command(settings: Settings, console: Console, *, data: str, out: Path,
         store = PredictionStore(settings.store_url)
         batch_log = BatchLog(store, environment=env or "batch", log_text=settings.log_text)
     with console.status(f"starting the {engine} engine …"):
-        runner = open_engine(engine, scheduler, workers)
+        runner = open_engine(engine, scheduler, workers, trim_memory=False)
     try:
         columns = [TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"), TimeElapsedColumn()]
         with Progress(*columns, console=console, transient=True) as progress:

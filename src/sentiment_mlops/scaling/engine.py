@@ -93,20 +93,23 @@ def prepare_worker() -> None:
 class DaskEngine:
     """A Dask client: on an existing scheduler, or on a LocalCluster it starts (and stops) itself."""
 
-    def __init__(self, scheduler: str | None = None, workers: int | None = None) -> None:
+    def __init__(self, scheduler: str | None = None, workers: int | None = None, *, trim_memory: bool = True) -> None:
         distributed = _import_distributed()
         self._cluster: Any = None
         if scheduler is None:
             n_workers = workers or os.cpu_count() or 1
-            # Processes, not threads: scoring holds the interpreter lock for most of its time. Two Dask
-            # defaults cost scoring time here and are left out: the workers' statistical profiler (a stack
-            # sample every 10 ms, for a dashboard this cluster does not serve) and MALLOC_TRIM_THRESHOLD_ =
-            # 64 KiB, which fixes glibc's mmap threshold so that every large temporary array is mapped and
-            # unmapped again (benchmarks/batch_scoring.py: ~10% of the workers' time; peak RSS stays in budget).
+            # Processes, not threads: scoring holds the interpreter lock for most of its time. Without the
+            # workers' statistical profiler (a stack sample every 10 ms, for a dashboard this cluster does not
+            # serve). ``trim_memory=False`` also drops Dask's MALLOC_TRIM_THRESHOLD_ = 64 KiB, which fixes
+            # glibc's mmap threshold so that every large temporary array is mapped and unmapped again: ~10%
+            # of a scoring worker's time (benchmarks/batch_scoring.py, peak RSS within budget). Training keeps
+            # it: its workers' peak memory was measured with it.
             import dask
 
-            with dask.config.set({"distributed.worker.profile.enabled": False,
-                                  "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+            settings: dict[str, Any] = {"distributed.worker.profile.enabled": False}
+            if not trim_memory:
+                settings["distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"] = None
+            with dask.config.set(settings):
                 self._cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                                          host="127.0.0.1", dashboard_address=None,
                                                          silence_logs=logging.ERROR)
@@ -184,10 +187,11 @@ class DaskEngine:
             self._cluster = None
 
 
-def open_engine(kind: EngineKind, scheduler: str | None = None, workers: int | None = None) -> Engine:
+def open_engine(kind: EngineKind, scheduler: str | None = None, workers: int | None = None, *,
+                trim_memory: bool = True) -> Engine:
     """The engine ``--engine`` names; ``--scheduler`` only means something to Dask."""
     if kind is EngineKind.LOCAL:
         if scheduler is not None:
             raise ConfigurationError("--scheduler needs --engine dask")
         return LocalEngine()
-    return DaskEngine(scheduler, workers)
+    return DaskEngine(scheduler, workers, trim_memory=trim_memory)
