@@ -4,6 +4,7 @@ the rows the local engine's reading from the top gives, and ``plan_runs`` cuts r
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pyarrow as pa
@@ -63,3 +64,18 @@ def test_runs_leave_out_the_parts_already_written(tmp_path) -> None:
     runs, skipped = plan_runs(files, output, 100, workers=1)
     assert sorted(skipped) == [50, 100, 100]
     assert [(run.first_chunk, len(run.parts)) for run in runs] == [(1, 2), (4, 2), (6, 2), (8, 1)]
+
+
+def test_reading_in_chunks_holds_one_chunk_not_the_file(tmp_path) -> None:
+    """pyarrow's default pre-buffering kept every row group read so far (memory grew with the file)."""
+    path = tmp_path / "long.parquet"
+    rng = random.Random(0)
+    texts = [rng.randbytes(50).hex() for _ in range(100_000)]  # incompressible: ~11 MB in the file
+    pq.write_table(pa.table({"text": texts}), path, row_group_size=5_000)
+    [file] = expand_inputs(str(path))
+    before, held = pa.total_allocated_bytes(), []
+    for frame in parquet_chunks(file, ["text"], 5_000):
+        held.append(pa.total_allocated_bytes() - before)
+        del frame
+    assert len(held) == 20
+    assert max(held) < 4_000_000, f"arrow held {max(held):,} bytes while reading"  # 12 MB with pre-buffering
