@@ -125,7 +125,7 @@ class DaskEngine:
         self.workers = max(len(self.client.scheduler_info(n_workers=-1).get("workers", {})), 1)
         try:
             self.client.run(prepare_worker)
-        except (OSError, TimeoutError) as exc:
+        except Exception as exc:  # an import error on a worker as much as a lost connection
             self.close()
             raise ClusterError(f"the Dask workers at {address} failed to start: {exc}") from exc
         where = "LocalCluster on 127.0.0.1" if scheduler is None else scheduler
@@ -146,7 +146,10 @@ class DaskEngine:
         """Whether every worker reads a file the client has just written to ``out`` and sees ``files`` with
         the client's sizes and modification times: always on a LocalCluster, on an existing cluster only
         with a shared file system. Then the workers read, score and write the partitions themselves."""
-        probe, token = probe_paths(out)
+        try:
+            probe, token = probe_paths(out)
+        except OSError:  # --out is read-only here: the client path reads and writes (a finished job resumes)
+            return False
         try:
             answers = self.client.run(sees_paths, str(probe), token,
                                       [(str(f.path.resolve()), f.size, f.mtime_ns) for f in files])
@@ -172,10 +175,19 @@ class DaskEngine:
 
     @staticmethod
     def _result(future: Any, what: str) -> Any:
+        from distributed import KilledWorker
+        from distributed.client import FutureCancelledError
+
         try:
             return future.result()
         except (OSError, TimeoutError) as exc:
             raise ClusterError(f"the Dask cluster failed a {what} task: {exc}") from exc
+        except KilledWorker as exc:
+            raise ClusterError(f"the Dask workers running a {what} task died (out of memory or killed): rerun "
+                               "the same command to resume") from exc
+        except FutureCancelledError as exc:
+            raise ClusterError(f"the Dask cluster dropped a {what} task (a worker died or the scheduler "
+                               "restarted): rerun the same command to resume") from exc
 
     def close(self) -> None:
         client = getattr(self, "client", None)

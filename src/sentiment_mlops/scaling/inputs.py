@@ -126,6 +126,17 @@ def parquet_row_groups(file: InputFile) -> list[int]:
 
 def parquet_chunks(file: InputFile, columns: list[str], rows: int, first_chunk: int = 0,
                    chunks: int | None = None) -> Iterator[pd.DataFrame]:
+    """``_parquet_chunks``, with a file that turns out malformed half way through as one ``DataError`` (on a
+    Dask worker too)."""
+    try:
+        yield from _parquet_chunks(file, columns, rows, first_chunk, chunks)
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError and others for a damaged file
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"cannot read {file.path} as parquet: {detail}") from exc
+
+
+def _parquet_chunks(file: InputFile, columns: list[str], rows: int, first_chunk: int,
+                    chunks: int | None) -> Iterator[pd.DataFrame]:
     """Chunks ``first_chunk``, ``first_chunk + 1``, … (``chunks`` of them, or to the end) of a Parquet file:
     chunk k is rows [k·rows, (k+1)·rows), the same rows whichever chunk the reading starts from, so a Dask
     worker that reads from chunk k gets what reading the file from its start would give at chunk k.

@@ -17,7 +17,7 @@ from sentiment_mlops.scaling.engine import Engine, Partition
 from sentiment_mlops.scaling.inputs import InputFile, read_chunks, text_values
 from sentiment_mlops.scaling.output import ScoreOutput, write_part
 from sentiment_mlops.scaling.partition import ScoringModel, probability_column
-from sentiment_mlops.scaling.parts import RunOptions, plan_runs, score_run
+from sentiment_mlops.scaling.parts import RunOptions, accept, plan_runs, score_run
 from sentiment_mlops.store.schema import BATCH_SOURCE
 
 DEFAULT_PARTITION_ROWS = 50_000
@@ -144,6 +144,7 @@ def _score_on_workers(job: ScoreJob, model: ScoringModel, engine: Engine, output
     options = RunOptions(job.text_column, job.id_column, job.partition_rows)
     for written in engine.run(score_run, runs, model, options):
         for part in written:
+            accept(part)
             summary.partitions_written += 1
             summary.rows_scored += part.rows
             summary.rows_empty += part.empty

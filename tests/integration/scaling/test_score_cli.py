@@ -155,6 +155,30 @@ def test_a_bad_cell_found_by_a_worker_is_one_line(cli_run, in_workspace, schedul
     assert "the text column of" in _one_error_line(err) and "row 0 is int 0" in err
 
 
+def _damage_row_group(path: Path, texts: list[str], group: int) -> None:
+    """Three uncompressed row groups of ``texts``; the first value's length prefix in ``group`` made huge."""
+    pq.write_table(pa.table({"text": texts * 3}), path, row_group_size=len(texts), compression="none",
+                   use_dictionary=False)
+    offset = pq.ParquetFile(path).metadata.row_group(group).column(0).data_page_offset
+    raw = bytearray(path.read_bytes())
+    first = texts[0].encode()
+    at = raw.index(len(first).to_bytes(4, "little") + first, offset)
+    raw[at:at + 4] = b"\xff\xff\xff\x7f"
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_a_row_group_damaged_half_way_is_one_line_on_either_engine(cli_run, in_workspace, texts, engine,
+                                                                    scheduler) -> None:
+    source = in_workspace.root / f"damaged-{engine}.parquet"
+    _damage_row_group(source, texts[:400], group=2)
+    args = ["--engine", "dask", "--scheduler", scheduler] if engine == "dask" else []
+    code, _, err = cli_run("score", "--data", str(source), "--out", str(in_workspace.root / f"damaged-{engine}-out"),
+                           "--partition-rows", "200", *args)
+    assert code == 1
+    assert f"cannot read {source} as parquet" in _one_error_line(err)
+
+
 def test_dask_with_log_reads_on_the_client_and_logs_every_row(cli_run, in_workspace, parquet_input, tmp_path,
                                                               monkeypatch, scheduler) -> None:
     from sentiment_mlops.store import PredictionStore
@@ -221,3 +245,20 @@ def test_the_job_file_records_what_was_scored(cli_run, in_workspace, parquet_inp
     job = json.loads((out_dir / "_job.json").read_text())
     assert job["model_version"] == "1" and job["text_column"] == "text" and job["id_column"] == "id"
     assert job["inputs"][0]["path"] == str(parquet_input.resolve())
+
+
+def test_a_task_the_cluster_dropped_is_one_clear_error(scheduler) -> None:
+    """What a worker dying mid-task looks like to the client (FutureCancelledError): a ClusterError, which the
+    CLI prints as one line, not a traceback."""
+    import time
+
+    import distributed
+
+    from sentiment_mlops.errors import ClusterError
+    from sentiment_mlops.scaling.engine import DaskEngine
+
+    with distributed.Client(scheduler, set_as_default=False) as client:
+        future = client.submit(time.sleep, 0.5, pure=False)
+        future.cancel()
+        with pytest.raises(ClusterError, match="dropped a score_run task .* rerun the same command to resume"):
+            DaskEngine._result(future, "score_run")

@@ -79,3 +79,26 @@ def test_reading_in_chunks_holds_one_chunk_not_the_file(tmp_path) -> None:
         del frame
     assert len(held) == 20
     assert max(held) < 4_000_000, f"arrow held {max(held):,} bytes while reading"  # 12 MB with pre-buffering
+
+
+def test_a_worker_writes_temporaries_and_the_client_puts_them_in_place(tmp_path, monkeypatch, corpus_slice) -> None:
+    """A run still going on a worker after the client stopped must not write parts into ``--out``."""
+    from sentiment_mlops.scaling.partition import ScoringModel
+    from sentiment_mlops.scaling.parts import RunOptions, accept, score_run
+    from sentiment_mlops.serving.scorer import compile_scorer
+    from sentiment_mlops.training.pipeline import build_pipeline
+
+    model = ScoringModel(compile_scorer(build_pipeline().fit(*corpus_slice)), "1")
+    monkeypatch.chdir(tmp_path)
+    _file(tmp_path, 30, 7)
+    [file] = expand_inputs("rows-30-7.parquet")  # relative, as a user types it
+    output = ScoreOutput(Path("out"), {"job": 1})
+    output.path.mkdir()
+    runs, _ = plan_runs([file], output, 10, workers=1)
+    assert all(run.file.path.is_absolute() and all(p.is_absolute() for p in run.parts) for run in runs)
+    written = [part for run in runs for part in score_run(run, model, RunOptions("text", None, 10))]
+    assert [w.rows for w in written] == [10, 10, 10]
+    assert not list(output.path.glob("part-*")), "no part before the client accepts it"
+    for part in written:
+        accept(part)
+    assert sorted(p.name for p in output.path.iterdir()) == [f"part-00000-{c:06d}.parquet" for c in range(3)]
