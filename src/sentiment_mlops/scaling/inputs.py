@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -120,8 +121,11 @@ def parquet_row_groups(file: InputFile) -> list[int]:
     """The row count of each row group of a Parquet file, from its metadata."""
     import pyarrow.parquet as pq
 
-    metadata = pq.ParquetFile(file.path).metadata
-    return [metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)]
+    return _group_sizes(pq.ParquetFile(file.path))
+
+
+def _group_sizes(parquet: Any) -> list[int]:
+    return [parquet.metadata.row_group(group).num_rows for group in range(parquet.metadata.num_row_groups)]
 
 
 def parquet_chunks(file: InputFile, columns: list[str], rows: int, first_chunk: int = 0,
@@ -151,7 +155,7 @@ def _parquet_chunks(file: InputFile, columns: list[str], rows: int, first_chunk:
     # against 260 MB without it).
     parquet = pq.ParquetFile(file.path, pre_buffer=False)
     start, group, group_start = first_chunk * rows, 0, 0
-    sizes = [parquet.metadata.row_group(g).num_rows for g in range(parquet.metadata.num_row_groups)]
+    sizes = _group_sizes(parquet)
     while group < len(sizes) and group_start + sizes[group] <= start:
         group_start += sizes[group]
         group += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,15 @@ class ScoreOutput:
         return self.path / f"part-{file_index:05d}-{chunk_index:06d}.parquet"
 
 
+def write_temporary(part: Path, frame: pd.DataFrame) -> Path:
+    """``frame`` written to a hidden file beside ``part`` (readers of the directory skip it), unique to this
+    process and call; ``os.replace`` it onto ``part`` to publish it."""
+    temporary = part.with_name(f".{part.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    frame.to_parquet(temporary, index=False)
+    return temporary
+
+
 def write_part(part: Path, frame: pd.DataFrame) -> None:
     """Write one part atomically: a stopped job leaves whole parts or none."""
-    temporary = part.with_name(f".{part.name}.{os.getpid()}.tmp")
-    frame.to_parquet(temporary, index=False)
-    os.replace(temporary, part)
+    os.replace(write_temporary(part, frame), part)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sentiment_mlops.errors import ClusterError, DataError
 from sentiment_mlops.scaling.inputs import InputFile, parquet_chunks, parquet_row_groups, text_values
-from sentiment_mlops.scaling.output import ScoreOutput
+from sentiment_mlops.scaling.output import ScoreOutput, write_temporary
 from sentiment_mlops.scaling.partition import ScoringModel, score_partition
 
 
@@ -66,8 +66,7 @@ def score_run(run: PartRun, model: ScoringModel, options: RunOptions) -> list[Pa
         texts = text_values(frame[options.text_column].tolist(), run.file, first_row)
         ids = frame[options.id_column].tolist() if options.id_column else None
         scored, seconds = score_partition(model, texts, first_row, run.file.path.name, ids)
-        temporary = part.with_name(f".{part.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        scored.to_parquet(temporary, index=False)
+        temporary = write_temporary(part, scored)
         written.append(PartWritten(len(scored), int(scored["sentiment"].isna().sum()), seconds, temporary, part))
     if len(written) != len(run.parts):
         raise DataError(f"{run.file.path} ended before partition {run.first_chunk + len(written)}: it holds fewer "

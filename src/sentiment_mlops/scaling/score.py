@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from sentiment_mlops.integrity import text_digest
 from sentiment_mlops.scaling.engine import Engine, Partition
 from sentiment_mlops.scaling.inputs import InputFile, read_chunks, text_values
 from sentiment_mlops.scaling.output import ScoreOutput, write_part
@@ -109,7 +110,7 @@ def _log_rows(log: BatchLog, output: ScoreOutput, pending: _Pending, scored: pd.
         prediction_id = hashlib.sha256(f"{prefix}{row}".encode()).hexdigest()[:32]
         rows.append({"id": prediction_id, "environment": log.environment, "model_version": version,
                      "text": text if log.log_text else None,
-                     "text_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+                     "text_sha256": text_digest(text),
                      "text_length": len(text), "sentiment": sentiment, "confidence": float(confidence),
                      "probabilities": dict(zip(classes, probabilities[offset], strict=True)),
                      "latency_ms": latency_ms, "route": LOG_ROUTE, "source": BATCH_SOURCE})

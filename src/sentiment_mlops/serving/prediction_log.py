@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sentiment_mlops.store.rows import PENDING, finish_rows, split_unscored
+from sentiment_mlops.store.rows import PENDING, finish_rows, strip_shadow_marks
 
 if TYPE_CHECKING:
     from sentiment_mlops.store import PredictionStore
@@ -267,7 +267,7 @@ class PredictionLogWriter:
         still to be scored are not predictions anyone was answered with: they are left out and reported to
         ``on_unscored_dropped`` (the shadow counts them as dropped)."""
         settled = len(rows)
-        rows, unscored = split_unscored(rows)
+        unscored = strip_shadow_marks(rows)
         if unscored and self.on_unscored_dropped is not None:
             self.on_unscored_dropped(unscored)
         kept = self.journal.append(finish_rows(rows)) if self.journal is not None and rows else 0

@@ -44,14 +44,10 @@ def shadow_row(live: dict[str, Any], key: str) -> dict[str, Any]:
             "shadow_of": live["id"], PENDING: live.get(PENDING, True), SCORE_WITH: key}
 
 
-def split_unscored(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    """``rows`` without the shadow work still to do (their ``SHADOW_WITH`` marks), and how many shadow answers
-    that was."""
-    unscored = 0
-    for row in rows:
-        if row.pop(SHADOW_WITH, None) is not None:
-            unscored += 1
-    return rows, unscored
+def strip_shadow_marks(rows: list[dict[str, Any]]) -> int:
+    """Remove the shadow work still to do from ``rows``, in place (their ``SHADOW_WITH`` marks): how many shadow
+    answers that was."""
+    return sum(1 for row in rows if row.pop(SHADOW_WITH, None) is not None)
 
 
 def finish_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
