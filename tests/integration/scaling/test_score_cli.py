@@ -7,6 +7,7 @@ The LocalCluster (``scheduler``, tests/integration/scaling/conftest.py) is share
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -262,3 +263,50 @@ def test_a_task_the_cluster_dropped_is_one_clear_error(scheduler) -> None:
         future.cancel()
         with pytest.raises(ClusterError, match="dropped a score_run task .* rerun the same command to resume"):
             DaskEngine._result(future, "score_run")
+
+
+def test_runs_left_going_after_the_client_stops_write_no_part(in_workspace, texts, scheduler) -> None:
+    """Ctrl-C in the client while the workers score: Dask does not interrupt a running task, so the runs in
+    flight finish on the workers after the client has gone. They must leave only hidden temporaries, never a
+    part the client did not accept (a new job in the same --out would get them). The rerun completes the job
+    with the parts the local engine writes."""
+    import distributed
+
+    from sentiment_mlops.registry.loading import load_local
+    from sentiment_mlops.scaling.engine import DaskEngine, LocalEngine
+    from sentiment_mlops.scaling.inputs import expand_inputs
+    from sentiment_mlops.scaling.partition import ScoringModel
+    from sentiment_mlops.scaling.score import ScoreJob, score_files
+    from sentiment_mlops.serving.scorer import compile_scorer
+
+    source = in_workspace.root / "interrupted.parquet"
+    pq.write_table(pa.table({"text": texts * 5}), source, row_group_size=600)  # 6,000 rows, 60 parts of 100
+    model = ScoringModel(compile_scorer(load_local(in_workspace.models_dir).pipeline), "1")
+    job = ScoreJob(files=expand_inputs(str(source)), out=in_workspace.root / "interrupted-out", partition_rows=100)
+    accepted = []
+
+    def stop_after_the_first_run(rows: int) -> None:
+        accepted.append(rows)
+        raise KeyboardInterrupt
+
+    engine = DaskEngine(scheduler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            score_files(job, model, engine, on_progress=stop_after_the_first_run)
+    finally:
+        engine.close()
+    with distributed.Client(scheduler, set_as_default=False) as client:  # let the orphaned runs finish
+        deadline = time.monotonic() + 30
+        while any(client.processing().values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert len(list(job.out.glob("part-*"))) == len(accepted) == 1, "only the part the client accepted"
+    engine = DaskEngine(scheduler)
+    try:
+        summary = score_files(job, model, engine)
+    finally:
+        engine.close()
+    assert summary.partitions_skipped == 1 and summary.partitions_written == 59
+    local = ScoreJob(files=job.files, out=in_workspace.root / "interrupted-local", partition_rows=100)
+    score_files(local, model, LocalEngine())
+    for part in local.out.glob("part-*"):
+        pd.testing.assert_frame_equal(pd.read_parquet(job.out / part.name), pd.read_parquet(part))
