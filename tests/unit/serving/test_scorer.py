@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sentiment_mlops.serving.scorer import BATCH_TOKEN_PATTERNS, CompiledLinear, PipelineScorer, compile_scorer
 from sentiment_mlops.training.lexicon import MARKERS
@@ -205,3 +208,55 @@ def test_each_batch_token_pattern_counts_what_its_regex_counts(corpus_split: Any
     np.testing.assert_array_equal(columns, expected.indices)
     np.testing.assert_array_equal(counts, expected.data)
     np.testing.assert_allclose(scorer.predict_proba(texts), pipeline.predict_proba(texts), rtol=0, atol=1e-9)
+
+
+# Accents precomposed and combining, a ligature, superscripts, letters whose case changes their length or
+# their neighbours, non-breaking space, NUL, emoji, lone surrogates.
+_ACCENTED = st.text(alphabet=st.sampled_from(list("abcdeé É\u0301\u0308\u0327ﬁ²Ⅻ!?_ 1ΣσςİıßÅ\u00a0\x00.'😀\ud800")),
+                    max_size=25)
+
+
+@pytest.mark.parametrize("options", [{"strip_accents": "unicode"}, {"strip_accents": None},
+                                     {"strip_accents": "unicode", "lowercase": False}, {"strip_accents": "ascii"}])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(_ACCENTED, min_size=2, max_size=6))
+def test_the_batch_preprocessing_counts_what_the_vectorizer_counts(options: dict[str, Any], texts: list[str]) -> None:
+    """Lowercasing, NFKD and the removal of combining marks done for the batch at once give the terms of the
+    vectorizer's own per-text preprocessor, for accents, ligatures, case-changing letters and NUL."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    pipeline = _accent_pipeline(tuple(sorted(options.items())))
+    scorer = compile_scorer(pipeline)
+    assert isinstance(scorer, CompiledLinear) and scorer.batch_analyzer is not None
+    vectorizer = pipeline.named_steps["tfidf"]
+    expected = CountVectorizer(vocabulary=vectorizer.vocabulary_, ngram_range=vectorizer.ngram_range,
+                               strip_accents=vectorizer.strip_accents, lowercase=vectorizer.lowercase,
+                               token_pattern=vectorizer.token_pattern).transform(texts).tocsr()
+    expected.sort_indices()
+    offsets, columns, counts = scorer._counts_many(texts)
+    np.testing.assert_array_equal(offsets, expected.indptr)
+    np.testing.assert_array_equal(columns, expected.indices)
+    np.testing.assert_array_equal(counts, expected.data)
+
+
+@functools.cache
+def _accent_pipeline(options: tuple[tuple[str, Any], ...]) -> Any:
+    """A model whose vocabulary holds accented, unaccented, cased and ligature words and their bigrams."""
+    words = ["cafe", "café", "naive", "naïve", "fi", "ﬁ", "etude", "étude", "Étude", "ΣΑΣ", "σας", "İi", "ss", "ß",
+             "2", "xii", "Å", "a", "e"]
+    texts = [f"{a} {b} !" for a in words for b in words]
+    labels = ["positive", "negative", "neutral"] * (len(texts) // 3) + ["neutral"] * (len(texts) % 3)
+    return build_pipeline("mnb", {"min_df": 1, "ngram_range": (1, 2), **dict(options)}).fit(texts, labels)
+
+
+def test_the_ngram_index_finds_each_key_and_only_those() -> None:
+    from sentiment_mlops.serving.scorer import _NgramIndex
+
+    rng = np.random.default_rng(0)
+    keys = rng.choice(2**40, size=5000, replace=False).astype(np.int64)
+    index = _NgramIndex(keys, np.arange(5000, dtype=np.int64))
+    assert len(index) == 5000
+    queries = np.concatenate([keys, rng.integers(0, 2**40, size=5000), keys[:10]])
+    expected = {int(k): i for i, k in enumerate(keys)}
+    assert index.lookup(queries).tolist() == [expected.get(int(q), -1) for q in queries.tolist()]
+    assert _NgramIndex(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)).lookup(keys[:3]).tolist() == [-1] * 3
