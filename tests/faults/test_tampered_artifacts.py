@@ -143,3 +143,30 @@ def test_a_forged_or_planted_list_of_training_feedback_is_refused(tmp_path: Path
     (tmp_path / "without" / FEEDBACK_TRAINED_FILE).write_text("")  # claim it trained on nothing listed
     with pytest.raises(IntegrityError):
         load_local(tmp_path / "without")
+
+
+def test_the_seal_checked_in_a_forked_child_refuses_a_resealed_folder(models_copy: Path, tmp_path: Path,
+                                                                      trained_workspace, monkeypatch) -> None:
+    """A command's start checks the seal in a child process while it imports the loader (registry/uri.py):
+    the child does the check, and a re-sealed folder fails there exactly as in the serial check."""
+    from sentiment_mlops.config import Settings
+    from sentiment_mlops.registry import uri
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_workspace.tracking_uri)
+    settings = Settings(models_dir=models_copy)
+    checked_by = tmp_path / "checked-by"
+    serial_check = uri.check_local_seal
+
+    def recording_check(*args, **kwargs) -> None:
+        with checked_by.open("a") as handle:
+            handle.write(f"{os.getpid()}\n")
+        serial_check(*args, **kwargs)
+
+    monkeypatch.setattr(uri, "check_local_seal", recording_check)
+    uri._check_local_seal_while_importing(settings, models_copy)
+    assert checked_by.read_text().split() != [str(os.getpid())] and len(checked_by.read_text().split()) == 1
+    marker = tmp_path / "pwned"
+    _plant_pickle(models_copy, marker, reseal=True)
+    with pytest.raises(IntegrityError, match="re-sealed"):
+        uri._check_local_seal_while_importing(settings, models_copy)
+    assert not marker.exists()
