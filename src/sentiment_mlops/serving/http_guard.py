@@ -11,6 +11,8 @@ open for ever, and answers a malformed request with a plain-text 400. ``GuardedH
 - answers **400** (JSON, naming the parser's reason) for bad framing (a bad Content-Length, a
   Content-Length beside chunked encoding, a broken request line).
 
+It also sends each response in one write where uvicorn makes two (``_CoalescingTransport``).
+
 uvicorn builds it through ``functools.partial(GuardedHttpToolsProtocol, limits=...)`` (``http=`` in
 ``uvicorn_options``), which pickles to the worker processes of ``serve --workers N``.
 """
@@ -45,6 +47,57 @@ def error_response(status: int, detail: str) -> bytes:
             % (status, _REASONS[status], len(body))) + body
 
 
+class _CoalescingTransport:
+    """A connection's transport whose writes within one step of the event loop go out as one ``send``.
+
+    uvicorn writes a response's head and its body separately, and the event loop sends each at once: two
+    system calls per response, and on loopback two wake-ups of the client, which reads half a response
+    first. Measured with ``serve --workers 2`` under wrk on 2 cores: those sends were 18% of a worker's samples
+    (py-spy), against 7% with one worker, whose busier loop meets the client later. Here the writes of one
+    step are joined and sent once the step ends (``call_soon``); closing, ``write_eof`` and the buffer size
+    count what is held, and everything else is the transport's own.
+    """
+
+    __slots__ = ("_transport", "_loop", "_held")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._held:
+            self._loop.call_soon(self._send)
+        self._held.append(data if isinstance(data, bytes) else bytes(data))  # a caller may reuse its buffer
+
+    def writelines(self, chunks: Any) -> None:
+        for chunk in chunks:
+            self.write(chunk)
+
+    def _send(self) -> None:
+        held, self._held = self._held, []
+        if held and not self._transport.is_closing():
+            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def write_eof(self) -> None:
+        self._send()
+        self._transport.write_eof()
+
+    def close(self) -> None:
+        self._send()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._held = []
+        self._transport.abort()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + sum(map(len, self._held))
+
+    def __getattr__(self, name: str) -> Any:  # is_closing, pause_reading, get_extra_info, set_protocol, ...
+        return getattr(self._transport, name)
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """``HttpToolsProtocol`` with bounded heads, a request deadline, and JSON errors for bad framing."""
 
@@ -60,7 +113,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # Connection lifecycle
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(_CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
         self._arm_request_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
