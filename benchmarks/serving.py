@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -264,9 +265,21 @@ def compare_logging(workdir: Path, env: dict[str, str], rounds: int, load: Calla
           f"{100 * (1 - cpu_off / cpu_on):.1f}% of CPU-bound throughput (budget <= 10%)")
 
 
-def compare_workers(workdir: Path, env: dict[str, str], rounds: int, load: Callable[[str], LoadResult]) -> None:
-    """``serve --workers 2`` and one worker alternated ``rounds`` times (logging on); prints the medians' ratio."""
+def generator_cpu_seconds(use_wrk: bool) -> float:
+    """CPU time so far of the load generator: wrk's (a finished child of this process) or this process's own."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN if use_wrk else resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def compare_workers(workdir: Path, env: dict[str, str], rounds: int, load: Callable[[str], LoadResult],
+                    use_wrk: bool) -> None:
+    """``serve --workers 2`` and one worker alternated ``rounds`` times (logging on); prints the medians' ratio.
+
+    With each run, the CPU per request of the server (its workers and their store writer processes, from /proc)
+    and of the load generator on the same cores, and the ceiling they set: the machine's CPUs over their sum.
+    """
     runs: dict[int, list[LoadResult]] = {1: [], 2: []}
+    ceilings: dict[int, list[float]] = {1: [], 2: []}
     for _ in range(rounds):
         for workers in (1, 2):
             process, url = start_ours(workdir, env, log_predictions=True, workers=workers)
@@ -274,17 +287,26 @@ def compare_workers(workdir: Path, env: dict[str, str], rounds: int, load: Calla
                 # Unmeasured: until every worker has loaded its model and answered, a worker still starting
                 # competes for the cores with the one already serving.
                 python_load(url, [json.dumps({"text": TEXTS[0]}).encode()], WARMUP_SECONDS, 8)
+                server_before, generator_before = cpu_seconds(process.pid), generator_cpu_seconds(use_wrk)
                 result = load(url)
+                server_ms = (cpu_seconds(process.pid) - server_before) * 1e3 / max(result.requests, 1)
+                generator_ms = (generator_cpu_seconds(use_wrk) - generator_before) * 1e3 / max(result.requests, 1)
             finally:
                 stop(process)
             runs[workers].append(result)
+            ceiling = (os.cpu_count() or 1) * 1e3 / (server_ms + generator_ms)
+            ceilings[workers].append(ceiling)
             print(f"{workers} worker{'s' if workers > 1 else ' '}  {result.rps:>8.0f} req/s  "
-                  f"p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms  errors {result.errors}", flush=True)
+                  f"p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms  errors {result.errors}  CPU per request: "
+                  f"server {server_ms:.3f} ms, load generator {generator_ms:.3f} ms (all CPUs at that cost: "
+                  f"{ceiling:,.0f} req/s)", flush=True)
     one = statistics.median(r.rps for r in runs[1])
     two = statistics.median(r.rps for r in runs[2])
     print(f"\nmedian of {rounds}: 1 worker {one:.0f} req/s, 2 workers {two:.0f} req/s")
     print(f"serve --workers 2 / 1 worker: {two / one:.2f}x (budget >= {WORKERS_RATIO}x on {os.cpu_count()} CPUs; the "
           "load generator runs on the same machine)")
+    print(f"2 workers' ceiling (the CPUs over server + load generator CPU per request, median): "
+          f"{statistics.median(ceilings[2]):,.0f} req/s = {statistics.median(ceilings[2]) / one:.2f}x one worker")
 
 
 def main() -> None:
@@ -324,7 +346,7 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
         return
     if args.workers_rounds:
-        compare_workers(workdir, env, args.workers_rounds, lambda url: load(url, ours_bodies))
+        compare_workers(workdir, env, args.workers_rounds, lambda url: load(url, ours_bodies), use_wrk)
         shutil.rmtree(workdir, ignore_errors=True)
         return
     mlflow_bodies = [json.dumps({"inputs": [t]}).encode() for t in TEXTS]
