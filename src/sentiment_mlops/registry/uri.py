@@ -12,12 +12,12 @@ ModelReference(version=None, alias='production', models_dir=None)
 from __future__ import annotations
 
 import multiprocessing
-import threading
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from sentiment_mlops.config import Settings
-from sentiment_mlops.errors import ConfigurationError, ModelNotFoundError
+from sentiment_mlops.errors import ConfigurationError, ModelNotFoundError, SentimentMLOpsError
 from sentiment_mlops.registry.client import ModelRegistry
 from sentiment_mlops.registry.loading import LoadedModel, load_local, load_version
 
@@ -91,7 +91,7 @@ def load_model(settings: Settings, reference: ModelReference, registry: ModelReg
     """Load (and verify) what ``reference`` names."""
     if reference.is_local:
         models_dir = reference.models_dir or settings.models_dir
-        if registry is None and _can_fork():
+        if registry is None and _both_imports_ahead():
             _check_local_seal_while_importing(settings, models_dir)
         else:
             check_local_seal(settings, models_dir, registry)
@@ -124,34 +124,43 @@ def check_local_seal(settings: Settings, models_dir: Path, registry: ModelRegist
     verify_local_seal(models_dir, registry)
 
 
-def _can_fork() -> bool:
-    """Forking is safe here: the platform has it and no other thread could hold a lock the child needs."""
-    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+def _both_imports_ahead() -> bool:
+    """Neither MLflow (the seal check's) nor skops (the loader's) is imported yet: a command's cold start."""
+    return "mlflow" not in sys.modules and "skops.io" not in sys.modules
 
 
 def _import_loader() -> None:
     import skops.io  # noqa: F401 - imported for load_local; it imports scikit-learn and every estimator
 
 
-def _check_in_child(settings: Settings, models_dir: Path) -> None:
-    check_local_seal(settings, models_dir)  # looked up in the child: the module's check as it is at fork time
+def _check_in_child(settings: Settings, models_dir: Path) -> SentimentMLOpsError | None:
+    """The check's verdict: None, or this project's error (which pickles back to the parent)."""
+    try:
+        check_local_seal(settings, models_dir)
+    except SentimentMLOpsError as error:
+        return error
+    return None
 
 
 def _check_local_seal_while_importing(settings: Settings, models_dir: Path) -> None:
-    """``check_local_seal`` in a forked child while this process imports what ``load_local`` needs.
+    """``check_local_seal`` in a child process while this process imports what ``load_local`` needs.
 
-    Each is about 1.3 s of a command's start (MLflow and its store; skops, which imports every scikit-learn
-    estimator), so on two cores the start is that much shorter. Only modules are imported meanwhile: nothing
-    of ``models_dir`` is read before the seal is confirmed. Whatever goes wrong in the child (a broken seal,
-    an unreachable store, an answer that does not come back), the check runs again here, so it fails exactly
-    as the serial check does.
+    Each is about 1.3 s of a command's cold start (MLflow and its store; skops, which imports every
+    scikit-learn estimator), so on two cores the start is about a second shorter. The child is spawned, a new
+    interpreter (not forked: a fork would copy whatever lock another thread holds). Only modules are imported
+    here meanwhile: nothing of ``models_dir`` is read before the seal is confirmed. The child's verdict is
+    None or one of this project's errors (a re-sealed manifest, an unreachable registry), raised here as it
+    came; anything else that goes wrong in the child (another exception, a child that dies) runs the check
+    again here, so it fails exactly as the serial check does.
     """
-    with multiprocessing.get_context("fork").Pool(1) as pool:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
         verdict = pool.apply_async(_check_in_child, (settings, models_dir))
         _import_loader()
         try:
-            verdict.get()
-            return
+            error, answered = verdict.get(), True
         except Exception:  # noqa: BLE001 - anything: the serial check below gives the one true error
-            pass
-    check_local_seal(settings, models_dir)
+            error, answered = None, False
+    if not answered:
+        check_local_seal(settings, models_dir)
+    elif error is not None:
+        raise error
