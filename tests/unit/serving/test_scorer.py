@@ -168,45 +168,25 @@ def test_a_custom_token_pattern_keeps_the_per_text_analyzer(corpus_split: Any) -
 def test_the_batch_tokens_are_the_token_patterns_on_any_characters(mnb_pipeline: Any, corpus_split: Any) -> None:
     """The batch path splits on non-word characters instead of running the token pattern: the same tokens
     for underscores, digits, other scripts, emoji, accents, NUL (the batch's own separator) and tabs."""
-    from sklearn.feature_extraction.text import CountVectorizer
-
     _, x_test, _, _ = corpus_split
     texts = ["foo_bar__ great day", "naïve café ÉTUDE", "great😀day 😀 flight", "١٢٣ great ٤٥", "x\x00\x00y \x00\x00",
              "great\tday\nflight", "a b c great", "ΣΑΣ ΟΔΟΣ great", "ｆｕｌｌ ｗｉｄｔｈ", "", "can't won't",
              *x_test[:200]]
     scorer = compile_scorer(mnb_pipeline)
-    vectorizer = mnb_pipeline.named_steps["tfidf"]
-    expected = CountVectorizer(vocabulary=vectorizer.vocabulary_, ngram_range=vectorizer.ngram_range,
-                               strip_accents=vectorizer.strip_accents,
-                               token_pattern=vectorizer.token_pattern).transform(texts).tocsr()
-    expected.sort_indices()
-    offsets, columns, counts = scorer._counts_many(texts)
-    np.testing.assert_array_equal(offsets, expected.indptr)
-    np.testing.assert_array_equal(columns, expected.indices)
-    np.testing.assert_array_equal(counts, expected.data)
+    _assert_counts_are_count_vectorizers(scorer, mnb_pipeline, texts)
     np.testing.assert_allclose(scorer.predict_proba(texts), mnb_pipeline.predict_proba(texts), rtol=0, atol=1e-9)
 
 
 @pytest.mark.parametrize("token_pattern", sorted(BATCH_TOKEN_PATTERNS))
 def test_each_batch_token_pattern_counts_what_its_regex_counts(corpus_split: Any, token_pattern: str) -> None:
     """Runs of one word character, "!" and "?" alone or in runs, next to words, and the batch separator."""
-    from sklearn.feature_extraction.text import CountVectorizer
-
     x_train, x_test, y_train, _ = corpus_split
     pipeline = build_pipeline("mnb", {"token_pattern": token_pattern, "ngram_range": (1, 3)}).fit(x_train, y_train)
     texts = ["a great day!", "why?? really?!", "!great!day? ", "I ❤ it !!!", "x\x00\x00y !\x00\x00?", "¡¿ok? ？！",
              "u r 2 good", "", "!", *x_test[:200]]
     scorer = compile_scorer(pipeline)
     assert isinstance(scorer, CompiledLinear) and scorer.batch_analyzer is not None
-    vectorizer = pipeline.named_steps["tfidf"]
-    expected = CountVectorizer(vocabulary=vectorizer.vocabulary_, ngram_range=vectorizer.ngram_range,
-                               strip_accents=vectorizer.strip_accents,
-                               token_pattern=token_pattern).transform(texts).tocsr()
-    expected.sort_indices()
-    offsets, columns, counts = scorer._counts_many(texts)
-    np.testing.assert_array_equal(offsets, expected.indptr)
-    np.testing.assert_array_equal(columns, expected.indices)
-    np.testing.assert_array_equal(counts, expected.data)
+    _assert_counts_are_count_vectorizers(scorer, pipeline, texts)
     np.testing.assert_allclose(scorer.predict_proba(texts), pipeline.predict_proba(texts), rtol=0, atol=1e-9)
 
 
@@ -223,20 +203,10 @@ _ACCENTED = st.text(alphabet=st.sampled_from(list("abcdeé É\u0301\u0308\u0327�
 def test_the_batch_preprocessing_counts_what_the_vectorizer_counts(options: dict[str, Any], texts: list[str]) -> None:
     """Lowercasing, NFKD and the removal of combining marks done for the batch at once give the terms of the
     vectorizer's own per-text preprocessor, for accents, ligatures, case-changing letters and NUL."""
-    from sklearn.feature_extraction.text import CountVectorizer
-
     pipeline = _accent_pipeline(tuple(sorted(options.items())))
     scorer = compile_scorer(pipeline)
     assert isinstance(scorer, CompiledLinear) and scorer.batch_analyzer is not None
-    vectorizer = pipeline.named_steps["tfidf"]
-    expected = CountVectorizer(vocabulary=vectorizer.vocabulary_, ngram_range=vectorizer.ngram_range,
-                               strip_accents=vectorizer.strip_accents, lowercase=vectorizer.lowercase,
-                               token_pattern=vectorizer.token_pattern).transform(texts).tocsr()
-    expected.sort_indices()
-    offsets, columns, counts = scorer._counts_many(texts)
-    np.testing.assert_array_equal(offsets, expected.indptr)
-    np.testing.assert_array_equal(columns, expected.indices)
-    np.testing.assert_array_equal(counts, expected.data)
+    _assert_counts_are_count_vectorizers(scorer, pipeline, texts)
 
 
 @functools.cache
@@ -260,3 +230,18 @@ def test_the_ngram_index_finds_each_key_and_only_those() -> None:
     expected = {int(k): i for i, k in enumerate(keys)}
     assert index.lookup(queries).tolist() == [expected.get(int(q), -1) for q in queries.tolist()]
     assert _NgramIndex(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)).lookup(keys[:3]).tolist() == [-1] * 3
+
+
+def _assert_counts_are_count_vectorizers(scorer: Any, pipeline: Any, texts: list[str]) -> None:
+    """The batch path's term counts are exactly ``CountVectorizer``'s with the pipeline's vocabulary and options."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    vectorizer = pipeline.named_steps["tfidf"]
+    expected = CountVectorizer(vocabulary=vectorizer.vocabulary_, ngram_range=vectorizer.ngram_range,
+                               strip_accents=vectorizer.strip_accents, lowercase=vectorizer.lowercase,
+                               token_pattern=vectorizer.token_pattern).transform(texts).tocsr()
+    expected.sort_indices()
+    offsets, columns, counts = scorer._counts_many(texts)
+    np.testing.assert_array_equal(offsets, expected.indptr)
+    np.testing.assert_array_equal(columns, expected.indices)
+    np.testing.assert_array_equal(counts, expected.data)
