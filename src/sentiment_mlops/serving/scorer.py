@@ -20,8 +20,6 @@ from typing import Any, Protocol
 import numpy as np
 import scipy.sparse as sp
 
-from sentiment_mlops.training.lexicon import tokenize_with_sentiment
-
 DEFAULT_TOP_K = 10
 
 
@@ -119,6 +117,14 @@ class _Preprocessor:
         return prepared
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class _NgramIndex:
     """The feature ids of a vocabulary's n-grams, looked up by integer key with numpy: an open-addressing
     hash table (linear probing, at most a quarter full), probed for a whole batch of keys at once.
@@ -202,6 +208,8 @@ class BatchWordAnalyzer:
                 for token in parts:
                     self.token_ids.setdefault(token, len(self.token_ids))
         self.base = max(len(self.token_ids), 1)
+        if (self.base + 1) ** self.max_n >= 2 ** 62:
+            raise OverflowError(f"{self.base:,} tokens in {self.max_n}-grams: the n-gram keys would not fit in int64")
         self._token_values: Any = None  # the tokens as an Arrow array in id order, made on first use
         self.non_word_to_space = _NonWordToSpace(
             alone, drop_combining=batch_preprocess is not None and batch_preprocess.strip_accents)
@@ -231,17 +239,12 @@ class BatchWordAnalyzer:
         """The batch analyzer of a fitted ``vectorizer``, or None where its analyzer does something this
         one would not (a callable or character analyzer, a custom tokenizer, a token pattern not in
         ``BATCH_TOKEN_PATTERNS``, stop words, file input)."""
-        # The lexicon tokenizer (training/lexicon.py) gives the default pattern's tokens plus marker tokens,
-        # none with a space: its n-grams are token sequences too.
-        lexicon = vectorizer.tokenizer is tokenize_with_sentiment
-        tokens_without_spaces = ((vectorizer.tokenizer is None and vectorizer.token_pattern in BATCH_TOKEN_PATTERNS)
-                                 or lexicon)
-        plain = (vectorizer.analyzer == "word" and vectorizer.input == "content" and tokens_without_spaces
-                 and vectorizer.get_stop_words() is None)
+        # A tokenizer of its own (the lexicon models' tokenize_with_sentiment, training/lexicon.py, adds marker
+        # tokens that are in no text) keeps the per-text analyzer: the batch path makes the pattern's tokens only.
+        plain = (vectorizer.analyzer == "word" and vectorizer.input == "content" and vectorizer.tokenizer is None
+                 and vectorizer.token_pattern in BATCH_TOKEN_PATTERNS and vectorizer.get_stop_words() is None)
         min_n, max_n = vectorizer.ngram_range
         if not plain or not 1 <= min_n <= max_n:
-            return None
-        if (len(vectorizer.vocabulary_) + 1) ** max_n >= 2 ** 62:  # the n-gram keys must fit in int64
             return None
         # scikit-learn's own preprocessing, done for the batch at once where it is lowercase and/or unicode
         # accent stripping (build_preprocessor's choices); anything else runs its preprocessor per text.
@@ -249,10 +252,12 @@ class BatchWordAnalyzer:
         if vectorizer.preprocessor is None and vectorizer.strip_accents in (None, False, "unicode"):
             batch_preprocess = _Preprocessor(lowercase=bool(vectorizer.lowercase),
                                              strip_accents=vectorizer.strip_accents == "unicode")
-        return cls(preprocess=vectorizer.build_preprocessor(), vocabulary=vectorizer.vocabulary_,
-                   ngram_range=(min_n, max_n),
-                   token_pattern=_DEFAULT_TOKEN_PATTERN if lexicon else vectorizer.token_pattern,
-                   batch_preprocess=batch_preprocess)
+        try:
+            return cls(preprocess=vectorizer.build_preprocessor(), vocabulary=vectorizer.vocabulary_,
+                       ngram_range=(min_n, max_n), token_pattern=vectorizer.token_pattern,
+                       batch_preprocess=batch_preprocess)
+        except OverflowError:  # the n-gram keys would not fit in int64
+            return None
 
     def token_ids_of(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """``(token id, text index)`` of every token of ``texts`` in order (id -1: a token no term holds)."""
@@ -260,7 +265,10 @@ class BatchWordAnalyzer:
         import pyarrow.compute as pc
 
         if self._token_values is None:
-            self._token_values = pa.array(list(self.token_ids), type=pa.large_string())
+            # A vocabulary token Arrow cannot hold as UTF-8 (a lone surrogate) never matches a batch token (the
+            # tokenizing table turns surrogates into spaces): it stands as a string no split can produce.
+            self._token_values = pa.array([token if _encodable(token) else f" {i}" for i, token
+                                           in enumerate(self.token_ids)], type=pa.large_string())
         translate = self.non_word_to_space
         prepared = self.batch_preprocess(texts) if self.batch_preprocess is not None else map(self.preprocess, texts)
         # Only word characters, the tokens-alone and spaces are left: the tokens are what the spaces separate

@@ -245,3 +245,42 @@ def _assert_counts_are_count_vectorizers(scorer: Any, pipeline: Any, texts: list
     np.testing.assert_array_equal(offsets, expected.indptr)
     np.testing.assert_array_equal(columns, expected.indices)
     np.testing.assert_array_equal(counts, expected.data)
+
+
+@pytest.mark.parametrize("model", ["mnb_lexicon", "logreg_words_lexicon"])
+def test_lexicon_models_score_a_batch_as_their_pipeline_does(corpus_split: Any, model: str) -> None:
+    """The lexicon tokenizer adds marker tokens that are in no text: the batch path, which makes the token
+    pattern's tokens only, must not serve these models (a batch once scored them without the markers)."""
+    x_train, x_test, y_train, _ = corpus_split
+    pipeline = build_pipeline(model).fit(x_train[:1500], y_train[:1500])
+    scorer = compile_scorer(pipeline)
+    assert isinstance(scorer, CompiledLinear) and scorer.batch_analyzer is None
+    texts = [*x_test[:300], "not bad at all", "never disappointed", "the food was great but the service was awful"]
+    np.testing.assert_allclose(scorer.predict_proba(texts), pipeline.predict_proba(texts), rtol=0, atol=1e-9)
+
+
+def test_a_vocabulary_token_arrow_cannot_hold_never_matches_and_breaks_nothing() -> None:
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from sentiment_mlops.serving.scorer import BatchWordAnalyzer
+
+    vectorizer = CountVectorizer(vocabulary={"good": 0, "x\ud800": 1, "day": 2}, ngram_range=(1, 2))
+    vectorizer._validate_vocabulary()
+    analyzer = BatchWordAnalyzer.for_vectorizer(vectorizer)
+    assert analyzer is not None
+    texts = ["good day", "x\ud800 good", "bad"]
+    rows, features = analyzer.feature_ids(texts)
+    expected = vectorizer.transform(texts).tocoo()
+    assert sorted(zip(rows.tolist(), features.tolist())) == sorted(zip(expected.row.tolist(), expected.col.tolist()))
+
+
+def test_ngram_keys_that_would_overflow_keep_the_per_text_analyzer() -> None:
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from sentiment_mlops.serving.scorer import BatchWordAnalyzer
+
+    # 12,000 four-grams of distinct tokens: 48,000 tokens, 48,001**4 is past 2**62 (12,001**4 is not).
+    vocabulary = {f"a{i} b{i} c{i} d{i}": i for i in range(12_000)}
+    vectorizer = CountVectorizer(vocabulary=vocabulary, ngram_range=(4, 4))
+    vectorizer._validate_vocabulary()
+    assert BatchWordAnalyzer.for_vectorizer(vectorizer) is None
