@@ -161,3 +161,14 @@ def test_health_stays_fast_while_attacks_are_in_flight(server: tuple[str, int]) 
     worst = max(latencies)
     assert statistics.median(latencies) < 0.25 and worst < 2.0, f"median {statistics.median(latencies):.3f} s, " \
                                                                  f"worst {worst:.3f} s"
+
+
+def test_a_client_that_half_closes_after_its_request_still_gets_the_response(server: tuple[str, int]) -> None:
+    """``shutdown(SHUT_WR)`` right after the request: the server's transport closes when it reads the end of
+    the stream, and the response written in that same turn of the event loop still goes out first."""
+    for _ in range(20):
+        with socket.create_connection(server, timeout=10) as sock:
+            sock.sendall(b"GET /no-such-page HTTP/1.1\r\nHost: test\r\n\r\n")
+            sock.shutdown(socket.SHUT_WR)
+            status, headers, body = _read_response(sock)
+        assert status == 404 and len(body) == int(headers["content-length"]) and json.loads(body)["detail"]

@@ -31,6 +31,9 @@ from sentiment_mlops.serving.limits import HttpLimits
 HEAD_END = b"\r\n\r\n"
 # After an error response, how long the connection stays half-closed, discarding what the client still sends.
 LINGER_SECONDS = 1.0
+# Writes held to be joined (``_CoalescingTransport``) go out at once past this size: a response head and a JSON
+# body are far smaller, and a larger body gains nothing from joining.
+HOLD_BYTES = 64 * 1024
 
 
 class _HeadTooLarge(Exception):
@@ -48,51 +51,58 @@ def error_response(status: int, detail: str) -> bytes:
 
 
 class _CoalescingTransport:
-    """A connection's transport whose writes within one step of the event loop go out as one ``send``.
+    """A connection's transport whose small writes within one step of the event loop go out as one ``send``.
 
     uvicorn writes a response's head and its body separately, and the event loop sends each at once: two
     system calls per response, and on loopback two wake-ups of the client, which reads half a response
     first. Measured with ``serve --workers 2`` under wrk on 2 cores: those sends were 18% of a worker's samples
     (py-spy), against 7% with one worker, whose busier loop meets the client later. Here the writes of one
-    step are joined and sent once the step ends (``call_soon``); closing, ``write_eof`` and the buffer size
-    count what is held, and everything else is the transport's own.
+    step are joined and sent once the step ends (``call_soon``), unless they pass ``HOLD_BYTES``: then they go
+    at once, so a large or streamed body meets the transport's flow control as before. Closing, ``write_eof``
+    and the end of the client's stream (``flush``, from the protocol's ``eof_received``) send what is held
+    first; ``abort`` drops it; everything else is the transport's own.
     """
 
-    __slots__ = ("_transport", "_loop", "_held")
+    __slots__ = ("_transport", "_loop", "_held", "_held_bytes")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
         self._held: list[bytes] = []
+        self._held_bytes = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self._held:
-            self._loop.call_soon(self._send)
+            self._loop.call_soon(self.flush)
         self._held.append(data if isinstance(data, bytes) else bytes(data))  # a caller may reuse its buffer
+        self._held_bytes += len(data)
+        if self._held_bytes >= HOLD_BYTES:
+            self.flush()
 
     def writelines(self, chunks: Any) -> None:
         for chunk in chunks:
             self.write(chunk)
 
-    def _send(self) -> None:
-        held, self._held = self._held, []
+    def flush(self) -> None:
+        """Send what is held now."""
+        held, self._held, self._held_bytes = self._held, [], 0
         if held and not self._transport.is_closing():
             self._transport.write(held[0] if len(held) == 1 else b"".join(held))
 
     def write_eof(self) -> None:
-        self._send()
+        self.flush()
         self._transport.write_eof()
 
     def close(self) -> None:
-        self._send()
+        self.flush()
         self._transport.close()
 
     def abort(self) -> None:
-        self._held = []
+        self._held, self._held_bytes = [], 0
         self._transport.abort()
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(map(len, self._held))
+        return self._transport.get_write_buffer_size() + self._held_bytes
 
     def __getattr__(self, name: str) -> Any:  # is_closing, pause_reading, get_extra_info, set_protocol, ...
         return getattr(self._transport, name)
@@ -115,6 +125,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
         self._arm_request_timer()
+
+    def eof_received(self) -> None:
+        # The client closed its side: the transport closes itself when this returns, so what a response
+        # wrote in this step goes now (a client that half-closes after its request still gets an answer that
+        # was ready; one that comes later is lost, as uvicorn's own protocol loses it).
+        if isinstance(self.transport, _CoalescingTransport):
+            self.transport.flush()
+        super().eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_request_timer()

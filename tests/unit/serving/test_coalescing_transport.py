@@ -87,3 +87,22 @@ def test_close_and_write_eof_send_what_is_held_first_and_abort_drops_it() -> Non
         peer.close()
 
     asyncio.run(scenario())
+
+
+def test_a_large_write_goes_at_once_so_flow_control_sees_it() -> None:
+    from sentiment_mlops.serving.http_guard import HOLD_BYTES
+
+    async def scenario() -> None:
+        transport, peer, sent = await _connected()
+        coalescing = _CoalescingTransport(transport, asyncio.get_running_loop())
+        coalescing.write(b"head")
+        coalescing.write(b"x" * HOLD_BYTES)
+        assert sent == [b"head" + b"x" * HOLD_BYTES]
+        assert coalescing.get_write_buffer_size() == transport.get_write_buffer_size()
+        coalescing.write(b"tail")
+        await asyncio.sleep(0)
+        assert sent[1:] == [b"tail"]
+        coalescing.close()
+        peer.close()
+
+    asyncio.run(scenario())

@@ -271,7 +271,8 @@ def test_a_vocabulary_token_arrow_cannot_hold_never_matches_and_breaks_nothing()
     texts = ["good day", "x\ud800 good", "bad"]
     rows, features = analyzer.feature_ids(texts)
     expected = vectorizer.transform(texts).tocoo()
-    assert sorted(zip(rows.tolist(), features.tolist())) == sorted(zip(expected.row.tolist(), expected.col.tolist()))
+    got = sorted(zip(rows.tolist(), features.tolist(), strict=True))
+    assert got == sorted(zip(expected.row.tolist(), expected.col.tolist(), strict=True))
 
 
 def test_ngram_keys_that_would_overflow_keep_the_per_text_analyzer() -> None:
