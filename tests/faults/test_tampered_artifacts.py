@@ -165,3 +165,38 @@ def test_the_seal_checked_in_a_child_process_refuses_a_resealed_folder(models_co
     with pytest.raises(IntegrityError, match="re-sealed"):
         uri._check_local_seal_while_importing(settings, models_copy)
     assert not marker.exists()
+
+
+def test_a_seal_check_child_that_dies_or_cannot_start_falls_back_to_the_check_here(models_copy: Path,
+                                                                                     trained_workspace,
+                                                                                     monkeypatch) -> None:
+    """No hang and no other error than the serial check's: the check runs again in this process."""
+    import threading
+
+    from sentiment_mlops.config import Settings
+    from sentiment_mlops.registry import uri
+    from support.processes import exit_abruptly
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained_workspace.tracking_uri)
+    settings = Settings(models_dir=models_copy)
+    checked_here: list[Path] = []
+    serial_check = uri.check_local_seal
+    monkeypatch.setattr(uri, "check_local_seal", lambda s, d: (checked_here.append(d), serial_check(s, d)))
+
+    def run_bounded() -> None:
+        worker = threading.Thread(target=uri._check_local_seal_while_importing, args=(settings, models_copy))
+        worker.start()
+        worker.join(120)
+        assert not worker.is_alive(), "the seal check hung"
+
+    monkeypatch.setattr(uri, "_check_in_child", exit_abruptly)  # the child dies without answering
+    run_bounded()
+    assert checked_here == [models_copy]
+
+    class NoProcesses:
+        def __getattr__(self, name: str):
+            raise OSError("no processes here")
+
+    monkeypatch.setattr(uri.multiprocessing, "get_context", lambda method: NoProcesses())  # the pool cannot start
+    run_bounded()
+    assert checked_here == [models_copy, models_copy]

@@ -104,3 +104,8 @@ def mlflow_server(backend_store_uri: str, artifacts: Path, *, cwd: Path) -> Iter
 
 def health(url: str) -> dict[str, Any]:
     return httpx.get(f"{url}/health", timeout=5).json()
+
+
+def exit_abruptly(*args: Any) -> None:
+    """Stand-in for a child process's task that dies mid-way (``os._exit``: no exception, no answer)."""
+    os._exit(3)

@@ -58,7 +58,8 @@ def score_command(settings: Settings, console: Console, *, data: str, out: Path,
     ScoreOutput.check_path(out)
     job = ScoreJob(files=files, out=out, text_column=text_column, id_column=id_column if has_id else None,
                    partition_rows=partition_rows)
-    loaded = load_model(settings, reference)  # resolved and sha256-verified here, once, never on a worker
+    # Resolved and sha256-verified here, once, never on a worker.
+    loaded = load_model(settings, reference, seal_check_beside_imports=True)
     model = ScoringModel(compile_scorer(loaded.pipeline), loaded.version)
     store = None
     batch_log = None

@@ -235,7 +235,8 @@ def predict_command(settings: Settings, console: Console, *, texts: list[str], e
     cleaned = [t.strip() for t in texts]
     if not all(cleaned):
         raise ConfigurationError("every text must contain at least one non-whitespace character")
-    loaded = load_model(settings, choose_model(settings, env=env, model_uri=model_uri, models_dir=models_dir))
+    loaded = load_model(settings, choose_model(settings, env=env, model_uri=model_uri, models_dir=models_dir),
+                        seal_check_beside_imports=True)
     probabilities = loaded.pipeline.predict_proba(cleaned)
     classes = [str(c) for c in loaded.pipeline.classes_]
     table = Table(title=f"model version {loaded.version} ({loaded.source})", title_justify="left")

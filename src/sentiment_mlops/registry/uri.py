@@ -87,11 +87,15 @@ def choose_model(settings: Settings, *, env: str | None = None, version: str | N
 
 
 def load_model(settings: Settings, reference: ModelReference, registry: ModelRegistry | None = None,
-               cache_dir: Path | None = None) -> LoadedModel:
-    """Load (and verify) what ``reference`` names."""
+               cache_dir: Path | None = None, *, seal_check_beside_imports: bool = False) -> LoadedModel:
+    """Load (and verify) what ``reference`` names.
+
+    ``seal_check_beside_imports``: a command's cold start (the CLI's ``score`` and ``predict``) checks a local
+    folder's seal in a child process while it imports the loader (``_check_local_seal_while_importing``).
+    """
     if reference.is_local:
         models_dir = reference.models_dir or settings.models_dir
-        if registry is None and _both_imports_ahead():
+        if seal_check_beside_imports and registry is None and _child_can_check():
             _check_local_seal_while_importing(settings, models_dir)
         else:
             check_local_seal(settings, models_dir, registry)
@@ -124,9 +128,11 @@ def check_local_seal(settings: Settings, models_dir: Path, registry: ModelRegist
     verify_local_seal(models_dir, registry)
 
 
-def _both_imports_ahead() -> bool:
-    """Neither MLflow (the seal check's) nor skops (the loader's) is imported yet: a command's cold start."""
-    return "mlflow" not in sys.modules and "skops.io" not in sys.modules
+def _child_can_check() -> bool:
+    """A cold start (neither MLflow, the seal check's, nor skops, the loader's, imported yet) in a process that
+    may start a spawned child: not a frozen executable, not a daemonic process."""
+    return ("mlflow" not in sys.modules and "skops.io" not in sys.modules and not getattr(sys, "frozen", False)
+            and not multiprocessing.current_process().daemon)
 
 
 def _import_loader() -> None:
@@ -150,16 +156,27 @@ def _check_local_seal_while_importing(settings: Settings, models_dir: Path) -> N
     interpreter (not forked: a fork would copy whatever lock another thread holds). Only modules are imported
     here meanwhile: nothing of ``models_dir`` is read before the seal is confirmed. The child's verdict is
     None or one of this project's errors (a re-sealed manifest, an unreachable registry), raised here as it
-    came; anything else that goes wrong in the child (another exception, a child that dies) runs the check
-    again here, so it fails exactly as the serial check does.
+    came. Anything else (the pool cannot start, the child dies or fails to start, another exception) runs the
+    check again here, so it fails exactly as the serial check does.
     """
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        verdict = pool.apply_async(_check_in_child, (settings, models_dir))
+    from concurrent.futures import ProcessPoolExecutor
+
+    try:
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        verdict = pool.submit(_check_in_child, settings, models_dir)
+    except Exception:  # noqa: BLE001 - no child: check here
+        check_local_seal(settings, models_dir)
+        return
+    try:
         _import_loader()
         try:
-            error, answered = verdict.get(), True
+            # A dead child breaks the pool (BrokenProcessPool): the wait ends; a child still checking a slow
+            # remote registry is waited for, as the serial check would wait.
+            error, answered = verdict.result(), True
         except Exception:  # noqa: BLE001 - anything: the serial check below gives the one true error
             error, answered = None, False
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     if not answered:
         check_local_seal(settings, models_dir)
     elif error is not None:
