@@ -78,10 +78,10 @@ def run_with_peak_rss(command: list[str], cwd: Path,
     return child, out, err, peak
 
 
-def run_score(args: list[str], cwd: Path) -> tuple[float, float, float]:
+def run_score(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, float]:
     """Wall seconds, the texts/s ``score`` reports (scoring only), and the peak RSS in GB of the tree."""
     started = time.perf_counter()
-    child, out, err, peak = run_with_peak_rss([CLI, "score", *args], cwd, {**os.environ, "COLUMNS": "200"})
+    child, out, err, peak = run_with_peak_rss([CLI, "score", *args], cwd, {**env, "COLUMNS": "200"})
     wall = time.perf_counter() - started
     if child.returncode != 0:
         raise SystemExit(f"score failed: {err.strip().splitlines()[-1] if err.strip() else child.returncode}")
@@ -143,7 +143,8 @@ def main() -> None:
         source = work / f"input-{size}.parquet"
         write_input(source, texts, size)
         base = ["--data", str(source), "--models-dir", str(work / "models")]
-        wall, local_rate, local_rss = run_score([*base, "--out", str(work / f"local-{size}.parquet")], work)
+        # The work directory's tracking store: score checks the models' seal against the version it registered.
+        wall, local_rate, local_rss = run_score([*base, "--out", str(work / f"local-{size}.parquet")], work, env)
         print(f"{size:>10,} texts  local engine: {local_rate:9,.0f} texts/s scoring ({size / wall:9,.0f} end to end, "
               f"{wall:6.1f} s)  end to end {size / wall / cli_peer:5.1f}x mlflow models predict (budget >= "
               f"{PEER_RATIO:.0f}x), scoring {local_rate / peer:4.1f}x predict_proba  "
@@ -151,7 +152,7 @@ def main() -> None:
         if args.skip_dask:
             continue
         wall, dask_rate, dask_rss = run_score([*base, "--out", str(work / f"dask-{size}.parquet"), "--engine", "dask",
-                                               "--workers", "2"], work)
+                                               "--workers", "2"], work, env)
         print(f"{size:>10,} texts  dask, 2 workers: {dask_rate:9,.0f} texts/s scoring ({size / wall:9,.0f} end to "
               f"end, {wall:6.1f} s)  end to end {size / wall / cli_peer:5.1f}x mlflow models predict, scoring "
               f"{dask_rate / local_rate:4.2f}x local "
