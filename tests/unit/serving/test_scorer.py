@@ -167,7 +167,7 @@ def test_a_custom_token_pattern_keeps_the_per_text_analyzer(corpus_split: Any) -
 
 def test_the_batch_tokens_are_the_token_patterns_on_any_characters(mnb_pipeline: Any, corpus_split: Any) -> None:
     """The batch path splits on non-word characters instead of running the token pattern: the same tokens
-    for underscores, digits, other scripts, emoji, accents, NUL (the batch's own separator) and tabs."""
+    for underscores, digits, other scripts, emoji, accents, NUL (once the batch's own separator) and tabs."""
     _, x_test, _, _ = corpus_split
     texts = ["foo_bar__ great day", "naïve café ÉTUDE", "great😀day 😀 flight", "١٢٣ great ٤٥", "x\x00\x00y \x00\x00",
              "great\tday\nflight", "a b c great", "ΣΑΣ ΟΔΟΣ great", "ｆｕｌｌ ｗｉｄｔｈ", "", "can't won't",
@@ -179,7 +179,7 @@ def test_the_batch_tokens_are_the_token_patterns_on_any_characters(mnb_pipeline:
 
 @pytest.mark.parametrize("token_pattern", sorted(BATCH_TOKEN_PATTERNS))
 def test_each_batch_token_pattern_counts_what_its_regex_counts(corpus_split: Any, token_pattern: str) -> None:
-    """Runs of one word character, "!" and "?" alone or in runs, next to words, and the batch separator."""
+    """Runs of one word character, "!" and "?" alone or in runs, next to words, and NUL (once the batch's separator)."""
     x_train, x_test, y_train, _ = corpus_split
     pipeline = build_pipeline("mnb", {"token_pattern": token_pattern, "ngram_range": (1, 3)}).fit(x_train, y_train)
     texts = ["a great day!", "why?? really?!", "!great!day? ", "I ❤ it !!!", "x\x00\x00y !\x00\x00?", "¡¿ok? ？！",
