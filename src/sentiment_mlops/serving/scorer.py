@@ -136,7 +136,8 @@ class _NgramIndex:
     _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # 2**64 / golden ratio: Fibonacci hashing
 
     def __init__(self, keys: np.ndarray, features: np.ndarray) -> None:
-        bits = max(int(4 * len(keys)).bit_length(), 4)
+        self.size = len(keys)
+        bits = max(int(4 * self.size).bit_length(), 4)
         self.mask = (1 << bits) - 1
         self.shift = np.uint64(64 - bits)
         self.slot_keys = np.full(self.mask + 1, -1, dtype=np.int64)  # keys are >= 0: -1 is an empty slot
@@ -157,7 +158,7 @@ class _NgramIndex:
         return ((keys.astype(np.uint64) * self._MULTIPLIER) >> self.shift).astype(np.int64)
 
     def __len__(self) -> int:
-        return int((self.slot_keys >= 0).sum())
+        return self.size
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """The feature id of each key (all ``>= 0``), -1 where the vocabulary has no such n-gram."""
@@ -224,15 +225,21 @@ class BatchWordAnalyzer:
         for n in range(max(self.min_n, 2), self.max_n + 1):
             ids = np.array([[self.token_ids[t] for t in parts] for parts, _ in grams[n]],
                            dtype=np.int64).reshape(-1, n)
-            keys = np.zeros(len(ids), dtype=np.int64)
-            for k in range(n):
-                keys = keys * self.base + ids[:, k]
-            self.ngrams[n] = _NgramIndex(keys, np.array([feature for _, feature in grams[n]], dtype=np.int64))
+            self.ngrams[n] = _NgramIndex(self._ngram_keys([ids[:, k] for k in range(n)]),
+                                         np.array([feature for _, feature in grams[n]], dtype=np.int64))
             # Indexed by token id, the extra last entry for the id -1 of an unknown token (never either).
             self.can_start[n] = np.zeros(len(self.token_ids) + 1, dtype=bool)
             self.can_start[n][ids[:, 0]] = True
             self.can_end[n] = np.zeros(len(self.token_ids) + 1, dtype=bool)
             self.can_end[n][ids[:, -1]] = True
+
+    def _ngram_keys(self, token_ids: list[np.ndarray]) -> np.ndarray:
+        """The integer key of each n-gram, from the ids of its first, second, ... tokens: the ids as digits in
+        base ``self.base`` (the index's keys and the batch's candidates are made here alike)."""
+        key = np.zeros(len(token_ids[0]), dtype=np.int64)
+        for ids in token_ids:
+            key = key * self.base + ids
+        return key
 
     @classmethod
     def for_vectorizer(cls, vectorizer: Any) -> BatchWordAnalyzer | None:
@@ -305,10 +312,7 @@ class BatchWordAnalyzer:
             for k in range(1, n - 1):
                 keep &= ids[k:k + count] >= 0
             at = np.flatnonzero(keep)
-            key = np.zeros(len(at), dtype=np.int64)
-            for k in range(n):
-                key = key * self.base + ids[at + k]
-            found = self.ngrams[n].lookup(key)
+            found = self.ngrams[n].lookup(self._ngram_keys([ids[at + k] for k in range(n)]))
             known = found >= 0
             rows.append(text_of[at[known]])
             features.append(found[known])

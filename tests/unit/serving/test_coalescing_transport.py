@@ -17,8 +17,9 @@ class _Peer(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
 
-async def _connected() -> tuple[asyncio.Transport, socket.socket, list[bytes]]:
-    """A real event-loop transport on one end of a socket pair, its ``write`` calls recorded."""
+async def _connected() -> tuple[_CoalescingTransport, asyncio.Transport, socket.socket, list[bytes]]:
+    """A coalescing transport over a real event-loop transport on one end of a socket pair (the inner one's
+    ``write`` calls recorded), the inner transport, the pair's other end, and the record."""
     ours, theirs = socket.socketpair()
     theirs.setblocking(False)
     _, peer = await asyncio.get_running_loop().connect_accepted_socket(_Peer, ours)
@@ -34,7 +35,9 @@ async def _connected() -> tuple[asyncio.Transport, socket.socket, list[bytes]]:
             sent.append(bytes(data))
             write(data)
 
-    return Recording(), theirs, sent  # type: ignore[return-value]
+    recording = Recording()
+    coalescing = _CoalescingTransport(recording, asyncio.get_running_loop())  # type: ignore[arg-type]
+    return coalescing, recording, theirs, sent  # type: ignore[return-value]
 
 
 async def _read(sock: socket.socket, size: int) -> bytes:
@@ -47,8 +50,7 @@ async def _read(sock: socket.socket, size: int) -> bytes:
 
 def test_the_writes_of_one_step_leave_as_one_send_in_order() -> None:
     async def scenario() -> None:
-        transport, peer, sent = await _connected()
-        coalescing = _CoalescingTransport(transport, asyncio.get_running_loop())
+        coalescing, transport, peer, sent = await _connected()
         coalescing.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
         coalescing.write(bytearray(b"ok"))
         assert sent == [] and coalescing.get_write_buffer_size() == 40
@@ -67,8 +69,7 @@ def test_the_writes_of_one_step_leave_as_one_send_in_order() -> None:
 
 def test_close_and_write_eof_send_what_is_held_first_and_abort_drops_it() -> None:
     async def scenario() -> None:
-        transport, peer, sent = await _connected()
-        coalescing = _CoalescingTransport(transport, asyncio.get_running_loop())
+        coalescing, transport, peer, sent = await _connected()
         coalescing.write(b"last words")
         coalescing.write_eof()
         assert sent == [b"last words"] and await _read(peer, 10) == b"last words"
@@ -78,8 +79,7 @@ def test_close_and_write_eof_send_what_is_held_first_and_abort_drops_it() -> Non
         assert sent == [b"last words"] and coalescing.is_closing()
         peer.close()
 
-        transport, peer, sent = await _connected()
-        coalescing = _CoalescingTransport(transport, asyncio.get_running_loop())
+        coalescing, transport, peer, sent = await _connected()
         coalescing.write(b"never")
         coalescing.abort()
         await asyncio.sleep(0)
@@ -93,8 +93,7 @@ def test_a_large_write_goes_at_once_so_flow_control_sees_it() -> None:
     from sentiment_mlops.serving.http_guard import HOLD_BYTES
 
     async def scenario() -> None:
-        transport, peer, sent = await _connected()
-        coalescing = _CoalescingTransport(transport, asyncio.get_running_loop())
+        coalescing, transport, peer, sent = await _connected()
         coalescing.write(b"head")
         coalescing.write(b"x" * HOLD_BYTES)
         assert sent == [b"head" + b"x" * HOLD_BYTES]
