@@ -26,7 +26,8 @@ from sentiment_mlops.errors import IntegrityError
 # Types skops refuses by default that a pipeline of this project may hold (all scikit-learn's or ours).
 SKOPS_TRUSTED_TYPES = [
     "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.calibration._SigmoidCalibration",  # linear_svc versions registered before 2026-11-30
+    "sklearn.calibration._TemperatureScaling",
     # The word vectorizer's tokenizer of mnb_lexicon: the lexicon markers (training/lexicon.py), our own code.
     "sentiment_mlops.training.lexicon.tokenize_with_sentiment",
 ]
