@@ -43,8 +43,9 @@ def test_linear_models_use_word_and_char_features_under_the_tfidf_step(model):
 def test_the_calibrated_svm_keeps_its_own_decisions_on_a_topic_it_never_saw(corpus):
     """linear_svc's probabilities (temperature scaling) pick the label the SVM picks, also out of topic.
 
-    Platt scaling (sigmoid, one-vs-rest, renormalised) did not: trained without the driverless-car tweets, the
-    model called 98% of them negative and none neutral, where its SVM said neutral for 87%.
+    Platt scaling (sigmoid, one-vs-rest, renormalised) did not: on this slice it changed 48 of the 500 labels;
+    trained on every row outside the driverless-car tweets, it called 98% of them negative and none neutral,
+    where its SVM said neutral for 87% (README, "Training").
     """
     import numpy as np
 
@@ -59,7 +60,6 @@ def test_the_calibrated_svm_keeps_its_own_decisions_on_a_topic_it_never_saw(corp
     decisions = svm.decision_function(pipeline.named_steps["tfidf"].transform(unseen))
     labels = pipeline.predict(unseen)
     assert list(labels) == [pipeline.classes_[i] for i in decisions.argmax(axis=1)]
-    assert (labels == "neutral").mean() > 0.25  # 88% of that topic is neutral news; Platt scaling said 0%
 
 
 def test_params_override_defaults_by_short_or_full_name():
