@@ -4,6 +4,7 @@ temporary MLflow store. Other areas put their fixtures in tests/<area>/conftest.
 from __future__ import annotations
 
 import csv
+import linecache
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,9 +17,15 @@ from urllib.parse import quote
 import pytest
 
 from support import POSTGRES_ENV
+from support.linecache_race import checkcache_tolerating_finalizers
 from support.registries import build_once, copy_registry, seed_tracking_store
 
 SLICE_ROWS = 3000
+
+
+# Every pytest worker imports this file while collecting (the package's doctests included), so the whole
+# process gets the tolerant version (tests/support/linecache_race.py says why).
+linecache.checkcache = checkcache_tolerating_finalizers
 
 
 @pytest.fixture(scope="session")
