@@ -61,27 +61,28 @@ class Tokens:
         self.tokenizer = make_tokenizer(**reference.tokenizer)
         self.unseen: dict[str, int] = {}
 
-    def matrix(self, texts: Sequence[str], *, unseen: bool = True) -> sparse.csr_matrix:
+    def matrix(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """Distinct texts x tokens, 1 where the text holds the token."""
         texts = list(dict.fromkeys(texts))
         found = text_stats(texts, self.reference.vocabulary, self.tokenizer)
         offset = len(self.reference.vocabulary)
         rows, cols = [], []
         for i, (ids, words) in enumerate(zip(found.term_ids, found.oov_terms, strict=True)):
-            ids_ = set(ids)
-            if unseen:
-                ids_ |= {self.unseen.setdefault(w, offset + len(self.unseen)) for w in words}
+            ids_ = set(ids) | {self.unseen.setdefault(w, offset + len(self.unseen)) for w in words}
             rows += [i] * len(ids_)
             cols += sorted(ids_)
-        width = offset + UNSEEN_SLOTS if unseen else offset
-        return sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(texts), width))
+        return sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(texts), offset + UNSEEN_SLOTS))
+
+    def known(self, matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+        """The columns of the model's vocabulary."""
+        return sparse.csr_matrix(matrix[:, :len(self.reference.vocabulary)])
 
 
 def excess_p(window_counts: np.ndarray, totals: np.ndarray, n: int, pooled: int, *, minimum: int = 2
-             ) -> np.ndarray:
-    """One-sided hypergeometric p-value of each token's window count (tokens in >= ``minimum`` window texts)."""
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """The tokens in >= ``minimum`` window texts, and the one-sided hypergeometric p-value of each one's count."""
     candidates = np.flatnonzero(window_counts >= minimum)
-    return stats.hypergeom.sf(window_counts[candidates] - 1, pooled, totals[candidates], n)
+    return candidates, stats.hypergeom.sf(window_counts[candidates] - 1, pooled, totals[candidates], n)
 
 
 class Nearest:
@@ -123,8 +124,7 @@ def crossfit_p(window: sparse.csr_matrix, reference: sparse.csr_matrix, seed: in
         counts = np.asarray(learn_w.sum(axis=0)).ravel()
         totals = counts + np.asarray(learn_r.sum(axis=0)).ravel()
         weights = np.zeros(len(counts))
-        candidates = np.flatnonzero(counts >= 2)
-        p = excess_p(counts, totals, learn_w.shape[0], learn_w.shape[0] + learn_r.shape[0])
+        candidates, p = excess_p(counts, totals, learn_w.shape[0], learn_w.shape[0] + learn_r.shape[0])
         weights[candidates] = np.maximum(-np.log10(np.maximum(p, 1e-300)) - 1.0, 0.0)  # words with p < 0.1
         p_values.append(float(stats.mannwhitneyu(test_w @ weights, test_r @ weights,
                                                  alternative="greater").pvalue))
@@ -132,7 +132,8 @@ def crossfit_p(window: sparse.csr_matrix, reference: sparse.csr_matrix, seed: in
 
 
 def _word_statistics(counts: np.ndarray, totals: np.ndarray, n: int, pooled: int) -> np.ndarray:
-    scores = np.sort(-np.log10(np.maximum(excess_p(counts, totals, n, pooled), 1e-300)))[::-1]
+    _, p = excess_p(counts, totals, n, pooled)
+    scores = np.sort(-np.log10(np.maximum(p, 1e-300)))[::-1]
     return np.array([scores[:1].sum(), scores[:TOP].sum()])
 
 
@@ -150,11 +151,11 @@ def permutation_p(window: sparse.csr_matrix, reference: sparse.csr_matrix, permu
     return (1 + at_least) / (1 + permutations)
 
 
-def measure(topic: str, shift: TopicShift, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+def measure(shift: TopicShift, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     reference = Reference.from_profile(shift.profile)
     tokens = Tokens(reference)
     reference_all = tokens.matrix(shift.profile_texts)
-    nearest = Nearest(tokens.matrix(shift.profile_texts, unseen=False))
+    nearest = Nearest(tokens.known(reference_all))
     rates: dict[str, dict[str, float]] = {}
     for name, share in SCENARIOS:
         windows = draw_windows(shift, size=SIZE, new_share=share, count=args.windows, seed=SEED_OF[name])
@@ -166,7 +167,7 @@ def measure(topic: str, shift: TopicShift, args: argparse.Namespace) -> dict[str
                                   family_alpha=ALPHA * (CHECKS - 1)).drift_detected
             hits["report"].append(report)
             window = tokens.matrix(texts)
-            for check, p in (("nearest", nearest.p_value(tokens.matrix(texts, unseen=False))),
+            for check, p in (("nearest", nearest.p_value(tokens.known(window))),
                              ("crossfit", crossfit_p(window, reference_all))):
                 hits[check].append(p < ALPHA)
                 hits["+" + check].append(report or p < ALPHA)
@@ -196,7 +197,7 @@ def main() -> None:
     for topic in args.topics.split(","):
         started = time.perf_counter()
         shift = spread_topic(build_topic_shift(topic=TOPICS[topic]), TOPICS[topic])
-        rates = measure(topic, shift, args)
+        rates = measure(shift, args)
         for name, _ in SCENARIOS:
             cells = [f"{rates[name]['report']:>13.0%}"]
             for c in columns[1:]:
