@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import sparse
 from scipy.spatial.distance import jensenshannon
-from scipy.stats import fisher_exact
+from scipy.stats import fisher_exact, hypergeom
 
 from sentiment_mlops.monitoring.drift.confidence import confidence_check
-from sentiment_mlops.monitoring.drift.new_terms import new_terms_check, tarone_divisor
+from sentiment_mlops.monitoring.drift.new_terms import new_terms_check, tarone_divisor, upper_tail_p_values
 from sentiment_mlops.monitoring.drift.oov_rate import oov_rate_check
 from sentiment_mlops.monitoring.drift.prediction_distribution import (
     population_stability_index,
@@ -181,6 +181,24 @@ def test_tarone_divisor_counts_only_tests_that_could_pass() -> None:
     assert tarone_divisor(log_min_p, 0.01) == 2
     assert tarone_divisor(np.log(np.full(50, 1e-9)), 0.01) == 50  # all testable: Bonferroni
     assert tarone_divisor(np.array([]), 0.01) == 1
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_smallest_upper_tail_p_values_are_hypergeom_sf_in_the_same_order(seed: int) -> None:
+    """Computed once per (count, total) and only where they can be among the smallest: the first of a stable
+    argsort are the same words with the same values as ``hypergeom.sf`` on every word (ties included)."""
+    rng = np.random.default_rng(seed)
+    window, reference = 300, 6700
+    counts = rng.integers(1, 4, 800) * rng.integers(1, 3, 800)
+    counts[rng.integers(0, 800, 3)] = [40, 25, 25]  # a few words that drift, two of them tied
+    totals = counts + rng.integers(0, 30, 800) * rng.integers(0, 2, 800)
+    expected = hypergeom.sf(counts - 1, window + reference, totals, window)
+    got = upper_tail_p_values(counts, window + reference, totals, window, keep=5)
+    first = np.argsort(expected, kind="stable")[:5]
+    assert np.array_equal(np.argsort(got, kind="stable")[:5], first)
+    assert np.array_equal(got[first], expected[first])
+    computed = np.isfinite(got)
+    assert np.array_equal(got[computed], expected[computed]) and (expected[~computed] > expected[first].max()).all()
 
 
 def test_words_in_more_texts_than_the_window_holds_count_at_their_attainable_minimum() -> None:
