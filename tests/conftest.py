@@ -190,3 +190,9 @@ def pytest_configure(config) -> None:
     # is created (at import); without it rich reads COLUMNS on every print, which the CLI tests set to 200.
     if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ.pop("COLUMNS", None)
+    # `-n 2 --dist loadfile` hands out whole files, by default the files with the most tests first. The slowest
+    # files hold one or two end-to-end tests each (tests/e2e, tests/faults), so they came last, and one worker ran
+    # the last of them alone while the other had finished. In collection order they come first, and the unit tests
+    # and doctests, many and quick, fill in at the end.
+    if getattr(config.option, "loadscopereorder", None):
+        config.option.loadscopereorder = False

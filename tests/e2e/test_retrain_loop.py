@@ -201,7 +201,8 @@ def test_a_loop_with_a_shadow_promotes_through_the_gate_on_the_shadows_evidence(
             predict_and_label(url, split.feedback, FEEDBACK_TOKEN)
             with _retrain_watch(root, child_env(**settings), store_url) as actions:
                 wait_for(lambda: "shadow-start" in actions(), timeout=180, interval=0.5, what="the loop's shadow")
-                rest = iter(split.rest[i:i + 20] for i in range(0, len(split.rest), 20))
+                # Each round serves and labels the policy's minimum (60 pairs, 60 labels) until the loop decides.
+                rest = iter(split.rest[i:i + 60] for i in range(0, len(split.rest), 60))
 
                 def served_and_judged() -> bool:
                     predict_and_label(url, next(rest), FEEDBACK_TOKEN)

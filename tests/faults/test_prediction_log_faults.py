@@ -15,8 +15,9 @@ import pytest
 
 from sentiment_mlops.store import PredictionStore
 from sentiment_mlops.store.journal import PredictionJournal
+from support.registries import build_once
 from support.servers import Load, TcpProxy, percentile, start_server, stop_server
-from support.serving import corpus_slice, train_local
+from support.serving import build_local_models
 
 pytestmark = pytest.mark.fault
 
@@ -31,9 +32,9 @@ MAX_OUTAGE_P99_SECONDS = 0.5
 
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("fault-models") / "models"
-    train_local(directory, corpus_slice(rows=1500))
-    return directory
+    """The serving tests' local model (a slice of the real corpus, no MLflow), built once per run; the servers only
+    read it."""
+    return build_once(tmp_path_factory, "serving-local", build_local_models).root / "models"
 
 
 def stored_ids(url: str) -> set[str]:

@@ -99,8 +99,10 @@ def test_a_server_refuses_a_swapped_artifact_keeps_its_model_and_turns_degraded(
     from sentiment_mlops.serving.app import create_app
     from sentiment_mlops.store import PredictionStore
 
+    # The prediction log inserts from its thread: no store writer process to start and wait for (this is about
+    # the poller, and no logged row is read back).
     settings = Settings(models_dir=models_copy, store_url=f"sqlite:///{tmp_path / 'p.db'}", poll_seconds=0.1,
-                        MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'none.db'}")
+                        MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'none.db'}", log_writer_process=False)
     with TestClient(create_app(settings, environment="local")) as client:
         before = client.post("/predict", json={"text": "lovely crew"}).json()
         skops_file = models_copy / "model.skops"

@@ -1,8 +1,9 @@
-"""``sentiment-mlops train`` / ``models`` / ``predict`` on a 3,000-row slice of the real corpus, in temporary
-directories with temporary SQLite MLflow stores."""
+"""``sentiment-mlops train`` / ``models`` / ``predict`` on a 3,000-row slice of the real corpus (the search on 1,000
+of its rows), in temporary directories with temporary SQLite MLflow stores."""
 
 from __future__ import annotations
 
+import csv
 import json
 import pickle
 import re
@@ -154,14 +155,24 @@ def test_bad_input_fails_with_one_line_and_writes_nothing(isolated, cli_run, sli
     assert not (isolated / "mlflow.db").exists()
 
 
+SEARCH_ROWS = 1000  # of the slice: what the search logs does not depend on how many rows each fold fits
+
+
 @pytest.mark.usefixtures("tracked")
-def test_failing_run_registers_nothing_then_search_logs_trials_without_registering(isolated, cli_run, slice_csv):
+def test_failing_run_registers_nothing_then_search_logs_trials_without_registering(isolated, cli_run,
+                                                                                   corpus_slice):
+    texts, labels = corpus_slice
+    data = isolated / "search.csv"
+    with data.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "sentiment"])
+        writer.writerows(zip(texts[:SEARCH_ROWS], labels[:SEARCH_ROWS], strict=True))
     (isolated / "models").mkdir()
     (isolated / "models" / "keep.txt").write_text("untouched")
-    code, _, err = cli_run("train", "--data", str(slice_csv), "--param", "min_df=100000")
+    code, _, err = cli_run("train", "--data", str(data), "--param", "min_df=100000")
     _assert_nothing_happened(isolated, code, err, "training failed with these parameters")
 
-    code, out, err = cli_run("train", "--data", str(slice_csv), "--search", "2", "--no-register",
+    code, out, err = cli_run("train", "--data", str(data), "--search", "2", "--no-register",
                           "--models-dir", "other")
     assert code == 0, err
     assert "registered: no (--no-register)" in out

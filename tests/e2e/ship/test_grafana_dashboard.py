@@ -1,8 +1,9 @@
 """deploy/grafana/sentiment-mlops.json queries only series that a real `sentiment-mlops serve` exports.
 
-The server is started as a user would (trained on a small file, monitor loop on), sent predictions and
-feedback, and its /metrics scraped until the monitor loop has published its gauges; every metric name
-and every label a dashboard query groups or filters by must then be among the scraped samples.
+The server is started as a user would (``serve``, monitor loop on) before its first model exists; a model is
+trained on a small file and the server swaps it in (``sentiment_model_reloads_total``). It is sent predictions
+and feedback, and its /metrics scraped until the monitor loop has published its gauges; every metric name and
+every label a dashboard query groups or filters by must then be among the scraped samples.
 """
 
 from __future__ import annotations
@@ -75,23 +76,29 @@ def scraped(tmp_path_factory) -> dict[str, set[str]]:
                                  env=env, capture_output=True, text=True, timeout=300)
         assert trained.returncode == 0, trained.stdout[-2000:] + trained.stderr[-2000:]
 
-    train("1")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = (work / "serve.log").open("w")
-    server = subprocess.Popen([CLI, "serve", "--env", "local", "--port", str(port)], cwd=work, env=env, stdout=log,
+    # Without --env, as the image runs it: local models, and 503 on /predict until the first model appears.
+    server = subprocess.Popen([CLI, "serve", "--port", str(port)], cwd=work, env=env, stdout=log,
                               stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, (work / "serve.log").read_text()[-2000:]
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "serve did not come up"
-            time.sleep(0.3)
+
+        def wait_for_health(ready) -> None:
+            while True:
+                assert server.poll() is None, (work / "serve.log").read_text()[-2000:]
+                try:
+                    if ready(httpx.get(f"{url}/health", timeout=2)):
+                        return
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "serve did not come up with the model"
+                time.sleep(0.3)
+
+        wait_for_health(lambda response: response.status_code == 200)  # up, no model yet (503 on /predict)
+        train("1")  # new artifacts in models/: the server swaps them in (sentiment_model_reloads_total)
+        wait_for_health(lambda response: response.json()["model_version"] is not None)
         with httpx.Client(base_url=url, timeout=10) as client:
             for i, (label, words) in enumerate(WORDS.items()):
                 for word in words * 4:
@@ -99,7 +106,6 @@ def scraped(tmp_path_factory) -> dict[str, set[str]]:
                     client.post("/feedback", json={"id": answer["id"], "label": label},
                                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
             client.post("/predict/batch", json={"texts": ["great seat", "lost bag"]})
-            train("2")  # new artifacts in models/: the server swaps them in (sentiment_model_reloads_total)
             wanted = {name for query in dashboard_queries() for name in METRIC.findall(query)}
             while True:  # the monitor loop publishes its gauges a moment after the traffic
                 found = samples(client.get("/metrics").text)

@@ -101,6 +101,7 @@ def _one_error_line(err: str) -> str:
     return lines[0]
 
 
+@pytest.mark.usefixtures("tracked")
 def test_train_on_dask_publishes_a_version_that_serving_loads_and_answers(cli_run, isolated, corpus_slice,
                                                                           scheduler) -> None:
     from fastapi.testclient import TestClient

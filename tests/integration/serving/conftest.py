@@ -29,11 +29,17 @@ def registry_store(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> 
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Any:
+    """Settings for an app in this process. The prediction log inserts from its writer thread
+    (``log_writer_process=False``, as SENTIMENT_MLOPS_LOG_WRITER_PROCESS=false does): the store writer process
+    ``serve`` runs by default costs each app a Python start and its imports, and each test waits for them at
+    shutdown. The tests that read the logged rows back pass ``log_writer_process=True`` (``logged_client``), so
+    the rows they check went through that process as a server's do; tests/integration/store/test_child_writer.py
+    and the real ``serve`` processes (test_live_server.py, tests/faults/) cover the process itself."""
     from sentiment_mlops.config import Settings
 
     values: dict[str, Any] = {"store_url": f"sqlite:///{tmp_path / 'logs' / 'predictions.db'}",
                               "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
-                              "models_dir": tmp_path / "models"}
+                              "models_dir": tmp_path / "models", "log_writer_process": False}
     values.update(overrides)
     values["MLFLOW_TRACKING_URI"] = values.pop("tracking_uri")  # the field reads that name
     return Settings(**values)
@@ -48,13 +54,24 @@ def settings_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     return lambda **overrides: make_settings(tmp_path, **overrides)
 
 
-@pytest.fixture
-def local_client(settings_factory: Any, local_models: Path) -> Iterator[Any]:
-    """A TestClient on ``create_app(environment="local")`` serving the session's local model."""
+def _local_client(settings: Any) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
     from sentiment_mlops.serving.app import create_app
 
-    settings = settings_factory(models_dir=local_models, admin_token=ADMIN_TOKEN)
     with TestClient(create_app(settings, environment="local")) as client:
         yield client
+
+
+@pytest.fixture
+def local_client(settings_factory: Any, local_models: Path) -> Iterator[Any]:
+    """A TestClient on ``create_app(environment="local")`` serving the session's local model."""
+    yield from _local_client(settings_factory(models_dir=local_models, admin_token=ADMIN_TOKEN))
+
+
+@pytest.fixture
+def logged_client(settings_factory: Any, local_models: Path) -> Iterator[Any]:
+    """``local_client`` whose prediction log inserts through the store writer process, as ``serve``'s does: for
+    the tests that read the logged rows back (``make_settings``)."""
+    yield from _local_client(settings_factory(models_dir=local_models, admin_token=ADMIN_TOKEN,
+                                              log_writer_process=True))

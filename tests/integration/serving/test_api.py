@@ -72,13 +72,13 @@ def test_unicode_is_scored_not_rejected(local_client: Any, text: str) -> None:
     assert response.json()["sentiment"] in LABELS
 
 
-def test_lone_surrogate_escape_is_scored_and_logged(local_client: Any) -> None:
+def test_lone_surrogate_escape_is_scored_and_logged(logged_client: Any) -> None:
     raw = b'{"text": "\\ud83d half an emoji and a \\u0000"}'
-    response = local_client.post("/predict", content=raw, headers={"content-type": "application/json"})
+    response = logged_client.post("/predict", content=raw, headers={"content-type": "application/json"})
     assert response.status_code == 200, response.text
     prediction_id = response.json()["id"]
-    feedback = local_client.post("/feedback", json={"id": prediction_id, "label": "neutral"},
-                                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    feedback = logged_client.post("/feedback", json={"id": prediction_id, "label": "neutral"},
+                                  headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert feedback.status_code == 200, feedback.text
 
 
@@ -146,10 +146,10 @@ def test_unknown_route_is_404_json(local_client: Any) -> None:
     assert response.json() == {"detail": "Not Found"}
 
 
-def test_health_reports_model_and_store_summary(local_client: Any) -> None:
-    local_client.post("/predict/batch", json={"texts": ["great", "awful", "great"]})
+def test_health_reports_model_and_store_summary(logged_client: Any) -> None:
+    logged_client.post("/predict/batch", json={"texts": ["great", "awful", "great"]})
     # The log writer is asynchronous: wait for the three predictions to reach the store.
-    body = wait_for(lambda: (b := local_client.get("/health").json())["monitoring"]["total_predictions"] == 3 and b,
+    body = wait_for(lambda: (b := logged_client.get("/health").json())["monitoring"]["total_predictions"] == 3 and b,
                     timeout=10, interval=0.05, what="three predictions in the store")
     assert body, "three predictions never reached the store"
     assert body["status"] == "ok" and body["model_version"] == "local" and body["environment"] == "local"

@@ -12,27 +12,27 @@ from support.serving import ADMIN_TOKEN
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
-def test_feedback_for_a_just_returned_id_is_recorded(local_client: Any, settings_factory: Any) -> None:
+def test_feedback_for_a_just_returned_id_is_recorded(logged_client: Any, settings_factory: Any) -> None:
     # No wait between predict and feedback: the row may still be in the log queue.
-    prediction = local_client.post("/predict", json={"text": "fine flight"}).json()
-    response = local_client.post("/feedback", json={"id": prediction["id"], "label": "positive"}, headers=AUTH)
+    prediction = logged_client.post("/predict", json={"text": "fine flight"}).json()
+    response = logged_client.post("/feedback", json={"id": prediction["id"], "label": "positive"}, headers=AUTH)
     assert response.status_code == 200, response.text
     assert response.json() == {"recorded": 1, "ids": [prediction["id"]]}
 
 
-def test_feedback_batch_form(local_client: Any) -> None:
+def test_feedback_batch_form(logged_client: Any) -> None:
     texts = ["awful", "lovely", "plane"]
-    ids = [p["id"] for p in local_client.post("/predict/batch", json={"texts": texts}).json()["predictions"]]
+    ids = [p["id"] for p in logged_client.post("/predict/batch", json={"texts": texts}).json()["predictions"]]
     items = [{"id": i, "label": label} for i, label in zip(ids, ["negative", "positive", "neutral"], strict=True)]
-    response = local_client.post("/feedback", json={"items": items}, headers=AUTH)
+    response = logged_client.post("/feedback", json={"items": items}, headers=AUTH)
     assert response.status_code == 200 and response.json()["recorded"] == 3
 
 
-def test_feedback_lands_in_the_store(local_client: Any, settings_factory: Any) -> None:
+def test_feedback_lands_in_the_store(logged_client: Any, settings_factory: Any) -> None:
     from sentiment_mlops.store import PredictionStore
 
-    prediction = local_client.post("/predict", json={"text": "ok then"}).json()
-    local_client.post("/feedback", json={"id": prediction["id"], "label": "neutral"}, headers=AUTH)
+    prediction = logged_client.post("/predict", json={"text": "ok then"}).json()
+    logged_client.post("/feedback", json={"id": prediction["id"], "label": "neutral"}, headers=AUTH)
     with PredictionStore(settings_factory().store_url) as store:
         pairs = store.feedback_pairs()
     assert [(p["prediction_id"], p["label"], p["predicted"]) for p in pairs] == [
@@ -130,7 +130,7 @@ def test_log_text_false_keeps_only_hash_and_length(settings_factory: Any, local_
     from sentiment_mlops.serving.app import create_app
     from sentiment_mlops.store import PredictionStore
 
-    settings = settings_factory(models_dir=local_models, log_text=False)
+    settings = settings_factory(models_dir=local_models, log_text=False, log_writer_process=True)
     with TestClient(create_app(settings, environment="local")) as client:
         prediction_id = client.post("/predict", json={"text": "secret text"}).json()["id"]
     with PredictionStore(settings.store_url) as store:
@@ -147,7 +147,8 @@ def test_predictions_and_feedback_on_each_store_backend(settings_factory: Any, l
     from sentiment_mlops.serving.app import create_app
     from sentiment_mlops.store import PredictionStore
 
-    settings = settings_factory(models_dir=local_models, store_url=store_url, feedback_token=ADMIN_TOKEN)
+    settings = settings_factory(models_dir=local_models, store_url=store_url, feedback_token=ADMIN_TOKEN,
+                                log_writer_process=True)
     with TestClient(create_app(settings, environment="local")) as client:
         ids = [p["id"] for p in client.post("/predict/batch", json={"texts": ["good", "bad", "ok"]}).json()
                ["predictions"]]
@@ -168,7 +169,8 @@ def test_feedback_needs_a_token_and_records_who_gave_each_label(settings_factory
     from sentiment_mlops.store import PredictionStore
 
     feedback_token = "f" * 24
-    settings = settings_factory(models_dir=local_models, admin_token=ADMIN_TOKEN, feedback_token=feedback_token)
+    settings = settings_factory(models_dir=local_models, admin_token=ADMIN_TOKEN, feedback_token=feedback_token,
+                                log_writer_process=True)
     with TestClient(create_app(settings, environment="local")) as client:
         pid = client.post("/predict", json={"text": "the crew were lovely"}).json()["id"]
         anonymous = client.post("/feedback", json={"id": pid, "label": "negative"})
@@ -196,7 +198,7 @@ def test_feedback_without_any_token_configured(settings_factory: Any, local_mode
     from sentiment_mlops.serving.app import create_app
     from sentiment_mlops.store import PredictionStore
 
-    settings = settings_factory(models_dir=local_models, **overrides)
+    settings = settings_factory(models_dir=local_models, log_writer_process=True, **overrides)
     with TestClient(create_app(settings, environment="local")) as client:
         pid = client.post("/predict", json={"text": "on time"}).json()["id"]
         response = client.post("/feedback", json={"id": pid, "label": "neutral"})
